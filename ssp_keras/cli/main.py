@@ -1,0 +1,65 @@
+"""``ssp-net``: train, enhance, export, serve-predict, measure and evaluate SSP-Net.
+
+Each subcommand lives in its own module of this package, which defines
+``register(subparsers) -> argparse.ArgumentParser`` and sets ``run=callable(args) -> int`` as the
+parser default. Errors the user can fix print one line: bad input exits 2, server errors exit 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import os
+import sys
+
+# Order is the order of `ssp-net --help`.
+SUBCOMMANDS = ("demo", "train", "enhance", "export", "predict", "metrics", "evaluate", "segmenter")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ssp-net",
+        description="SSP-Net: Siamese structure-preserving GAN for unpaired medical image enhancement.",
+    )
+    parser.add_argument("--verbose", "-v", action="store_true", help="show TensorFlow's log messages")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in SUBCOMMANDS:
+        importlib.import_module(f"ssp_keras.cli.{name}").register(subparsers)
+    return parser
+
+
+def _quiet_tensorflow(verbose: bool) -> None:
+    if not verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s: %(message)s")
+
+
+def main(argv=None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    _quiet_tensorflow("--verbose" in argv or "-v" in argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    from ssp_keras.errors import InputError, ServingError
+
+    try:
+        return int(args.run(args) or 0)
+    except InputError as error:
+        print(f"ssp-net {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except ServingError as error:
+        print(f"ssp-net {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    except ValueError as error:
+        # Configuration errors (a field out of range) are the user's to fix too.
+        if args.verbose:
+            raise
+        print(f"ssp-net {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"ssp-net {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,47 @@
+"""``ssp-net train``: train SSP-Net on two folders of unpaired images (or a CORN-style root)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ssp_keras.cli.options import add_config_options, config_from_args
+
+
+def register(subparsers) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(
+        "train",
+        help="train on unpaired LQ and HQ folders",
+        description="Train SSP-Net. Running the same command again on the same --out resumes after the "
+        "last completed epoch.",
+    )
+    data = parser.add_argument_group("data (either --lq and --hq, or --data)")
+    data.add_argument("--lq", nargs="+", metavar="PATH", help="low-quality images: folders and/or files")
+    data.add_argument("--hq", nargs="+", metavar="PATH", help="high-quality images: folders and/or files")
+    data.add_argument("--data", metavar="ROOT", help="CORN-style root with trainA/ (LQ) and trainB/ (HQ)")
+    parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory (created; resumed if it exists)")
+    parser.add_argument("--verbose-fit", type=int, choices=[0, 1, 2], default=None,
+                        help="Keras progress output: 1 = bar, 2 = one line per epoch (default: auto)")
+    add_config_options(parser)
+    parser.set_defaults(run=run)
+    return parser
+
+
+def run(args: argparse.Namespace) -> int:
+    from ssp_keras.errors import InputError
+    from ssp_keras.training.trainer import corn_folders, train
+
+    if args.data and (args.lq or args.hq):
+        raise InputError("give either --data ROOT or --lq and --hq, not both")
+    if args.data:
+        lq, hq = corn_folders(args.data)
+    elif args.lq and args.hq:
+        lq, hq = args.lq, args.hq
+    else:
+        raise InputError("no training data: give --lq DIR and --hq DIR, or --data ROOT")
+    config = config_from_args(args)
+    result = train(config, lq, hq, args.out, verbose="auto" if args.verbose_fit is None else args.verbose_fit)
+    if result.generator_path:
+        print(f"Generator saved to {result.generator_path}")
+    if result.skipped_files:
+        print(f"Skipped {len(result.skipped_files)} unreadable files (named above).")
+    return 0

@@ -1,0 +1,1 @@
+"""Evaluation: classical baselines (``baselines``), the fibre segmenter and evaluation reports."""

@@ -1,0 +1,501 @@
+"""Enhancing arrays, files and folders of any size with a trained generator (SPEC section 2).
+
+The generator only accepts heights and widths that are multiples of 32 (it downsamples five
+times). Users never resize: `pad_to_multiple` pads the bottom and right edges by reflection up to
+the next multiple, the generator runs, and `crop_to_size` cuts the padding off again. The same two
+functions run inside the exported SavedModel (`ssp_keras.serving.export`), so a served model and
+``ssp-net enhance`` compute the same thing.
+
+Images larger than `AUTO_TILE_PIXELS` are enhanced tile by tile (`blend_tiles`): overlapping
+tiles of one fixed shape (so the graph is traced once), each weighted by a raised-cosine ramp over
+the overlap so seams do not show, summed, and divided by the summed weights. The weights are
+separable, so the normaliser is two 1-D arrays and memory stays at about two copies of the image
+(input and output) plus one tile's activations, whatever the image size.
+
+Shapes and ranges: images are float32 ``[H, W, C]`` or ``[N, H, W, C]`` in [0, 1] (CONTRIBUTING.md);
+results have the same shape, in [0, 1].
+
+Note: with ``normalization="instance"`` the generator's output depends on the statistics of what
+it sees, so tiles of a huge image can differ slightly in tone from a whole-image pass; with batch
+normalisation (both presets) inference uses fixed moving statistics and tiling only affects the
+few pixels of network context at tile borders, which the blending hides.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import logging
+import os
+import time
+import weakref
+from typing import Callable, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ssp_keras.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+#: The generator downsamples five times: inputs must be multiples of 2**5 (networks.generator).
+PAD_MULTIPLE = 32
+#: Images with more pixels than this are tiled automatically (about 4 megapixels).
+AUTO_TILE_PIXELS = 2048 * 2048
+#: Side of the square tiles used when tiling (a multiple of 32, so tiles need no padding).
+DEFAULT_TILE_SIZE = 1024
+#: Pixels shared by neighbouring tiles; the blending ramp spans this width.
+DEFAULT_TILE_OVERLAP = 64
+#: Formats written with 16 bits when the input had more than 8 (``data.io.write_image`` allows it).
+SIXTEEN_BIT_EXTENSIONS = (".png", ".tif", ".tiff")
+#: Output extension for inputs whose format cannot be written (DICOM, GIF).
+FALLBACK_EXTENSION = ".png"
+
+
+# ------------------------------------------------------------------------------ pad and crop
+def _reflect_indices(size, padded_size):
+    """Source indices in ``[0, size)`` for positions ``[0, padded_size)`` (a TF int32 vector).
+
+    Positions past the end are mirrored about the last sample without repeating it (``abcd|cba``,
+    numpy's and TensorFlow's "reflect"). When the padding is longer than the image, the mirroring
+    repeats (``ab|abab``), which is what ``np.pad(mode="reflect")`` does too; a 1-pixel side is
+    repeated (edge padding), the only choice there.
+    """
+    import tensorflow as tf
+
+    positions = tf.range(padded_size)
+    period = tf.maximum(2 * (size - 1), 1)
+    folded = positions % period
+    return tf.where(folded < size, folded, period - folded)
+
+
+def pad_to_multiple(images, multiple: int = PAD_MULTIPLE):
+    """Reflect-pads the bottom and right edges of ``images`` up to multiples of ``multiple``.
+
+    images: ``[N, H, W, C]`` tensor or array, any dtype, H and W >= 1 and possibly unknown at
+      trace time (this runs inside the exported serving graph).
+    Returns ``(padded [N, H', W', C], (H, W))`` with H', W' the next multiples of ``multiple``;
+    ``(H, W)`` are scalar int32 tensors for `crop_to_size`.
+
+    Plain ``tf.pad(mode="REFLECT")`` needs padding < size, which fails for images smaller than
+    the padding (a 5-pixel-high strip needs 27 rows); the gather in `_reflect_indices` mirrors
+    repeatedly instead (numpy's behaviour), and equals ``tf.pad`` wherever that one works.
+    """
+    import tensorflow as tf
+
+    images = tf.convert_to_tensor(images)
+    shape = tf.shape(images)
+    height, width = shape[1], shape[2]
+    padded_height = (height + multiple - 1) // multiple * multiple
+    padded_width = (width + multiple - 1) // multiple * multiple
+    images = tf.gather(images, _reflect_indices(height, padded_height), axis=1)
+    images = tf.gather(images, _reflect_indices(width, padded_width), axis=2)
+    return images, (height, width)
+
+
+def crop_to_size(images, size):
+    """``images[:, :H, :W, :]`` for ``size = (H, W)`` as returned by `pad_to_multiple`."""
+    height, width = size
+    return images[:, :height, :width, :]
+
+
+def enhance_tensor(model, images):
+    """The generator applied to images of any size, as TensorFlow ops (graph-safe).
+
+    images: float ``[N, H, W, C]`` in [0, 1], any H and W. Returns float32 ``[N, H, W, C]`` in
+    [0, 1]: pad to multiples of 32, run ``model`` in inference mode, crop, clip. This is the one
+    function both local inference and every exported serving signature run.
+    """
+    import tensorflow as tf
+
+    padded, size = pad_to_multiple(tf.cast(images, tf.float32))
+    enhanced = tf.cast(model(padded, training=False), tf.float32)
+    return tf.clip_by_value(crop_to_size(enhanced, size), 0.0, 1.0)
+
+
+def _dynamic_upsampling_class():
+    """A bilinear (or other non-nearest) x``size`` upsampling that traces with unknown H and W.
+
+    Keras 3.15's ``UpSampling2D(interpolation="bilinear")`` checks ``size[0] <= 0`` in Python on
+    the target size, which is a symbolic tensor when H and W are unknown, so a ``tf.function``
+    over ``[None, None, None, C]`` (a serving signature, or a retrace-reducing inference function)
+    fails. This layer runs the same ``tf.image.resize`` call the Keras TensorFlow backend makes
+    (same method, no antialias), so results are identical.
+    """
+    import keras
+    import tensorflow as tf
+
+    class DynamicUpSampling2D(keras.layers.Layer):
+        def __init__(self, source, **kwargs):
+            super().__init__(name=source.name, dtype=source.dtype_policy, **kwargs)
+            self.factors = tuple(int(v) for v in source.size)
+            self.interpolation = source.interpolation
+            self.channels_first = source.data_format == "channels_first"
+
+        def call(self, images):
+            if self.channels_first:
+                images = tf.transpose(images, (0, 2, 3, 1))
+            shape = tf.shape(images)
+            size = tf.stack([shape[1] * self.factors[0], shape[2] * self.factors[1]])
+            resized = tf.image.resize(images, size, method=self.interpolation, antialias=False)
+            return tf.transpose(resized, (0, 3, 1, 2)) if self.channels_first else resized
+
+        def compute_output_shape(self, input_shape):
+            axes = (2, 3) if self.channels_first else (1, 2)
+            shape = list(input_shape)
+            for axis, factor in zip(axes, self.factors):
+                shape[axis] = None if shape[axis] is None else shape[axis] * factor
+            return tuple(shape)
+
+    return DynamicUpSampling2D
+
+
+def inference_model(model):
+    """``model`` rewired so that it traces with unknown H and W; same layers, same weights.
+
+    Functional and Sequential models whose non-nearest ``UpSampling2D`` layers cannot be traced
+    with dynamic shapes (see `_dynamic_upsampling_class`) are cloned with those layers replaced
+    and every other layer (and its variables) shared, not copied. Other models are returned as
+    they are. The clone is only for tracing (inference, export); it is never saved as ``.keras``.
+    """
+    import keras
+
+    def needs_rewiring(layer) -> bool:
+        if isinstance(layer, keras.layers.UpSampling2D):
+            return layer.interpolation != "nearest"
+        return any(needs_rewiring(inner) for inner in getattr(layer, "layers", ()))
+
+    if not isinstance(model, keras.Model) or not needs_rewiring(model):
+        return model
+    replacement = _dynamic_upsampling_class()
+
+    def reuse_or_replace(layer):
+        if isinstance(layer, keras.layers.UpSampling2D) and layer.interpolation != "nearest":
+            return replacement(layer)
+        return layer
+
+    try:
+        return keras.models.clone_model(model, clone_function=reuse_or_replace, recursive=True)
+    except ValueError:  # a subclassed model: its graph cannot be rewired; trace it as it is
+        logger.debug("cannot rewire %s for dynamic shapes; using it unchanged", model.name)
+        return model
+
+
+# One traced function per model. reduce_retracing makes TensorFlow generalise to
+# [None, None, None, C] after the second distinct shape instead of tracing every image size.
+_COMPILED = weakref.WeakKeyDictionary()
+
+
+def _compiled(model) -> Callable:
+    import tensorflow as tf
+
+    function = _COMPILED.get(model)
+    if function is None:
+        traceable = inference_model(model)
+        function = tf.function(lambda images: enhance_tensor(traceable, images), reduce_retracing=True)
+        _COMPILED[model] = function
+    return function
+
+
+def model_channels(model) -> int:
+    """Image channels a generator expects (``SSPGenerator.channels`` or its input shape)."""
+    channels = getattr(model, "channels", None)
+    if channels is None:
+        shape = model.inputs[0].shape if getattr(model, "inputs", None) else None
+        if shape is None or len(shape) != 4 or shape[-1] is None:
+            raise InputError(f"model {getattr(model, 'name', model)!r} has no [N, H, W, C] image input")
+        channels = int(shape[-1])
+    return int(channels)
+
+
+# ------------------------------------------------------------------------------ tiling
+def tile_starts(length: int, tile: int, overlap: int) -> List[int]:
+    """Start offsets of tiles of ``tile`` pixels covering ``[0, length)`` with >= ``overlap`` shared.
+
+    The last tile ends exactly at ``length`` (it may overlap its neighbour by more), so every tile
+    has the same size and the graph is traced once. One tile when ``length <= tile``.
+    """
+    if length <= tile:
+        return [0]
+    stride = max(tile - overlap, 1)
+    starts = list(range(0, length - tile, stride))
+    starts.append(length - tile)
+    return starts
+
+
+def _ramp_weights(starts: Sequence[int], tile: int, length: int, overlap: int) -> List[np.ndarray]:
+    """1-D blending weights of each tile along one axis: raised-cosine ramps over the overlaps.
+
+    A side that touches the image border keeps weight 1 (nothing to blend with); a side shared
+    with a neighbour rises from near 0 to 1 over ``overlap`` pixels. Weights are strictly
+    positive, so the summed normaliser never divides by zero.
+    """
+    extent = min(tile, length)
+    ramp_length = min(overlap, extent // 2)
+    ramp = 0.5 - 0.5 * np.cos(np.pi * (np.arange(ramp_length, dtype=np.float64) + 0.5) / max(ramp_length, 1))
+    weights = []
+    for index, start in enumerate(starts):
+        weight = np.ones(extent, dtype=np.float64)
+        if ramp_length and index > 0:
+            weight[:ramp_length] = ramp
+        if ramp_length and index < len(starts) - 1:
+            weight[extent - ramp_length:] = np.minimum(weight[extent - ramp_length:], ramp[::-1])
+        weights.append(weight.astype(np.float32))
+    return weights
+
+
+def blend_tiles(
+    image: np.ndarray,
+    enhance_tile: Callable[[np.ndarray], np.ndarray],
+    tile_size: int = DEFAULT_TILE_SIZE,
+    overlap: int = DEFAULT_TILE_OVERLAP,
+) -> np.ndarray:
+    """Applies ``enhance_tile`` to overlapping tiles of ``image`` and blends the results.
+
+    image: float32 ``[H, W, C]``. enhance_tile: maps float32 ``[h, w, C]`` to the same shape
+      (local generator, or a remote server in `ssp_keras.serving.client`); every call gets the
+      same ``(min(tile_size, H), min(tile_size, W))`` shape.
+    Returns float32 ``[H, W, C]``. The output is accumulated in place; the normaliser is the outer
+    product of two 1-D weight sums (the tile grid is regular), so no image-sized weight map exists.
+    """
+    if tile_size < 1 or overlap < 0:
+        raise ValueError(f"tile_size must be >= 1 and overlap >= 0, got {tile_size} and {overlap}")
+    height, width, channels = image.shape
+    row_starts = tile_starts(height, tile_size, overlap)
+    column_starts = tile_starts(width, tile_size, overlap)
+    row_weights = _ramp_weights(row_starts, tile_size, height, overlap)
+    column_weights = _ramp_weights(column_starts, tile_size, width, overlap)
+    tile_height, tile_width = min(tile_size, height), min(tile_size, width)
+
+    output = np.zeros((height, width, channels), dtype=np.float32)
+    row_sum = np.zeros(height, dtype=np.float32)
+    column_sum = np.zeros(width, dtype=np.float32)
+    for top, weight in zip(row_starts, row_weights):
+        row_sum[top:top + tile_height] += weight
+    for left, weight in zip(column_starts, column_weights):
+        column_sum[left:left + tile_width] += weight
+
+    for top, row_weight in zip(row_starts, row_weights):
+        for left, column_weight in zip(column_starts, column_weights):
+            tile = image[top:top + tile_height, left:left + tile_width]
+            enhanced = np.asarray(enhance_tile(tile), dtype=np.float32)
+            weight = (row_weight[:, None] * column_weight[None, :])[:, :, None]
+            output[top:top + tile_height, left:left + tile_width] += enhanced * weight
+    # Normalise one band of rows at a time: a full [H, W] normaliser would cost another image.
+    for top in range(0, height, tile_height):
+        band = slice(top, top + tile_height)
+        output[band] /= (row_sum[band, None] * column_sum[None, :])[:, :, None]
+    return np.clip(output, 0.0, 1.0, out=output)
+
+
+# ------------------------------------------------------------------------------ arrays
+def enhance_array(
+    generator,
+    image: np.ndarray,
+    tile_size: Optional[int] = None,
+    overlap: int = DEFAULT_TILE_OVERLAP,
+) -> np.ndarray:
+    """Enhances one image ``[H, W, C]`` (or ``[H, W]`` for C = 1) or a batch ``[N, H, W, C]``.
+
+    image: float in [0, 1] (other floats are cast to float32), any H and W, C = the generator's
+      channels.
+    tile_size: None tiles automatically above `AUTO_TILE_PIXELS` with `DEFAULT_TILE_SIZE` tiles;
+      an integer forces tiles of that size (0 disables tiling).
+    overlap: pixels shared by neighbouring tiles (blended with a cosine ramp).
+    Returns float32 of the input's shape, in [0, 1].
+    """
+    array = np.asarray(image, dtype=np.float32)
+    if array.ndim == 2:
+        array = array[:, :, None]
+    single = array.ndim == 3
+    batch = array[None] if single else array
+    channels = model_channels(generator)
+    if batch.ndim != 4 or batch.shape[-1] != channels or min(batch.shape[1:3]) < 1:
+        raise InputError(
+            f"expected an image [H, W, {channels}] or a batch [N, H, W, {channels}] for this "
+            f"{channels}-channel model, got shape {np.shape(image)}"
+        )
+    height, width = batch.shape[1:3]
+    if tile_size is None:
+        tile_size = DEFAULT_TILE_SIZE if height * width > AUTO_TILE_PIXELS else 0
+    function = _compiled(generator)
+
+    def enhance_tile(tile: np.ndarray) -> np.ndarray:
+        return function(tile[None]).numpy()[0]
+
+    if tile_size and (height > tile_size or width > tile_size):
+        result = np.stack([blend_tiles(item, enhance_tile, tile_size, overlap) for item in batch])
+    else:
+        result = function(batch).numpy()
+    return result[0] if single else result
+
+
+# ------------------------------------------------------------------------------ files
+@dataclasses.dataclass
+class FileJob:
+    """One input file and where its result goes (``relative``: the name kept under --out)."""
+
+    source: str
+    relative: str
+    destination: str
+
+
+@dataclasses.dataclass
+class FilesResult:
+    """What `enhance_files` did: ``written`` destinations, ``skipped`` (path, reason) pairs."""
+
+    written: List[str]
+    skipped: List[Tuple[str, str]]
+    seconds: float
+
+
+def output_name(relative: str) -> str:
+    """The output name for an input's relative path: the same, or ``.png`` for DICOM/GIF."""
+    from ssp_keras.data.io import WRITE_EXTENSIONS
+
+    base, extension = os.path.splitext(relative)
+    return relative if extension.lower() in WRITE_EXTENSIONS else base + FALLBACK_EXTENSION
+
+
+def output_bit_depth(destination: str, source_bit_depth: int) -> int:
+    """16 when the source had more than 8 bits and the output format can hold it, else 8."""
+    extension = os.path.splitext(destination)[1].lower()
+    return 16 if source_bit_depth > 8 and extension in SIXTEEN_BIT_EXTENSIONS else 8
+
+
+def plan_outputs(inputs: Sequence[str], out_dir: str) -> List[FileJob]:
+    """Maps input files and folders onto files under ``out_dir``, refusing unsafe layouts.
+
+    A file keeps its name (``out_dir/name``); a folder's images keep their path relative to the
+    folder (``out_dir/sub/name``). Raises `InputError` when an input does not exist, a folder has
+    no image, ``out_dir`` is or lies inside an input folder or holds an input file, or two inputs
+    would land on the same output.
+    """
+    from ssp_keras.data.io import list_images
+    from ssp_keras.utils.files import check_output_location
+
+    inputs = [os.fspath(item) for item in inputs]
+    if not inputs:
+        raise InputError("no input images or folders given")
+    for item in inputs:
+        if not os.path.exists(item):
+            raise InputError(f"input not found: '{item}'")
+    try:
+        check_output_location(out_dir, inputs)
+    except ValueError as error:
+        raise InputError(str(error)) from None
+
+    jobs: List[FileJob] = []
+    for item in inputs:
+        if os.path.isdir(item):
+            for path in list_images(item):
+                relative = output_name(os.path.relpath(path, item))
+                jobs.append(FileJob(path, relative, os.path.join(out_dir, relative)))
+        else:
+            relative = output_name(os.path.basename(item))
+            jobs.append(FileJob(item, relative, os.path.join(out_dir, relative)))
+
+    sources = {os.path.realpath(job.source) for job in jobs}
+    claimed = {}
+    for job in jobs:
+        target = os.path.realpath(job.destination)
+        if target in sources:  # e.g. an input folder that lies inside --out
+            raise InputError(f"refusing to overwrite the input file '{job.source}': choose another --out")
+        if target in claimed:
+            raise InputError(
+                f"'{job.source}' and '{claimed[target]}' would both be written to '{job.destination}'; "
+                "enhance them into different --out folders"
+            )
+        claimed[target] = job.source
+    return jobs
+
+
+def process_image_files(
+    inputs: Sequence[str],
+    out_dir: str,
+    transform: Callable[[np.ndarray, "object"], Tuple[np.ndarray, Optional[int]]],
+    channels: Optional[int],
+    progress: Optional[Callable[[str], None]] = None,
+) -> FilesResult:
+    """Reads every input image, applies ``transform`` and writes the result under ``out_dir``.
+
+    The shared loop of `enhance_files` and of the serving client's ``predict_files``.
+    transform: ``(image float32 [H, W, C] in [0, 1], ImageInfo) -> (result [H, W, C], bit_depth)``
+      where ``bit_depth`` None means "as the source had it" (`output_bit_depth`).
+    channels: read images with this many channels (1 or 3; None keeps the file's).
+    progress: called with one line per file (``[3/14] in.png -> out/in.png (0.21 s)``).
+    Unreadable files are skipped with a warning naming them; `InputError` when none was readable.
+    """
+    from ssp_keras.data.io import UnreadableImageError, read_image_with_info, write_image
+
+    jobs = plan_outputs(inputs, out_dir)
+    started = time.perf_counter()
+    written: List[str] = []
+    skipped: List[Tuple[str, str]] = []
+    for number, job in enumerate(jobs, start=1):
+        file_started = time.perf_counter()
+        try:
+            image, info = read_image_with_info(job.source, channels)
+        except UnreadableImageError as error:
+            logger.warning("skipping unreadable image '%s': %s", job.source, error.reason)
+            skipped.append((job.source, error.reason))
+            continue
+        result, bit_depth = transform(image, info)
+        del image  # a huge input need not stay alive while its result is encoded
+        if bit_depth is None:
+            bit_depth = output_bit_depth(job.destination, info.bit_depth)
+        write_image(job.destination, result, bit_depth=bit_depth)
+        written.append(job.destination)
+        if progress is not None:
+            progress(
+                f"[{number}/{len(jobs)}] {job.source} -> {job.destination} "
+                f"({time.perf_counter() - file_started:.2f} s)"
+            )
+    if skipped:
+        logger.warning("skipped %d of %d files (named above)", len(skipped), len(jobs))
+    if not written:
+        raise InputError(f"no readable image among {len(jobs)} input file(s); first: '{skipped[0][0]}'")
+    return FilesResult(written, skipped, time.perf_counter() - started)
+
+
+def enhance_files(
+    generator,
+    inputs: Sequence[str],
+    out_dir: str,
+    tile_size: Optional[int] = None,
+    overlap: int = DEFAULT_TILE_OVERLAP,
+    progress: Optional[Callable[[str], None]] = None,
+) -> FilesResult:
+    """Enhances image files and folders into ``out_dir``, keeping names, folders and bit depth.
+
+    inputs: files and/or folders (searched recursively, see ``data.io.list_images``).
+    Names and relative folders are kept; DICOM and GIF inputs are written as PNG. 16-bit (and
+    12-bit, DICOM, float) inputs give 16-bit PNG/TIFF outputs, 8-bit inputs 8-bit outputs. Colour
+    files are converted to the generator's channels on reading (BT.601 luma for a gray model).
+    Writes are atomic; ``out_dir`` may not be, or lie inside, an input folder, nor hold an input
+    (`InputError` before anything is read). See `enhance_array` for ``tile_size``/``overlap``.
+    """
+    channels = model_channels(generator)
+
+    def transform(image, info):
+        return enhance_array(generator, image, tile_size=tile_size, overlap=overlap), None
+
+    return process_image_files(inputs, out_dir, transform, channels, progress)
+
+
+__all__ = [
+    "AUTO_TILE_PIXELS",
+    "DEFAULT_TILE_OVERLAP",
+    "DEFAULT_TILE_SIZE",
+    "PAD_MULTIPLE",
+    "FilesResult",
+    "blend_tiles",
+    "crop_to_size",
+    "enhance_array",
+    "enhance_files",
+    "enhance_tensor",
+    "inference_model",
+    "model_channels",
+    "pad_to_multiple",
+    "plan_outputs",
+    "process_image_files",
+    "tile_starts",
+]

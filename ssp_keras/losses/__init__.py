@@ -1,0 +1,11 @@
+"""The losses of SSP-Net (SPEC section 3), as plain functions on batches.
+
+Each returns a per-sample loss vector ``[N]``; the model reduces it over the global batch so that
+the result is the same on one replica or many.
+"""
+
+from ssp_keras.losses.adversarial import adversarial_loss
+from ssp_keras.losses.illumination import illumination_uniformity_loss
+from ssp_keras.losses.structure import structure_loss, structure_map
+
+__all__ = ["adversarial_loss", "illumination_uniformity_loss", "structure_loss", "structure_map"]

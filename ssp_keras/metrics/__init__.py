@@ -1,0 +1,29 @@
+"""The paper's metrics: no-reference image quality (Table 1) and fibre segmentation (Table 2).
+
+* :func:`entropy`, :func:`average_gradient` (``no_reference``): histogram entropy and AvG.
+* :func:`niqe` (``niqe``): Natural Image Quality Evaluator, reproducing MATLAB's ``niqe``.
+* :func:`piqe`, :func:`piqe_with_masks` (``piqe``): Perception-based Image Quality Evaluator,
+  reproducing MATLAB's ``piqe``.
+* :func:`segmentation_metrics` (``segmentation``): AUC, accuracy, sensitivity, specificity,
+  precision (the paper's "FDR" column), Dice, G-mean and Cohen's kappa.
+
+All image metrics take ``uint8`` or float-in-[0, 1] images, gray ``[H, W]`` / ``[H, W, 1]`` or RGB
+``[H, W, 3]``, and work on the 8-bit luma (:func:`to_luma8`).
+"""
+
+from ssp_keras.metrics.niqe import niqe
+from ssp_keras.metrics.no_reference import average_gradient, entropy, to_luma8
+from ssp_keras.metrics.piqe import PIQEResult, piqe, piqe_with_masks
+from ssp_keras.metrics.segmentation import METRIC_NAMES, segmentation_metrics
+
+__all__ = [
+    "METRIC_NAMES",
+    "PIQEResult",
+    "average_gradient",
+    "entropy",
+    "niqe",
+    "piqe",
+    "piqe_with_masks",
+    "segmentation_metrics",
+    "to_luma8",
+]

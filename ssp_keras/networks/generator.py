@@ -1,0 +1,246 @@
+"""The SSP-Net generator G: a ResNet-encoder U-Net (SPEC section 2).
+
+One network enhances both the low-quality and the high-quality images (the "Siamese" branches
+share these weights).
+
+Encoder: a ResNet (bottleneck blocks for the ResNet-50 family, basic blocks for ResNet-18) whose
+stem max-pool is replaced by a stride-2 3x3 convolution, to keep fine texture. Skip features at
+1/2 (stem), 1/4, 1/8 and 1/16 of the input, bottleneck at 1/32.
+
+Decoder: five stages, each a x2 bilinear upsampling, concatenation with the matching skip
+feature (none at full resolution) and two 3x3 conv-norm-ReLU; a last 3x3 convolution maps to the
+image channels with a sigmoid, so outputs are in [0, 1] like the inputs.
+
+Input: float32 ``[N, H, W, C]`` in [0, 1], H and W multiples of 32, C = 1 or 3.
+Output: float32 ``[N, H, W, C]`` in [0, 1] (float32 also under mixed precision).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Sequence
+
+import keras
+import numpy as np
+
+from ssp_keras.networks.layers import conv_norm_act, normalization
+
+DOWNSAMPLING_FACTOR = 32
+
+
+def _residual_block(x, width: int, strides: int, block: str, norm: str, sync: bool, name: str):
+    """A ResNet v1.5 block: bottleneck (1x1, 3x3 strided, 1x1 x4) or basic (3x3 strided, 3x3)."""
+    out_width = width * 4 if block == "bottleneck" else width
+    shortcut = x
+    if strides != 1 or x.shape[-1] != out_width:
+        shortcut = conv_norm_act(
+            x, out_width, 1, strides, norm, sync, f"{name}_shortcut", activation=None
+        )
+    if block == "bottleneck":
+        y = conv_norm_act(x, width, 1, 1, norm, sync, f"{name}_1")
+        y = conv_norm_act(y, width, 3, strides, norm, sync, f"{name}_2")
+        y = conv_norm_act(y, out_width, 1, 1, norm, sync, f"{name}_3", activation=None)
+    else:
+        y = conv_norm_act(x, width, 3, strides, norm, sync, f"{name}_1")
+        y = conv_norm_act(y, out_width, 3, 1, norm, sync, f"{name}_2", activation=None)
+    y = keras.layers.Add(name=f"{name}_add")([shortcut, y])
+    return keras.layers.Activation("relu", name=f"{name}_out")(y)
+
+
+def _build_encoder(channels, block, stages, widths, stem_width, norm, sync) -> keras.Model:
+    inputs = keras.Input((None, None, channels), name="encoder_input")
+    x = conv_norm_act(inputs, stem_width, 7, 2, norm, sync, "stem")
+    skips = [x]  # 1/2
+    # The stride-2 3x3 convolution that replaces ResNet's max-pool ("texture preservation").
+    x = conv_norm_act(x, stem_width, 3, 2, norm, sync, "stem_down")
+    for stage, (blocks, width) in enumerate(zip(stages, widths)):
+        for index in range(blocks):
+            strides = 2 if (index == 0 and stage > 0) else 1
+            x = _residual_block(x, width, strides, block, norm, sync, f"stage{stage + 1}_block{index + 1}")
+        skips.append(x)  # 1/4, 1/8, 1/16, then the 1/32 bottleneck
+    return keras.Model(inputs, skips, name="encoder")
+
+
+@keras.saving.register_keras_serializable(package="ssp_keras")
+class SSPGenerator(keras.Model):
+    """The SSP-Net generator. Every hyperparameter is a constructor argument (see module doc).
+
+    Args:
+        channels: image channels, 1 (grayscale) or 3 (RGB).
+        encoder_block: ``"bottleneck"`` (ResNet-50 family) or ``"basic"`` (ResNet-18 family).
+        encoder_stages: blocks per encoder stage, four integers; ``(3, 4, 6, 3)`` is ResNet-50.
+        encoder_widths: inner width of each stage, four integers.
+        stem_width: width of the stem convolutions.
+        decoder_widths: widths of the five decoder stages, coarse to fine.
+        normalization: ``"batch"``, ``"instance"`` or ``"none"``.
+        sync_batch_norm: synchronise batch statistics across replicas.
+    """
+
+    def __init__(
+        self,
+        channels: int = 1,
+        encoder_block: str = "bottleneck",
+        encoder_stages: Sequence[int] = (3, 4, 6, 3),
+        encoder_widths: Sequence[int] = (64, 128, 256, 512),
+        stem_width: int = 64,
+        decoder_widths: Sequence[int] = (256, 128, 64, 32, 16),
+        normalization: str = "batch",
+        sync_batch_norm: bool = False,
+        **kwargs,
+    ):
+        encoder_stages = tuple(int(v) for v in encoder_stages)
+        encoder_widths = tuple(int(v) for v in encoder_widths)
+        decoder_widths = tuple(int(v) for v in decoder_widths)
+        if channels not in (1, 3):
+            raise ValueError(f"channels must be 1 or 3, got {channels!r}")
+        if encoder_block not in ("bottleneck", "basic"):
+            raise ValueError(f"encoder_block must be 'bottleneck' or 'basic', got {encoder_block!r}")
+        if len(encoder_stages) != 4 or len(encoder_widths) != 4 or min(encoder_stages + encoder_widths) < 1:
+            raise ValueError("encoder_stages and encoder_widths must be four positive integers each")
+        if len(decoder_widths) != 5 or min(decoder_widths) < 1:
+            raise ValueError(f"decoder_widths must be five positive integers, got {decoder_widths}")
+
+        # === Functional graph ===
+        inputs = keras.Input((None, None, channels), name="images")
+        encoder = _build_encoder(
+            channels, encoder_block, encoder_stages, encoder_widths, stem_width, normalization, sync_batch_norm
+        )
+        *skips, x = encoder(inputs)
+        for stage, width in enumerate(decoder_widths):
+            x = keras.layers.UpSampling2D(2, interpolation="bilinear", name=f"decoder{stage + 1}_up")(x)
+            skip_index = len(skips) - 1 - stage
+            if skip_index >= 0:
+                x = keras.layers.Concatenate(name=f"decoder{stage + 1}_concat")([x, skips[skip_index]])
+            x = conv_norm_act(x, width, 3, 1, normalization, sync_batch_norm, f"decoder{stage + 1}_a")
+            x = conv_norm_act(x, width, 3, 1, normalization, sync_batch_norm, f"decoder{stage + 1}_b")
+        # float32 output whatever the dtype policy: losses and images are computed in float32.
+        outputs = keras.layers.Conv2D(
+            channels, 3, padding="same", activation="sigmoid", dtype="float32", name="to_image"
+        )(x)
+        super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+
+        # === Config ===
+        self.channels = channels
+        self.encoder_block = encoder_block
+        self.encoder_stages = encoder_stages
+        self.encoder_widths = encoder_widths
+        self.stem_width = stem_width
+        self.decoder_widths = decoder_widths
+        self.normalization = normalization
+        self.sync_batch_norm = sync_batch_norm
+
+    @property
+    def encoder(self) -> keras.Model:
+        return self.get_layer("encoder")
+
+    def get_config(self):
+        return {
+            "name": self.name,
+            "trainable": self.trainable,
+            "channels": self.channels,
+            "encoder_block": self.encoder_block,
+            "encoder_stages": list(self.encoder_stages),
+            "encoder_widths": list(self.encoder_widths),
+            "stem_width": self.stem_width,
+            "decoder_widths": list(self.decoder_widths),
+            "normalization": self.normalization,
+            "sync_batch_norm": self.sync_batch_norm,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)
+
+
+def build_generator(config, sync_batch_norm: bool | None = None, name: str = "generator") -> SSPGenerator:
+    """The generator described by an ``SSPNetConfig`` (its ``generator`` and ``data`` sections).
+
+    ``sync_batch_norm`` overrides ``config.generator.sync_batch_norm`` (the trainer passes the
+    resolved value: on when training on more than one replica).
+    """
+    g = config.generator
+    sync = g.sync_batch_norm if sync_batch_norm is None else sync_batch_norm
+    generator = SSPGenerator(
+        channels=config.data.channels,
+        encoder_block=g.encoder_block,
+        encoder_stages=g.encoder_stages,
+        encoder_widths=g.encoder_widths,
+        stem_width=g.stem_width,
+        decoder_widths=g.decoder_widths,
+        normalization=g.normalization,
+        sync_batch_norm=bool(sync),
+        name=name,
+    )
+    if g.encoder_weights:
+        load_encoder_weights(generator, g.encoder_weights)
+    return generator
+
+
+def load_encoder_weights(generator: SSPGenerator, path: str) -> None:
+    """Initialises the encoder from a local file (no download ever happens here).
+
+    Accepted files:
+
+    * ``*.weights.h5`` saved from an SSP-Net encoder (``generator.encoder.save_weights``);
+    * Keras' ImageNet ResNet-50 weights (``resnet50_weights_tf_dim_ordering_tf_kernels_notop.h5``),
+      for the ``paper`` architecture: convolutions and batch norms are copied in order; the
+      stride-2 conv that replaces the max-pool keeps its fresh initialisation, and for grayscale
+      inputs the stem kernel is summed over the RGB channels.
+    """
+    import os
+
+    if not os.path.isfile(path):
+        raise ValueError(f"encoder weights file not found: {path}")
+    if path.endswith(".weights.h5"):
+        generator.encoder.load_weights(path)
+        return
+    if generator.encoder_block != "bottleneck" or generator.encoder_stages != (3, 4, 6, 3) or (
+        generator.encoder_widths != (64, 128, 256, 512) or generator.stem_width != 64
+    ):
+        raise ValueError("ImageNet ResNet-50 weights fit only the paper's encoder (ResNet-50 widths and stages)")
+    resnet = keras.applications.ResNet50(include_top=False, weights=path, input_shape=(None, None, 3))
+
+    def _convs_and_norms(model, skip=()):
+        return [
+            layer
+            for layer in model.layers
+            if isinstance(layer, (keras.layers.Conv2D, keras.layers.BatchNormalization)) and layer.name not in skip
+        ]
+
+    # Both lists sorted by role (stage, block, part; shortcut first) so that layers pair up.
+    ours = sorted(
+        _convs_and_norms(generator.encoder, skip=("stem_down_conv", "stem_down_norm")),
+        key=lambda layer: _layer_order(layer.name),
+    )
+    theirs = sorted(_convs_and_norms(resnet), key=lambda layer: _layer_order(layer.name))
+    if len(ours) != len(theirs):
+        raise ValueError(f"cannot map {len(theirs)} ResNet-50 layers onto {len(ours)} encoder layers")
+    for mine, source in zip(ours, theirs):
+        weights = source.get_weights()
+        if isinstance(mine, keras.layers.Conv2D) and weights[0].shape[2] == 3 and generator.channels == 1:
+            weights = [weights[0].sum(axis=2, keepdims=True)] + weights[1:]
+        if isinstance(mine, keras.layers.Conv2D) and not mine.use_bias:
+            weights = weights[:1]
+        mine.set_weights(weights)
+
+
+def _layer_order(name: str):
+    """(stage, block, part, conv-before-norm) of an encoder layer, ours or keras.applications'.
+
+    keras.applications names ``conv1_conv``, ``conv3_block2_0_conv`` (0 = shortcut); ours
+    ``stem_conv``, ``stage2_block2_shortcut_conv``, ``stage2_block2_1_norm``.
+    """
+    kind = 0 if name.endswith("conv") else 1
+    if name.startswith(("conv1_", "stem_")):
+        return (0, 0, 0, kind)
+    match = re.match(r"(?:conv|stage)(\d+)_block(\d+)_(\w+?)_(?:conv|bn|norm)$", name)
+    if match is None:
+        raise ValueError(f"unexpected encoder layer name {name!r}")
+    stage = int(match.group(1)) - (1 if name.startswith("conv") else 0)
+    part = match.group(3)
+    return (stage, int(match.group(2)), 0 if part in ("0", "shortcut") else int(part), kind)
+
+
+def pad_multiple(size: int, multiple: int = DOWNSAMPLING_FACTOR) -> int:
+    """The smallest multiple of ``multiple`` that is >= ``size``."""
+    return int(np.ceil(size / multiple) * multiple)

@@ -1,0 +1,194 @@
+"""Callbacks of a training run: crash-safe state checkpoints, a NaN guard, learning-rate and
+image-grid logging for TensorBoard."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+import os
+import re
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from ssp_keras.utils.files import atomic_write_bytes
+
+STATE_PATTERN = re.compile(r"^state-epoch(\d{4,})\.npz$")
+
+
+class NonFiniteLossError(RuntimeError):
+    """A loss became NaN or Inf; training was stopped."""
+
+
+class NonFiniteLossGuard(keras.callbacks.Callback):
+    """Stops training at the first batch whose logs hold a NaN or Inf, naming the loss.
+
+    Keras' `TerminateOnNaN` watches only ``loss``; a GAN has several, and a NaN in any of them
+    poisons the weights for good, so all are checked.
+    """
+
+    def __init__(self, check_every: int = 1):
+        super().__init__()
+        self.check_every = max(1, int(check_every))
+        self._epoch = 0
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self._epoch = epoch
+
+    def on_train_batch_end(self, batch, logs=None):
+        if logs is None or batch % self.check_every:
+            return
+        for name, value in logs.items():
+            value = float(value)
+            if not math.isfinite(value):
+                self.model.stop_training = True
+                raise NonFiniteLossError(
+                    f"loss '{name}' became {value} at epoch {self._epoch + 1}, step {batch + 1}; training "
+                    "stopped (the last completed epoch's checkpoint is intact). Lower the learning rate, "
+                    "check the input images for NaNs, or disable mixed precision."
+                )
+
+
+class LearningRateLogger(keras.callbacks.Callback):
+    """Adds ``generator_lr`` and ``discriminator_lr`` to the epoch logs (and so to TensorBoard)."""
+
+    def on_epoch_end(self, epoch, logs=None):
+        if logs is None:
+            return
+        for name in ("generator", "discriminator"):
+            optimizer = getattr(self.model, f"{name}_optimizer")
+            logs[f"{name}_lr"] = float(_current_learning_rate(optimizer))
+
+
+def _current_learning_rate(optimizer):
+    rate = optimizer.learning_rate
+    return rate(optimizer.iterations) if callable(rate) else rate
+
+
+class TrainingStateCheckpoint(keras.callbacks.Callback):
+    """Saves everything needed to resume after a crash, atomically, after every epoch.
+
+    One ``state-epochNNNN.npz`` per epoch in ``directory`` (the last ``keep`` are kept): the
+    weights of G and D (trainable and not: batch-norm statistics, the fake pool), both optimisers'
+    variables (iterations, so the learning-rate schedule resumes at the same position, and Adam's
+    moments) and the epoch number. Written to a temporary file and renamed, so a SIGKILL at any
+    moment leaves the previous epoch's state readable.
+
+    Keras' `BackupAndRestore` saves model weights only, not the state of optimisers that `compile`
+    does not own, hence this callback.
+    """
+
+    def __init__(self, directory: str, keep: int = 2):
+        super().__init__()
+        self.directory = directory
+        self.keep = max(1, int(keep))
+
+    def on_epoch_end(self, epoch, logs=None):
+        path = os.path.join(self.directory, f"state-epoch{epoch + 1:04d}.npz")
+        save_training_state(self.model, path, epoch + 1, logs)
+        for old in list_states(self.directory)[: -self.keep]:
+            os.remove(old)
+
+
+def _state_variables(model):
+    """Every variable a resumed run needs, with stable names, in a stable order."""
+    groups = {
+        "generator": model.generator.weights,
+        "discriminator": model.discriminator.weights,
+        "generator_optimizer": model.generator_optimizer.variables,
+        "discriminator_optimizer": model.discriminator_optimizer.variables,
+    }
+    if model.fake_pool is not None:
+        groups["fake_pool"] = model.fake_pool.weights
+    return [(f"{group}/{index:05d}", variable) for group, variables in groups.items() for index, variable in enumerate(variables)]
+
+
+def save_training_state(model, path: str, epoch: int, logs=None) -> None:
+    arrays = {name: np.asarray(keras.ops.convert_to_numpy(variable)) for name, variable in _state_variables(model)}
+    arrays["__epoch__"] = np.asarray(epoch, dtype=np.int64)
+    arrays["__logs__"] = np.asarray(json.dumps({k: float(v) for k, v in (logs or {}).items()}))
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    atomic_write_bytes(path, buffer.getvalue())
+
+
+def list_states(directory: str) -> list[str]:
+    """State files in ``directory``, oldest epoch first."""
+    if not os.path.isdir(directory):
+        return []
+    found = sorted(
+        (int(match.group(1)), name)
+        for name in os.listdir(directory)
+        if (match := STATE_PATTERN.match(name))
+    )
+    return [os.path.join(directory, name) for _, name in found]
+
+
+def restore_training_state(model, directory: str) -> int:
+    """Loads the newest state in ``directory`` into a compiled model; returns its epoch (0 if none).
+
+    The model's optimisers must be built (``SSPNet.compile`` builds them).
+    """
+    states = list_states(directory)
+    if not states:
+        return 0
+    path = states[-1]
+    with np.load(path) as saved:
+        variables = _state_variables(model)
+        missing = [name for name, _ in variables if name not in saved.files]
+        if missing:
+            raise ValueError(f"checkpoint {path} does not match this model (missing {missing[0]}); "
+                             "was it written with another configuration?")
+        for name, variable in variables:
+            value = saved[name]
+            if tuple(value.shape) != tuple(variable.shape):
+                raise ValueError(f"checkpoint {path}: {name} has shape {value.shape}, the model expects "
+                                 f"{tuple(variable.shape)}; was it written with another configuration?")
+            variable.assign(value)
+        return int(saved["__epoch__"])
+
+
+class ImageGridLogger(keras.callbacks.Callback):
+    """Every epoch: a grid LQ | G(LQ) | HQ | G(HQ) of fixed preview images.
+
+    Written to TensorBoard (``log_dir``, as image ``enhancement``) and, when ``png_directory`` is
+    given, as ``epochNNNN.png`` there, for users without TensorBoard.
+    """
+
+    def __init__(self, lq: np.ndarray, hq: np.ndarray, log_dir: str, png_directory: str | None = None):
+        super().__init__()
+        self.lq = np.asarray(lq, np.float32)
+        self.hq = np.asarray(hq, np.float32)
+        self.log_dir = log_dir
+        self.png_directory = png_directory
+        self._writer = None
+
+    def on_epoch_end(self, epoch, logs=None):
+        grid = image_grid(self.lq, self.model.generator.predict(self.lq, verbose=0),
+                          self.hq, self.model.generator.predict(self.hq, verbose=0))
+        if self._writer is None:
+            self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "images"))
+        with self._writer.as_default():
+            tf.summary.image("enhancement LQ | G(LQ) | HQ | G(HQ)", grid[None], step=epoch + 1)
+        self._writer.flush()
+        if self.png_directory:
+            png = tf.io.encode_png(tf.image.convert_image_dtype(grid, tf.uint8, saturate=True)).numpy()
+            atomic_write_bytes(os.path.join(self.png_directory, f"epoch{epoch + 1:04d}.png"), png)
+
+    def on_train_end(self, logs=None):
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+def image_grid(*columns: np.ndarray, gap: int = 2) -> np.ndarray:
+    """Tiles equally shaped batches ``[N, H, W, C]`` as columns: rows are samples. ``[R, C', 1|3]``."""
+    rows = []
+    for index in range(columns[0].shape[0]):
+        cells = [np.clip(column[index], 0.0, 1.0) for column in columns]
+        spacer = np.ones((cells[0].shape[0], gap, cells[0].shape[2]), np.float32)
+        rows.append(np.concatenate([part for cell in cells for part in (cell, spacer)][:-1], axis=1))
+    spacer = np.ones((gap, rows[0].shape[1], rows[0].shape[2]), np.float32)
+    return np.concatenate([part for row in rows for part in (row, spacer)][:-1], axis=0)

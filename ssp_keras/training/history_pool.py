@@ -1,0 +1,61 @@
+"""A history pool of past fakes for the discriminator (optional; CycleGAN uses 50 images).
+
+Showing D a mix of current and older enhancements damps oscillation between G and D. For each
+incoming image: while the pool is filling, it is stored and passed through; once full, with
+probability 1/2 a random stored image is returned instead and replaced by the new one.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+
+class FakeImagePool(keras.layers.Layer):
+    """Pool of ``size`` past fakes ``[size, H, W, C]``, created on first use (static H, W, C).
+
+    Under a distribution strategy every replica reads and writes one shared pool (the first
+    replica's update wins), which keeps the pool a plain mirrored variable.
+    """
+
+    def __init__(self, size: int = 50, seed: int | None = None, **kwargs):
+        super().__init__(trainable=False, **kwargs)
+        if size < 1:
+            raise ValueError(f"pool size must be >= 1, got {size}")
+        self.size = int(size)
+        self.seed_generator = keras.random.SeedGenerator(seed)
+
+    def build(self, input_shape):
+        if None in input_shape[1:]:
+            raise ValueError(f"the fake pool needs static image shapes, got {input_shape}")
+        self.images = self.add_weight(
+            shape=(self.size, *input_shape[1:]),
+            initializer="zeros",
+            trainable=False,
+            aggregation="only_first_replica",
+            name="images",
+        )
+        self.count = self.add_weight(
+            shape=(), initializer="zeros", dtype="int32", trainable=False,
+            aggregation="only_first_replica", name="count",
+        )
+
+    def call(self, fakes):
+        batch = tf.shape(fakes)[0]
+        count = tf.convert_to_tensor(self.count)
+        pool = tf.convert_to_tensor(self.images)
+        coin = keras.random.uniform((batch,), seed=self.seed_generator)
+        random_slot = keras.random.randint((batch,), 0, self.size, seed=self.seed_generator)
+        filling_slot = count + tf.range(batch)
+        filling = filling_slot < self.size
+        swap = tf.logical_and(tf.logical_not(filling), coin > 0.5)
+        returned = tf.where(swap[:, None, None, None], tf.gather(pool, random_slot), fakes)
+        # Where each incoming image is written (slot), and whether it is written at all.
+        slot = tf.where(filling, filling_slot, random_slot)
+        written = tf.logical_or(filling, swap)
+        updated = tf.tensor_scatter_nd_update(
+            pool, tf.boolean_mask(slot, written)[:, None], tf.boolean_mask(fakes, written)
+        )
+        self.images.assign(updated)
+        self.count.assign(tf.minimum(count + batch, self.size))
+        return returned

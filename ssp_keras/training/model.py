@@ -1,0 +1,275 @@
+"""`SSPNet`: the GAN as a `keras.Model` whose `train_step` reads like SPEC section 3.
+
+Notation: x = LQ batch, y = HQ batch, G(x), G(y) their enhancements, adv(d, t) the adversarial
+criterion. One training step:
+
+1. G enhances x and y in one pass over the concatenated batch (shared weights: the Siamese part).
+2. D update:  L_D = l1 * 1/2 [adv(D(y), real) + adv(D(G(x)), fake)]
+                  + l2 * 1/2 [adv(D(y), real) + adv(D(G(y)), fake)]
+3. G update:  L_G = l1 * adv(D(G(x)), real) + l2 * adv(D(G(y)), real) + alpha * L_SP
+              L_SP = L_IU(G(x)) + beta * [structure(x, G(x)) + structure(y, G(y))]
+   (with the freshly updated D), plus an optional identity term |y - G(y)|.
+
+The loss variant of the paper's Table 3 ("gan", "gan+iu", "gan+te", "gan+sp") switches the L_SP
+terms on and off; all terms are always measured and reported.
+
+Losses are per-sample vectors reduced with `tf.nn.compute_average_loss`, so gradients summed
+across replicas equal those of one replica on the same global batch.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import keras
+import tensorflow as tf
+
+from ssp_keras.losses import adversarial_loss, illumination_uniformity_loss, structure_loss
+from ssp_keras.training.history_pool import FakeImagePool
+
+LOSS_NAMES = ("d_loss", "g_loss", "adv_loss", "iu_loss", "te_loss", "sp_loss", "identity_loss")
+VARIANTS = ("gan", "gan+iu", "gan+te", "gan+sp")
+
+
+@keras.saving.register_keras_serializable(package="ssp_keras")
+class SSPNet(keras.Model):
+    """SSP-Net: owns the generator and the discriminator; `call` enhances.
+
+    Args:
+        generator: image-to-image model, ``[N, H, W, C]`` in [0, 1] -> same.
+        discriminator: PatchGAN model, ``[N, H, W, C]`` -> logits ``[N, h, w, 1]``.
+        variant: loss variant of the paper's Table 3: ``"gan"``, ``"gan+iu"``, ``"gan+te"``,
+            ``"gan+sp"`` (the full SSP-Net).
+        adversarial: ``"lsgan"`` or ``"bce"``.
+        lambda1, lambda2: weights of the LQ and HQ branches.
+        alpha, beta: L_SP weight, and the weight of L_TE inside L_SP.
+        iu_patch_divisors: L_IU patch sizes as fractions of the image height.
+        ssim_window, ssim_sigma: Gaussian window of the structure term.
+        identity_weight: weight of |y - G(y)| (0 = off).
+        history_pool_size: pool of past fakes shown to D (0 = off).
+    """
+
+    def __init__(
+        self,
+        generator: keras.Model,
+        discriminator: keras.Model,
+        variant: str = "gan+sp",
+        adversarial: str = "lsgan",
+        lambda1: float = 0.6,
+        lambda2: float = 0.4,
+        alpha: float = 5.1,
+        beta: float = 1.0,
+        iu_patch_divisors: Sequence[int] = (8, 4),
+        ssim_window: int = 11,
+        ssim_sigma: float = 1.5,
+        identity_weight: float = 0.0,
+        history_pool_size: int = 0,
+        seed: int | None = None,
+        **kwargs,
+    ):
+        super().__init__(**kwargs)
+        if variant not in VARIANTS:
+            raise ValueError(f"variant must be one of {list(VARIANTS)}, got {variant!r}")
+        if adversarial not in ("lsgan", "bce"):
+            raise ValueError(f"adversarial must be 'lsgan' or 'bce', got {adversarial!r}")
+        self.generator = generator
+        self.discriminator = discriminator
+        self.variant = variant
+        self.adversarial = adversarial
+        self.lambda1 = float(lambda1)
+        self.lambda2 = float(lambda2)
+        self.alpha = float(alpha)
+        self.beta = float(beta)
+        self.iu_patch_divisors = tuple(int(d) for d in iu_patch_divisors)
+        self.ssim_window = int(ssim_window)
+        self.ssim_sigma = float(ssim_sigma)
+        self.identity_weight = float(identity_weight)
+        self.history_pool_size = int(history_pool_size)
+        self.seed = seed
+        self.fake_pool = FakeImagePool(self.history_pool_size, seed=seed) if self.history_pool_size else None
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in LOSS_NAMES}
+
+    # ------------------------------------------------------------------ Keras plumbing
+    def call(self, images, training=False):
+        return self.generator(images, training=training)
+
+    def compile(self, generator_optimizer, discriminator_optimizer, **kwargs):
+        """Takes both optimisers and builds them, in the active distribution scope.
+
+        TF 2.21 / Keras 3.15: an optimiser that `compile` does not own must create its slots inside
+        `strategy.scope()`, or the first `fit` fails with a placeholder error; building here (the
+        caller compiles inside the scope) guarantees it.
+        """
+        kwargs.setdefault("optimizer", None)
+        super().compile(**kwargs)
+        if keras.config.dtype_policy().name == "mixed_float16":
+            # float16 gradients underflow without loss scaling.
+            generator_optimizer = _with_loss_scaling(generator_optimizer)
+            discriminator_optimizer = _with_loss_scaling(discriminator_optimizer)
+        self.generator_optimizer = generator_optimizer
+        self.discriminator_optimizer = discriminator_optimizer
+        self.generator_optimizer.build(self.generator.trainable_variables)
+        self.discriminator_optimizer.build(self.discriminator.trainable_variables)
+
+    @property
+    def metrics(self):
+        return list(self.trackers.values())
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(
+            {
+                "generator": keras.saving.serialize_keras_object(self.generator),
+                "discriminator": keras.saving.serialize_keras_object(self.discriminator),
+                "variant": self.variant,
+                "adversarial": self.adversarial,
+                "lambda1": self.lambda1,
+                "lambda2": self.lambda2,
+                "alpha": self.alpha,
+                "beta": self.beta,
+                "iu_patch_divisors": list(self.iu_patch_divisors),
+                "ssim_window": self.ssim_window,
+                "ssim_sigma": self.ssim_sigma,
+                "identity_weight": self.identity_weight,
+                "history_pool_size": self.history_pool_size,
+                "seed": self.seed,
+            }
+        )
+        return config
+
+    @classmethod
+    def from_config(cls, config):
+        config = dict(config)
+        config["generator"] = keras.saving.deserialize_keras_object(config["generator"])
+        config["discriminator"] = keras.saving.deserialize_keras_object(config["discriminator"])
+        return cls(**config)
+
+    # ------------------------------------------------------------------ the losses
+    def _adv(self, logits, target_is_real):
+        return adversarial_loss(logits, target_is_real, self.adversarial)
+
+    def discriminator_losses(self, real_hq, enhanced_lq, enhanced_hq, training):
+        """Per-sample L_D, ``[N]``. One D pass over [y, G(x), G(y)] (D normalises per sample)."""
+        logits = self.discriminator(tf.concat([real_hq, enhanced_lq, enhanced_hq], 0), training=training)
+        real, fake_lq, fake_hq = tf.split(logits, 3, axis=0)
+        real_term = self._adv(real, True)
+        lq_branch = 0.5 * (real_term + self._adv(fake_lq, False))
+        hq_branch = 0.5 * (real_term + self._adv(fake_hq, False))
+        return self.lambda1 * lq_branch + self.lambda2 * hq_branch
+
+    def generator_losses(self, lq, hq, enhanced_lq, enhanced_hq, training):
+        """Per-sample generator loss terms, a dict of ``[N]`` tensors (``g_loss`` is the total)."""
+        logits = self.discriminator(tf.concat([enhanced_lq, enhanced_hq], 0), training=training)
+        fake_lq, fake_hq = tf.split(logits, 2, axis=0)
+        adv = self.lambda1 * self._adv(fake_lq, True) + self.lambda2 * self._adv(fake_hq, True)
+        iu = illumination_uniformity_loss(enhanced_lq, self.iu_patch_divisors)
+        te = structure_loss(lq, enhanced_lq, self.ssim_window, self.ssim_sigma) + structure_loss(
+            hq, enhanced_hq, self.ssim_window, self.ssim_sigma
+        )
+        use_iu = self.variant in ("gan+iu", "gan+sp")
+        use_te = self.variant in ("gan+te", "gan+sp")
+        sp = (iu if use_iu else 0.0 * iu) + self.beta * (te if use_te else 0.0 * te)
+        identity = tf.reduce_mean(tf.abs(hq - enhanced_hq), axis=[1, 2, 3])
+        total = adv + self.alpha * sp + self.identity_weight * identity
+        return {"g_loss": total, "adv_loss": adv, "iu_loss": iu, "te_loss": te, "sp_loss": sp, "identity_loss": identity}
+
+    # ------------------------------------------------------------------ steps
+    def _enhance_both(self, lq, hq, training):
+        enhanced = self.generator(tf.concat([lq, hq], axis=0), training=training)
+        return tf.split(enhanced, 2, axis=0)
+
+    @staticmethod
+    def _unpack(data):
+        """``(lq, hq)`` from a dataset element or from ``train_on_batch(lq, hq)``."""
+        lq, hq, _ = keras.utils.unpack_x_y_sample_weight(data)
+        if hq is None:
+            raise ValueError("SSPNet trains on (lq, hq) pairs of unpaired batches; got a single tensor")
+        return tf.cast(lq, tf.float32), tf.cast(hq, tf.float32)
+
+    def train_step(self, data):
+        lq, hq = self._unpack(data)
+        with tf.GradientTape() as generator_tape:
+            enhanced_lq, enhanced_hq = self._enhance_both(lq, hq, training=True)
+            with generator_tape.stop_recording():
+                d_per_sample = self._discriminator_update(hq, enhanced_lq, enhanced_hq)
+            g_terms = self.generator_losses(lq, hq, enhanced_lq, enhanced_hq, training=True)
+            g_loss = tf.nn.compute_average_loss(g_terms["g_loss"])
+            scaled = self.generator_optimizer.scale_loss(g_loss)
+        variables = self.generator.trainable_variables
+        self.generator_optimizer.apply_gradients(zip(generator_tape.gradient(scaled, variables), variables))
+        return self._track(d_per_sample, g_terms)
+
+    def _discriminator_update(self, hq, enhanced_lq, enhanced_hq):
+        fake_lq = tf.stop_gradient(enhanced_lq)
+        fake_hq = tf.stop_gradient(enhanced_hq)
+        if self.fake_pool is not None:
+            fake_lq, fake_hq = tf.split(self.fake_pool(tf.concat([fake_lq, fake_hq], 0)), 2, axis=0)
+        with tf.GradientTape() as tape:
+            per_sample = self.discriminator_losses(hq, fake_lq, fake_hq, training=True)
+            scaled = self.discriminator_optimizer.scale_loss(tf.nn.compute_average_loss(per_sample))
+        variables = self.discriminator.trainable_variables
+        self.discriminator_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
+        return per_sample
+
+    def test_step(self, data):
+        lq, hq = self._unpack(data)
+        enhanced_lq, enhanced_hq = self._enhance_both(lq, hq, training=False)
+        d_per_sample = self.discriminator_losses(hq, enhanced_lq, enhanced_hq, training=False)
+        g_terms = self.generator_losses(lq, hq, enhanced_lq, enhanced_hq, training=False)
+        return self._track(d_per_sample, g_terms)
+
+    def _track(self, d_per_sample, g_terms):
+        self.trackers["d_loss"].update_state(d_per_sample)
+        for name, per_sample in g_terms.items():
+            self.trackers[name].update_state(per_sample)
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+
+def _with_loss_scaling(optimizer):
+    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+        return optimizer
+    return keras.optimizers.LossScaleOptimizer(optimizer)
+
+
+def build_sspnet(config, sync_batch_norm: bool | None = None) -> SSPNet:
+    """An uncompiled `SSPNet` from an ``SSPNetConfig``."""
+    from ssp_keras.networks import build_discriminator, build_generator
+
+    loss = config.loss
+    return SSPNet(
+        generator=build_generator(config, sync_batch_norm=sync_batch_norm),
+        discriminator=build_discriminator(config, sync_batch_norm=sync_batch_norm),
+        variant=loss.variant,
+        adversarial=loss.adversarial,
+        lambda1=loss.lambda1,
+        lambda2=loss.lambda2,
+        alpha=loss.alpha,
+        beta=loss.beta,
+        iu_patch_divisors=loss.iu_patch_divisors,
+        ssim_window=loss.ssim_window,
+        ssim_sigma=loss.ssim_sigma,
+        identity_weight=loss.identity_weight,
+        history_pool_size=loss.history_pool_size,
+        seed=config.train.seed,
+        name="ssp_net",
+    )
+
+
+def build_optimizers(config, steps_per_epoch: int):
+    """The two Adam optimisers of SPEC section 4, sharing the warm-up/halving schedule."""
+    from ssp_keras.training.schedule import schedule_from_config
+
+    train = config.train
+    generator_optimizer = keras.optimizers.Adam(
+        learning_rate=schedule_from_config(train, steps_per_epoch),
+        beta_1=train.generator_beta_1,
+        beta_2=train.generator_beta_2,
+        name="generator_adam",
+    )
+    discriminator_optimizer = keras.optimizers.Adam(
+        learning_rate=schedule_from_config(train, steps_per_epoch),
+        beta_1=train.discriminator_beta_1,
+        beta_2=train.discriminator_beta_2,
+        name="discriminator_adam",
+    )
+    return generator_optimizer, discriminator_optimizer

@@ -1,0 +1,77 @@
+"""Atomic writes and input-safety checks.
+
+Checkpoints, exports, configs and reports are written to a temporary sibling and renamed into
+place, so a crash or a polling reader never sees a half-written file. Outputs are never allowed
+to land on, or inside the folder of, a user's input.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from typing import Iterable
+
+
+def atomic_write_bytes(path: str, data: bytes) -> None:
+    """Writes ``data`` to ``path`` atomically (temporary file in the same folder, then rename)."""
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=folder)
+    try:
+        with os.fdopen(handle, "wb") as stream:
+            stream.write(data)
+            stream.flush()
+            os.fsync(stream.fileno())
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+
+
+def atomic_save(path: str, save_fn) -> None:
+    """Calls ``save_fn(temporary_path)`` then renames the result onto ``path``.
+
+    For writers that want a file name (``model.save``, ``cv2.imwrite``): the temporary name keeps
+    the extension of ``path`` so that format detection still works.
+    """
+    folder = os.path.dirname(os.path.abspath(path))
+    os.makedirs(folder, exist_ok=True)
+    base, extension = os.path.splitext(os.path.basename(path))
+    handle, temporary = tempfile.mkstemp(prefix=f".tmp-{base}-", suffix=extension, dir=folder)
+    os.close(handle)
+    os.remove(temporary)
+    try:
+        save_fn(temporary)
+        os.replace(temporary, path)
+    except BaseException:
+        if os.path.isdir(temporary):
+            shutil.rmtree(temporary, ignore_errors=True)
+        elif os.path.exists(temporary):
+            os.remove(temporary)
+        raise
+
+
+def is_within(path: str, folder: str) -> bool:
+    """True when ``path`` is ``folder`` itself or lies below it (symlinks resolved)."""
+    path = os.path.realpath(path)
+    folder = os.path.realpath(folder)
+    return path == folder or path.startswith(folder.rstrip(os.sep) + os.sep)
+
+
+def check_output_location(output_folder: str, inputs: Iterable[str]) -> None:
+    """Refuses an output folder that is an input folder, lies inside one, or holds an input file.
+
+    Raises ``ValueError`` naming the conflicting input.
+    """
+    for item in inputs:
+        folder = item if os.path.isdir(item) else os.path.dirname(os.path.abspath(item))
+        if is_within(output_folder, folder) and os.path.isdir(item):
+            raise ValueError(
+                f"refusing to write into the input folder {item!r}: choose an --out outside it"
+            )
+        if os.path.isfile(item) and is_within(output_folder, folder):
+            raise ValueError(
+                f"refusing to write next to the input file {item!r}: choose an --out in another folder"
+            )
