@@ -2,8 +2,8 @@
 
 Each name maps to a folder under the repository's ``models/`` (a model card ``README.md`` and a
 ``generator.keras``). The folder is looked up, in order, under ``$SSP_KERAS_MODELS``, the
-``models/`` folder installed with the package, and the ``models/`` folder of a source checkout.
-Nothing is ever downloaded.
+``models/`` folder of a source checkout, and ``<prefix>/share/ssp-keras/models`` where ``pip
+install`` puts a copy (setup.cfg's data_files). Nothing is ever downloaded.
 """
 
 from __future__ import annotations
@@ -16,12 +16,14 @@ PRETRAINED = {
 
 
 def _search_roots() -> list[str]:
+    import sys
+
     package = os.path.dirname(os.path.abspath(__file__))
     roots = []
     if os.environ.get("SSP_KERAS_MODELS"):
         roots.append(os.environ["SSP_KERAS_MODELS"])
-    roots.append(os.path.join(package, "models"))  # installed copy (see setup.cfg)
     roots.append(os.path.join(os.path.dirname(package), "models"))  # source checkout
+    roots.append(os.path.join(sys.prefix, "share", "ssp-keras", "models"))  # pip-installed copy
     return roots
 
 

@@ -2,6 +2,7 @@
 
 import logging
 import os
+import pathlib
 
 import numpy as np
 import pytest
@@ -20,7 +21,7 @@ def gradient(height=24, width=32, channels=1):
 
 
 def write_dicom(path, pixels, bits_stored, photometric="MONOCHROME2", slope=None, intercept=None):
-    """A minimal valid DICOM file holding one 16-bit-allocated grayscale frame."""
+    """A minimal valid DICOM file of 16-bit-allocated grayscale frames ([H, W] or [frames, H, W])."""
     from pydicom.dataset import Dataset, FileMetaDataset
     from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
 
@@ -31,7 +32,9 @@ def write_dicom(path, pixels, bits_stored, photometric="MONOCHROME2", slope=None
     dataset.file_meta.MediaStorageSOPInstanceUID = generate_uid()
     dataset.SOPClassUID = SecondaryCaptureImageStorage
     dataset.SOPInstanceUID = dataset.file_meta.MediaStorageSOPInstanceUID
-    dataset.Rows, dataset.Columns = pixels.shape
+    if pixels.ndim == 3:  # several frames
+        dataset.NumberOfFrames = pixels.shape[0]
+    dataset.Rows, dataset.Columns = pixels.shape[-2:]
     dataset.SamplesPerPixel = 1
     dataset.PhotometricInterpretation = photometric
     dataset.BitsAllocated = 16
@@ -148,6 +151,14 @@ def test_dicom_rescale_and_monochrome1(tmp_path):
     )
 
 
+def test_dicom_multiframe_reads_first_frame(tmp_path):
+    frames = np.stack([np.full((3, 4), 100, np.uint16), np.full((3, 4), 4000, np.uint16)])
+    write_dicom(tmp_path / "cine.dcm", frames, bits_stored=12)
+    image = image_io.read_image(str(tmp_path / "cine.dcm"))
+    assert image.shape == (3, 4, 1)
+    np.testing.assert_allclose(image, 100 / 4095.0, atol=1e-6)
+
+
 # ------------------------------------------------------------------------------ channels
 def test_rgb_to_gray_uses_bt601_luma(tmp_path):
     rgb = np.zeros((2, 3, 3), np.uint8)
@@ -223,11 +234,14 @@ def test_scan_accepts_files_and_rejects_all_bad(tmp_path):
     assert len(readable) == 1 and len(skipped) == 1
     with pytest.raises(InputError, match="no readable image"):
         image_io.scan_images(list(bad.values()))
+    with pytest.raises(InputError, match="typo.png"):
+        image_io.scan_images([str(tmp_path / "good.png"), str(tmp_path / "typo.png")])
 
 
 # ------------------------------------------------------------------------------ listing
 def test_list_images_recursive_sorted_filtered(tmp_path):
-    for relative in ["b.PNG", "a.jpg", "sub/c.TIF", "sub/deeper/d.dcm", "notes.txt", "noextension", ".hidden.png"]:
+    names = ["b.PNG", "a.jpg", "sub/c.TIF", "sub/deeper/d.dcm", "notes.txt", "noextension", ".hidden.png"]
+    for relative in names:
         path = tmp_path / relative
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(b"x")
@@ -272,3 +286,36 @@ def test_read_image_shape_without_decoding(tmp_path):
     assert image_io.read_image_shape(str(tmp_path / "a.png")) == (10, 20, 3)
     assert image_io.read_image_shape(str(tmp_path / "b.tif")) == (12, 8, 1)
     assert image_io.read_image_shape(str(tmp_path / "c.dcm")) == (5, 7, 1)
+
+
+# ------------------------------------------------------------------------------ bundled data
+DATA = pathlib.Path(__file__).resolve().parents[1] / "data"
+
+
+@pytest.mark.parametrize("name", ["synthetic", "ccmid"])
+def test_bundled_sample_sets_are_complete_and_readable(name):
+    root = DATA / name
+    if not root.is_dir():
+        pytest.skip(f"data/{name} is not in this checkout")
+    names = {}
+    for sub in ("trainA", "trainB", "testA", "testB"):
+        readable, skipped = image_io.scan_images(str(root / sub), channels=1)
+        assert not skipped
+        names[sub] = [os.path.basename(path) for path in readable]
+    assert names["testA"] == names["testB"]  # test pairs share names
+    assert not set(names["testA"]) & (set(names["trainA"]) | set(names["trainB"]))
+    if (root / "masks").is_dir():
+        assert [os.path.basename(p) for p in image_io.list_images(str(root / "masks"))] == names["testA"]
+    if name == "ccmid":
+        split = (root / "SPLIT.md").read_text()
+        for sub, files in names.items():
+            for file_name in files:
+                assert f"`{file_name}`" in split, f"{sub}/{file_name} missing from SPLIT.md"
+        assert set(names["trainA"]).isdisjoint(names["trainB"])  # unpaired: different frames
+
+
+def test_bundled_data_stays_small():
+    if not DATA.is_dir():
+        pytest.skip("data/ is not in this checkout")
+    total = sum(path.stat().st_size for path in DATA.rglob("*") if path.is_file())
+    assert total < 3 * 2**20

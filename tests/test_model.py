@@ -10,21 +10,12 @@ from ssp_keras.data.synthetic import generate_pair
 from ssp_keras.losses import illumination_uniformity_loss, structure_loss
 from ssp_keras.training import build_optimizers, build_sspnet
 from ssp_keras.training.callbacks import NonFiniteLossError, NonFiniteLossGuard
+from tiny import tiny_config
 
-TINY = {
-    "generator.encoder_block": "basic",
-    "generator.encoder_stages": (1, 1, 1, 1),
-    "generator.encoder_widths": (4, 4, 8, 8),
-    "generator.stem_width": 4,
-    "generator.decoder_widths": (8, 8, 4, 4, 4),
-    "discriminator.base_width": 4,
-    "data.image_size": 64,
-    "train.batch_size": 2,
-}
 
 
 def _model(steps_per_epoch=10, **overrides):
-    config = preset("lite").replace(**{**TINY, **overrides})
+    config = tiny_config(**overrides)
     keras.utils.set_random_seed(0)
     model = build_sspnet(config)
     model.compile(*build_optimizers(config, steps_per_epoch))
@@ -152,4 +143,4 @@ def test_lite_training_learns_to_even_the_illumination():
     iu_input = float(tf.reduce_mean(illumination_uniformity_loss(held_out)))
     print(f"IU input {iu_input:.4f}, G(LQ) before {iu_before:.4f} after {iu_after:.4f}; TE before {te_before:.3f} after {te_after:.3f}")
     assert te_after < te_before and te_after < 0.5, (te_before, te_after)  # structure kept (0 = identical structure)
-    assert iu_after < iu_input, (iu_after, iu_input)  # more even than the input
+    assert iu_after < 0.5 * iu_input and iu_after < iu_before, (iu_input, iu_before, iu_after)  # evened out

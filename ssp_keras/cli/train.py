@@ -18,6 +18,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     data.add_argument("--lq", nargs="+", metavar="PATH", help="low-quality images: folders and/or files")
     data.add_argument("--hq", nargs="+", metavar="PATH", help="high-quality images: folders and/or files")
     data.add_argument("--data", metavar="ROOT", help="CORN-style root with trainA/ (LQ) and trainB/ (HQ)")
+    data.add_argument("--exclude", action="append", default=[], metavar="PATTERN",
+                      help="leave out files whose name matches this glob (e.g. held-out test frames); repeatable")
     parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory (created; resumed if it exists)")
     parser.add_argument("--verbose-fit", type=int, choices=[0, 1, 2], default=None,
                         help="Keras progress output: 1 = bar, 2 = one line per epoch (default: auto)")
@@ -38,6 +40,8 @@ def run(args: argparse.Namespace) -> int:
         lq, hq = args.lq, args.hq
     else:
         raise InputError("no training data: give --lq DIR and --hq DIR, or --data ROOT")
+    if args.exclude:
+        lq, hq = _without_excluded(lq, args.exclude), _without_excluded(hq, args.exclude)
     config = config_from_args(args)
     result = train(config, lq, hq, args.out, verbose="auto" if args.verbose_fit is None else args.verbose_fit)
     if result.generator_path:
@@ -45,3 +49,17 @@ def run(args: argparse.Namespace) -> int:
     if result.skipped_files:
         print(f"Skipped {len(result.skipped_files)} unreadable files (named above).")
     return 0
+
+
+def _without_excluded(sources, patterns):
+    """The image files of ``sources`` (files and/or folders) whose names match none of ``patterns``."""
+    import fnmatch
+    import os
+
+    from ssp_keras.data.io import list_images
+
+    sources = [sources] if isinstance(sources, str) else sources
+    files = [path for source in sources for path in (list_images(source) if os.path.isdir(source) else [source])]
+    kept = [path for path in files if not any(fnmatch.fnmatch(os.path.basename(path), p) for p in patterns)]
+    print(f"Excluded {len(files) - len(kept)} of {len(files)} files matching {patterns}")
+    return kept

@@ -87,7 +87,7 @@ def list_images(folder: str) -> List[str]:
     """All image files below ``folder`` (recursive), sorted by path so runs are reproducible.
 
     Hidden files and folders (names starting with ``.``: temporary files of atomic writes,
-    macOS ``._*`` resource forks) are ignored. Raises `InputError` when ``folder`` does not exist,
+    macOS ``._*`` resource forks) are ignored; links to folders inside are not followed (no cycles). Raises `InputError` when ``folder`` does not exist,
     is not a folder, or holds no image file.
     """
     if not os.path.exists(folder):
@@ -268,10 +268,9 @@ def _decode_dicom(path: str) -> _Decoded:
     dataset = pydicom.dcmread(path, force=True)
     if "PixelData" not in dataset:
         raise UnreadableImageError(path, "DICOM file has no pixel data")
+    if int(dataset.get("NumberOfFrames", 1) or 1) > 1:
+        dataset.pixel_array_options(index=0)  # decode only the first frame, not the whole volume
     pixels = dataset.pixel_array
-    frames = int(dataset.get("NumberOfFrames", 1) or 1)
-    if frames > 1:
-        pixels = pixels[0]
     samples_per_pixel = int(dataset.get("SamplesPerPixel", 1))
     bits_stored = int(dataset.get("BitsStored", dataset.get("BitsAllocated", 16)))
     signed = int(dataset.get("PixelRepresentation", 0)) == 1
@@ -387,7 +386,8 @@ def scan_images(
 ) -> Tuple[List[str], List[Tuple[str, str]]]:
     """Checks that every image decodes, so training never meets a bad file half-way.
 
-    paths_or_folders: files and/or folders (folders are listed with `list_images`).
+    paths_or_folders: files and/or folders (folders are listed with `list_images`); a path that
+      does not exist raises `InputError` at once.
     Returns ``(readable, skipped)``: readable paths in order, and ``(path, reason)`` for each
     file that could not be decoded. Each skipped file is logged as a warning naming it, followed
     by a count ("skipped 2 of 14 files"). Files are fully decoded (in a thread pool: the decoders
@@ -401,6 +401,8 @@ def scan_images(
         raise InputError("no image files or folders given")
     files: List[str] = []
     for source in sources:
+        if not os.path.exists(source):  # a mistyped path is an error, not a file to skip
+            raise InputError(f"image file or folder not found: '{source}'")
         files.extend(list_images(source) if os.path.isdir(source) else [source])
 
     def check(path: str) -> Optional[str]:
@@ -455,7 +457,9 @@ def write_image(path: str, image: np.ndarray, bit_depth: int = 8) -> None:
     if image.ndim == 3 and image.shape[-1] == 1:
         image = image[:, :, 0]
     if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] != 3):
-        raise ValueError(f"cannot write '{path}': image must be [H, W], [H, W, 1] or [H, W, 3], got {image.shape}")
+        raise ValueError(
+            f"cannot write '{path}': image must be [H, W], [H, W, 1] or [H, W, 3], got {image.shape}"
+        )
     if not np.all(np.isfinite(image)):
         raise ValueError(f"cannot write '{path}': image contains NaN or infinite values")
     image = np.clip(image, 0.0, 1.0)

@@ -252,7 +252,8 @@ def _fibre_paths(rng: np.random.Generator, height: int, width: int, scale: float
         normal = np.array([-direction[1], direction[0]])
         path = _bezier(start, start + direction * length, normal, 0.1 * length, rng, points=32)
         path = _wiggle(path, normal, rng, amplitude=1.5 * scale)
-        yield path, _varying(1.0 * scale, 0.2, len(path), rng), _varying(rng.uniform(0.3, 0.5), 0.2, len(path), rng)
+        thickness = _varying(1.0 * scale, 0.2, len(path), rng)
+        yield path, thickness, _varying(rng.uniform(0.3, 0.5), 0.2, len(path), rng)
 
 
 def _bezier(start, end, normal, bend: float, rng: np.random.Generator, points: int) -> np.ndarray:
@@ -287,7 +288,13 @@ def _rotate(vector: np.ndarray, angle: float) -> np.ndarray:
     return np.array([cos * vector[0] - sin * vector[1], sin * vector[0] + cos * vector[1]])
 
 
-def _draw_fibre(canvas: np.ndarray, path: np.ndarray, thickness: np.ndarray, brightness: np.ndarray, rng) -> None:
+def _draw_fibre(
+    canvas: np.ndarray,
+    path: np.ndarray,
+    thickness: np.ndarray,
+    brightness: np.ndarray,
+    rng: np.random.Generator,
+) -> None:
     """Draws a fibre segment by segment so thickness and brightness can change along it.
 
     Overlaps keep the brighter value, as two nerves crossing do not add up to saturation.
@@ -346,7 +353,9 @@ def _prepare_folder(folder: str, overwrite: bool) -> None:
         for name in os.listdir(os.path.join(folder, sub))
     ]
     if existing and not overwrite:
-        raise InputError(f"'{folder}' already holds a data set ({len(existing)} files): pass --overwrite to replace it")
+        raise InputError(
+            f"'{folder}' already holds a data set ({len(existing)} files): pass --overwrite to replace it"
+        )
     for path in existing:
         name = os.path.basename(path)
         if name.endswith(".png") and name.startswith(("syn_", "test_")):  # only what we made

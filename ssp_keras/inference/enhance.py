@@ -303,7 +303,8 @@ def enhance_array(
     Returns float32 of the input's shape, in [0, 1].
     """
     array = np.asarray(image, dtype=np.float32)
-    if array.ndim == 2:
+    gray_2d = array.ndim == 2
+    if gray_2d:
         array = array[:, :, None]
     single = array.ndim == 3
     batch = array[None] if single else array
@@ -325,7 +326,9 @@ def enhance_array(
         result = np.stack([blend_tiles(item, enhance_tile, tile_size, overlap) for item in batch])
     else:
         result = function(batch).numpy()
-    return result[0] if single else result
+    if single:
+        result = result[0]
+    return result[:, :, 0] if gray_2d else result
 
 
 # ------------------------------------------------------------------------------ files

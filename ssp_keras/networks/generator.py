@@ -23,7 +23,7 @@ from typing import Sequence
 import keras
 import numpy as np
 
-from ssp_keras.networks.layers import conv_norm_act, normalization
+from ssp_keras.networks.layers import BilinearUpsampling2D, conv_norm_act, normalization
 
 DOWNSAMPLING_FACTOR = 32
 
@@ -107,7 +107,7 @@ class SSPGenerator(keras.Model):
         )
         *skips, x = encoder(inputs)
         for stage, width in enumerate(decoder_widths):
-            x = keras.layers.UpSampling2D(2, interpolation="bilinear", name=f"decoder{stage + 1}_up")(x)
+            x = BilinearUpsampling2D(name=f"decoder{stage + 1}_up")(x)
             skip_index = len(skips) - 1 - stage
             if skip_index >= 0:
                 x = keras.layers.Concatenate(name=f"decoder{stage + 1}_concat")([x, skips[skip_index]])

@@ -49,3 +49,24 @@ def conv_norm_act(
     if activation is not None:
         x = keras.layers.Activation(activation, name=f"{name}_{activation}")(x)
     return x
+
+
+@keras.saving.register_keras_serializable(package="ssp_keras")
+class BilinearUpsampling2D(keras.layers.Layer):
+    """x2 bilinear upsampling of ``[N, H, W, C]`` that also traces with unknown H and W.
+
+    Keras 3.15's ``UpSampling2D(interpolation="bilinear")`` checks the target size in Python, which
+    fails when H and W are symbolic (serving signatures and shape-generic inference functions take
+    any image size); this layer computes the size from ``tf.shape`` instead. Same
+    ``tf.image.resize`` call, same result.
+    """
+
+    def call(self, images):
+        import tensorflow as tf
+
+        size = tf.shape(images)[1:3] * 2
+        return tf.cast(tf.image.resize(images, size, method="bilinear"), images.dtype)
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, channels = input_shape
+        return (batch, None if height is None else 2 * height, None if width is None else 2 * width, channels)

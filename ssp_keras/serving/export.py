@@ -71,7 +71,16 @@ def serving_functions(model):
     from ssp_keras.inference.enhance import enhance_tensor, inference_model, model_channels
 
     channels = model_channels(model)
-    traceable = inference_model(model)
+    # The network traced once, as one function all three signatures call: saving re-traces each
+    # signature several times, and re-tracing the Keras layers every time costs seconds.
+    rewired = inference_model(model)
+    network = tf.function(
+        lambda images: rewired(images, training=False),
+        input_signature=[tf.TensorSpec([None, None, None, channels], tf.float32)],
+    )
+
+    def traceable(images, training=False):
+        return network(images)
 
     def enhance_uint8(images):
         enhanced = enhance_tensor(traceable, tf.cast(images, tf.float32) / 255.0)

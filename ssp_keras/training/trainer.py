@@ -124,6 +124,7 @@ def train(
                 steps_per_epoch=steps_per_epoch,
                 callbacks=_callbacks(config, out_dir, lq_files, hq_files) + list(callbacks),
                 verbose=verbose,
+                shuffle=False,  # the streams shuffle themselves
             )
             history = fit.history
         # Every worker saves (saving may involve collectives); only the chief's copy is kept.

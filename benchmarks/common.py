@@ -1,0 +1,397 @@
+"""Helpers shared by the hand-run benchmarks in this folder.
+
+Import it from a benchmark script (``python benchmarks/NAME.py`` puts this folder on ``sys.path``):
+
+    import common                         # or: from benchmarks import common
+    common.reexec_with_tcmalloc_if_asked()  # first, before TensorFlow or NumPy are imported
+
+What is here:
+
+* allocator: :func:`reexec_with_tcmalloc_if_asked` re-executes the script with
+  ``LD_PRELOAD=libtcmalloc_minimal.so.4`` when ``--tcmalloc`` is on its command line (Debian/Ubuntu:
+  ``apt-get install libtcmalloc-minimal4``); :func:`allocator` says which allocator the process runs on.
+* environment: :func:`environment` (CPU model and flags, cores, load average, versions, allocator,
+  thread settings) for the JSON reports; :func:`load_average`, :func:`wait_for_quiet`.
+* threads: :func:`configure_threads` (TensorFlow intra/inter-op pools, before any op runs).
+* hardware reference: :func:`matmul_rate`, the float32 (or bfloat16) matrix-multiply rate measured
+  in this process with TensorFlow (median of several runs), the yardstick of "fraction of peak".
+* FLOPs: :func:`count_graph_flops`, the floating-point operations of a traced ``tf.function``
+  graph, counted op by op from TensorFlow's registered statistics (the numbers
+  ``tf.compat.v1.profiler`` adds up), on the ops that actually run (dead gradient branches are
+  excluded), and :func:`profiler_flops`, the profiler's own raw total for comparison.
+* timing and output: :func:`median`, :func:`print_table`, :func:`write_json`, :func:`add_common_arguments`.
+
+Nothing here imports TensorFlow at module level, so the tcmalloc re-exec can come first.
+"""
+
+from __future__ import annotations
+
+import collections
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import time
+from typing import Callable, Dict, Iterable, List, Optional, Sequence
+
+#: Where Debian/Ubuntu's ``libtcmalloc-minimal4`` puts the library (first found wins).
+TCMALLOC_CANDIDATES = (
+    "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4",
+    "/usr/lib/aarch64-linux-gnu/libtcmalloc_minimal.so.4",
+    "/usr/lib64/libtcmalloc_minimal.so.4",
+    "/usr/lib/libtcmalloc_minimal.so.4",
+)
+_REEXEC_MARK = "SSP_BENCH_TCMALLOC_REEXEC"
+
+
+# ------------------------------------------------------------------------------------ allocator
+def tcmalloc_path() -> Optional[str]:
+    """The tcmalloc library to preload, or None if it is not installed."""
+    explicit = os.environ.get("SSP_TCMALLOC")
+    if explicit:
+        return explicit if os.path.isfile(explicit) else None
+    return next((path for path in TCMALLOC_CANDIDATES if os.path.isfile(path)), None)
+
+
+def allocator() -> str:
+    """``"tcmalloc"`` when libtcmalloc is mapped into this process, else ``"glibc"``."""
+    try:
+        with open("/proc/self/maps", encoding="utf-8", errors="replace") as handle:
+            if "libtcmalloc" in handle.read():
+                return "tcmalloc"
+    except OSError:
+        pass
+    return "tcmalloc" if "tcmalloc" in os.environ.get("LD_PRELOAD", "") else "glibc"
+
+
+def reexec_with_tcmalloc_if_asked(argv: Optional[Sequence[str]] = None, flag: str = "--tcmalloc") -> None:
+    """Re-executes this script with tcmalloc preloaded if ``flag`` is in argv and it is not yet loaded.
+
+    Call it before importing TensorFlow/NumPy. Exits with an error message when tcmalloc is asked
+    for but not installed. The flag stays on the command line, so the re-executed script sees it.
+    """
+    argv = list(sys.argv if argv is None else argv)
+    if flag not in argv or allocator() == "tcmalloc":
+        return
+    if os.environ.get(_REEXEC_MARK):
+        raise SystemExit(f"{flag}: preloading tcmalloc did not take effect (LD_PRELOAD={os.environ.get('LD_PRELOAD')!r})")
+    library = tcmalloc_path()
+    if library is None:
+        raise SystemExit(f"{flag}: libtcmalloc_minimal.so.4 not found; install it (Debian/Ubuntu: "
+                         "apt-get install libtcmalloc-minimal4) or set SSP_TCMALLOC=/path/to/it")
+    env = dict(os.environ)
+    env["LD_PRELOAD"] = ":".join(filter(None, [library, env.get("LD_PRELOAD", "")]))
+    env[_REEXEC_MARK] = "1"
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os.execvpe(sys.executable, [sys.executable] + argv, env)
+
+
+def tcmalloc_env(enabled: bool, base: Optional[dict] = None) -> dict:
+    """A copy of ``base`` (default: os.environ) with tcmalloc added to or removed from LD_PRELOAD."""
+    env = dict(os.environ if base is None else base)
+    kept = [part for part in env.get("LD_PRELOAD", "").split(":") if part and "tcmalloc" not in part]
+    if enabled:
+        library = tcmalloc_path()
+        if library is None:
+            raise SystemExit("tcmalloc asked for but libtcmalloc_minimal.so.4 is not installed")
+        kept.insert(0, library)
+    if kept:
+        env["LD_PRELOAD"] = ":".join(kept)
+    else:
+        env.pop("LD_PRELOAD", None)
+    env.pop(_REEXEC_MARK, None)
+    return env
+
+
+# ---------------------------------------------------------------------------------- environment
+def load_average() -> float:
+    """The 1-minute load average (0.0 where the OS does not say)."""
+    try:
+        return os.getloadavg()[0]
+    except (OSError, AttributeError):
+        return 0.0
+
+
+def wait_for_quiet(max_load: float, timeout_s: float, poll_s: float = 15.0, log: Callable = print) -> float:
+    """Waits until the 1-minute load average is below ``max_load`` or ``timeout_s`` passed; returns it."""
+    deadline = time.monotonic() + timeout_s
+    load = load_average()
+    while load >= max_load and time.monotonic() < deadline:
+        log(f"load average {load:.2f} >= {max_load}; waiting ({deadline - time.monotonic():.0f} s left)")
+        time.sleep(poll_s)
+        load = load_average()
+    return load
+
+
+def cpu_info() -> dict:
+    """Model name, logical CPUs usable by this process, and the SIMD flags that matter here."""
+    model, flags = platform.processor() or platform.machine(), set()
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name") and ":" in line:
+                    model = line.split(":", 1)[1].strip()
+                elif line.startswith("flags") and ":" in line and not flags:
+                    flags = set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    wanted = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile", "avx_vnni")
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return {"model": model, "cpus": cpus, "flags": {name: name in flags for name in wanted}}
+
+
+def environment() -> dict:
+    """What a reader needs to compare a JSON report with another one."""
+    info = {
+        "cpu": cpu_info(),
+        "platform": platform.platform(),
+        "python": sys.version.split()[0],
+        "allocator": allocator(),
+        "load_average_at_start": round(load_average(), 2),
+        "env": {key: os.environ[key] for key in sorted(os.environ)
+                if key.startswith(("TF_", "OMP_", "KMP_", "ONEDNN", "DNNL")) or key == "LD_PRELOAD"},
+    }
+    if "tensorflow" in sys.modules:
+        import tensorflow as tf
+
+        info["tensorflow"] = tf.__version__
+        info["threads"] = {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+                           "inter_op": tf.config.threading.get_inter_op_parallelism_threads()}
+    if "keras" in sys.modules:
+        import keras
+
+        info["keras"] = keras.__version__
+    return info
+
+
+def configure_threads(intra_op: int = 0, inter_op: int = 0) -> None:
+    """TensorFlow's thread pools (0 = TensorFlow's default, one thread per core); call before any op."""
+    import tensorflow as tf
+
+    if intra_op:
+        tf.config.threading.set_intra_op_parallelism_threads(intra_op)
+    if inter_op:
+        tf.config.threading.set_inter_op_parallelism_threads(inter_op)
+
+
+# --------------------------------------------------------------------------- hardware yardstick
+def matmul_rate(size: int = 2048, runs: int = 7, dtype: str = "float32", warmup: int = 2) -> dict:
+    """The measured rate of a ``size x size`` by ``size x size`` ``tf.linalg.matmul`` in this process.
+
+    Runs eagerly on the default device with the process's thread settings; each run is timed to
+    completion (the result is read back). Returns ``{"flops_per_s": median, "best_flops_per_s",
+    "seconds": [...], ...}``; the FLOP count is ``2 * size**3``.
+    """
+    import tensorflow as tf
+
+    a = tf.random.stateless_uniform((size, size), seed=(1, 2), dtype=tf.float32)
+    b = tf.random.stateless_uniform((size, size), seed=(3, 4), dtype=tf.float32)
+    a, b = tf.cast(a, dtype), tf.cast(b, dtype)
+    seconds = []
+    for index in range(warmup + runs):
+        started = time.perf_counter()
+        product = tf.linalg.matmul(a, b)
+        product[0, 0].numpy()  # waits for the whole product
+        if index >= warmup:
+            seconds.append(time.perf_counter() - started)
+    flops = 2.0 * size**3
+    return {
+        "size": size,
+        "dtype": dtype,
+        "flops": flops,
+        "seconds": [round(s, 5) for s in seconds],
+        "flops_per_s": flops / statistics.median(seconds),
+        "best_flops_per_s": flops / min(seconds),
+    }
+
+
+# ------------------------------------------------------------------------------------- FLOPs
+def _live_operations(graph) -> list:
+    """Operations of ``graph`` that outputs or stateful control outputs depend on (the ones that run)."""
+    roots = [tensor.op for tensor in getattr(graph, "outputs", [])]
+    roots += list(getattr(graph, "control_outputs", []))
+    if not roots:
+        return list(graph.get_operations())
+    seen, stack = set(), list(roots)
+    while stack:
+        op = stack.pop()
+        if op.name in seen:
+            continue
+        seen.add(op.name)
+        stack.extend(tensor.op for tensor in op.inputs)
+        stack.extend(op.control_inputs)
+    return [op for op in graph.get_operations() if op.name in seen]
+
+
+def _function_graphs(graph):
+    """The graph and the graphs of the functions it calls (a tf.function may nest others)."""
+    yield graph
+    for function in getattr(graph, "_functions", {}).values():
+        inner = getattr(function, "graph", None)
+        if inner is not None:
+            yield from _function_graphs(inner)
+
+
+def count_graph_flops(concrete_function) -> dict:
+    """Floating-point operations of one call of a concrete ``tf.function``, counted from its graph.
+
+    Each op's count is TensorFlow's registered ``flops`` statistic (``ops.get_stats_for_node_def``,
+    what ``tf.compat.v1.profiler`` sums: 2 per multiply-add for convolutions and matrix products,
+    forward and backward-input/backward-filter alike; one per element for element-wise ops). Only
+    ops that the function's outputs or side effects depend on are counted, so gradient branches the
+    step computes and then drops (e.g. D's kernel gradients inside G's tape) are left out.
+    The input shapes must be static. Ops with no registered statistic (batch-norm, einsum, resize,
+    ...) count 0 and are listed by type in ``uncounted``.
+
+    Returns ``{"total": int, "by_type": {type: flops}, "conv_and_matmul": int, "uncounted": {type: n}}``.
+    """
+    from tensorflow.python.framework import ops as tf_ops
+
+    by_type: Dict[str, int] = collections.Counter()
+    uncounted: Dict[str, int] = collections.Counter()
+    for graph in _function_graphs(concrete_function.graph):
+        for op in _live_operations(graph):
+            try:
+                stats = tf_ops.get_stats_for_node_def(graph, op.node_def, "flops")
+            except (ValueError, TypeError):
+                stats = None
+            if stats is not None and stats.value:
+                by_type[op.type] += int(stats.value)
+            elif any(t.dtype.is_floating for t in op.outputs):
+                uncounted[op.type] += 1
+    heavy = ("Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter", "DepthwiseConv2dNative",
+             "MatMul", "BatchMatMul", "BatchMatMulV2", "BatchMatMulV3", "Conv3D")
+    return {
+        "total": int(sum(by_type.values())),
+        "conv_and_matmul": int(sum(v for k, v in by_type.items() if k in heavy)),
+        "by_type": dict(sorted(by_type.items(), key=lambda item: -item[1])),
+        "uncounted": dict(sorted(uncounted.items(), key=lambda item: -item[1])),
+    }
+
+
+def profiler_flops(concrete_function) -> Optional[int]:
+    """``tf.compat.v1.profiler``'s float_operation total over the whole graph (dead branches included)."""
+    import tensorflow as tf
+
+    options = (tf.compat.v1.profiler.ProfileOptionBuilder(tf.compat.v1.profiler.ProfileOptionBuilder.float_operation())
+               .with_empty_output().build())
+    try:
+        result = tf.compat.v1.profiler.profile(concrete_function.graph, options=options)
+    except Exception:  # noqa: BLE001 - the profiler is an optional cross-check
+        return None
+    return int(result.total_float_ops)
+
+
+# ------------------------------------------------------------------------------ timing, output
+def median(values: Iterable[float]) -> float:
+    values = list(values)
+    return statistics.median(values) if values else float("nan")
+
+
+def human(value: float, unit: str = "") -> str:
+    """1.23e10 -> '12.3 G' (SI prefixes)."""
+    for threshold, prefix in ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k")):
+        if abs(value) >= threshold:
+            return f"{value / threshold:.3g} {prefix}{unit}"
+    return f"{value:.3g} {unit}".rstrip()
+
+
+def print_table(rows: List[dict], columns: Sequence, out=None) -> str:
+    """Prints rows as a Markdown table and returns it.
+
+    ``columns``: ``(key, header)`` or ``(key, header, format)``, format a ``str.format`` spec
+    (``"{:.3f}"``) or a callable; missing values print as ``-``.
+    """
+    out = out or sys.stdout
+    headers, cells = [], []
+    for column in columns:
+        headers.append(column[1])
+    for row in rows:
+        line = []
+        for column in columns:
+            key, fmt = column[0], (column[2] if len(column) > 2 else "{}")
+            value = row.get(key)
+            if value is None:
+                line.append("-")
+            elif callable(fmt):
+                line.append(fmt(value))
+            else:
+                line.append(fmt.format(value))
+        cells.append(line)
+    widths = [max([len(h)] + [len(line[i]) for line in cells]) for i, h in enumerate(headers)]
+    text = ["| " + " | ".join(h.ljust(w) for h, w in zip(headers, widths)) + " |",
+            "|" + "|".join("-" * (w + 2) for w in widths) + "|"]
+    text += ["| " + " | ".join(c.rjust(w) for c, w in zip(line, widths)) + " |" for line in cells]
+    table = "\n".join(text)
+    print(table, file=out, flush=True)
+    return table
+
+
+def write_json(path: str, report: dict) -> None:
+    """Writes ``report`` (plus ``environment()`` under ``"environment"`` if absent) atomically."""
+    report = dict(report)
+    report.setdefault("environment", environment())
+    report.setdefault("command", " ".join([os.path.basename(sys.executable)] + sys.argv))
+    text = json.dumps(report, indent=2, default=_json_default) + "\n"
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    temporary = os.path.join(directory, f".{os.path.basename(path)}.{os.getpid()}.tmp")
+    with open(temporary, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.replace(temporary, path)
+
+
+def _json_default(value):
+    if hasattr(value, "item"):
+        return value.item()
+    if hasattr(value, "tolist"):
+        return value.tolist()
+    return str(value)
+
+
+def add_common_arguments(parser) -> None:
+    """``--json``, ``--tcmalloc``, ``--intra-op``, ``--inter-op``, ``--max-load``, ``--wait``."""
+    parser.add_argument("--json", metavar="PATH", help="also write the results to this JSON file")
+    parser.add_argument("--tcmalloc", action="store_true",
+                        help="re-run this script with libtcmalloc_minimal.so.4 preloaded (LD_PRELOAD)")
+    parser.add_argument("--intra-op", type=int, default=0, help="TensorFlow intra-op threads (0 = default)")
+    parser.add_argument("--inter-op", type=int, default=0, help="TensorFlow inter-op threads (0 = default)")
+    parser.add_argument("--max-load", type=float, default=0.0,
+                        help="wait (up to --wait seconds) until the 1-min load average is below this")
+    parser.add_argument("--wait", type=float, default=600.0, help="longest wait for --max-load, seconds")
+
+
+def run_child(argv: Sequence[str], env: Optional[dict] = None, json_path: Optional[str] = None) -> Optional[dict]:
+    """Runs ``python argv...`` (e.g. this script with other options), streams its output, returns its JSON."""
+    command = [sys.executable] + list(argv)
+    completed = subprocess.run(command, env=env, check=False)
+    if completed.returncode != 0:
+        raise SystemExit(f"child benchmark failed ({completed.returncode}): {' '.join(command)}")
+    if json_path and os.path.isfile(json_path):
+        with open(json_path, encoding="utf-8") as handle:
+            return json.load(handle)
+    return None
+
+
+def cpu_seconds() -> tuple:
+    """(user, system) CPU seconds of this process so far (all threads)."""
+    times = os.times()
+    return times.user, times.system
+
+
+def git_describe(root: str) -> Optional[str]:
+    """The checked-out commit (read-only), for the report."""
+    try:
+        return subprocess.run(["git", "-C", root, "rev-parse", "--short", "HEAD"], capture_output=True,
+                              text=True, check=True).stdout.strip() or None
+    except (OSError, subprocess.CalledProcessError):
+        return None
+
+
+__all__ = [name for name in dir() if not name.startswith("_") and name not in {
+    "annotations", "collections", "json", "os", "platform", "re", "statistics", "subprocess", "sys", "time",
+    "Callable", "Dict", "Iterable", "List", "Optional", "Sequence"}]

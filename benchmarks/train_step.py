@@ -1,0 +1,354 @@
+"""Speed of one SSP-Net training step (G and D forward + backward + Adam), against the CPU's matmul rate.
+
+Run by hand (not part of the test suite):
+
+    python benchmarks/train_step.py [--preset paper lite] [--image-size 256] [--batch-size 4]
+        [--variants concat,two-pass,concat+xla,concat+bf16] [--rounds 3] [--steps 3]
+        [--tcmalloc] [--intra-op N --inter-op N] [--json results.json]
+    python benchmarks/train_step.py --compare glibc,tcmalloc,tcmalloc+onednn [--repeats 2]
+        # one child process per setting, alternating: allocator, oneDNN (TF_ENABLE_ONEDNN_OPTS),
+        # thread pools (threads=IxJ: intra x inter-op)
+
+For each preset and variant the model is built and compiled as the trainer does (`build_sspnet`,
+`build_optimizers`, `compile`), and fed a constant random batch of ``batch`` LQ and ``batch`` HQ
+images through a `tf.data` iterator and the Keras train function, as `fit` does. After
+``--warmup`` steps (tracing, and XLA compilation for ``+xla``), the variants are timed in
+interleaved rounds (round 1: matmul, A, B, ...; round 2: matmul, A, B, ...), so that a change of
+machine load hits every variant alike; each round also re-measures the float32 matmul rate.
+
+Columns:
+
+* ``s/step``: median wall seconds of one training step (the function returns when the step is done).
+* ``img/s``: images through G per second, LQ + HQ: ``2 * batch / (s/step)``.
+* ``GFLOP/step``: floating-point operations of one step, counted from the traced graph of
+  ``model.train_step`` (`common.count_graph_flops`: TensorFlow's registered per-op statistics,
+  what ``tf.compat.v1.profiler`` counts; convolutions and their two backward ops at 2 FLOPs per
+  multiply-add, element-wise ops at one per element; only ops that actually run). This covers:
+  G forward on 2B images, D forward+backward on 3B images and Adam on D, D forward on 2B images
+  and its input-gradient back into G, G backward, the losses and Adam on G.
+* ``GFLOP/s``: achieved rate, ``GFLOP/step / (s/step)``.
+* ``of matmul``: that as a fraction of the float32 ``N x N`` matmul rate (``--matmul-size``)
+  measured in the same process, same threads, in the same rounds (median).
+* ``user/sys s``: CPU seconds per step of the whole process (system time shows allocator cost).
+
+Variants (``+``-joined tokens): ``concat`` (the library's step: one G pass over the concatenated
+LQ+HQ batch), ``two-pass`` (benchmark-only: two separate G passes, as a naive port does), ``xla``
+(``jit_compile=True``), ``bf16`` (``mixed_bfloat16`` dtype policy).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+
+common.reexec_with_tcmalloc_if_asked()
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+import argparse  # noqa: E402
+import gc  # noqa: E402
+import tempfile  # noqa: E402
+import time  # noqa: E402
+
+VARIANT_TOKENS = ("concat", "two-pass", "xla", "bf16")
+
+
+def parse_variant(text: str) -> dict:
+    tokens = text.split("+")
+    unknown = [t for t in tokens if t not in VARIANT_TOKENS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown variant token {unknown[0]!r}; tokens: {', '.join(VARIANT_TOKENS)}")
+    return {
+        "name": text,
+        "two_pass": "two-pass" in tokens,
+        "jit_compile": "xla" in tokens,
+        "precision": "mixed_bfloat16" if "bf16" in tokens else "float32",
+    }
+
+
+def build(preset_name: str, image_size: int, batch_size: int, variant: dict, channels: int):
+    """A compiled SSPNet for the preset, its train function and a data iterator; plus the build time."""
+    import keras
+    import numpy as np
+    import tensorflow as tf
+
+    from ssp_keras.config import preset
+    from ssp_keras.training.model import SSPNet, build_optimizers, build_sspnet
+
+    config = preset(preset_name).replace(**{
+        "data.image_size": image_size, "data.channels": channels, "train.batch_size": batch_size,
+        "train.precision": variant["precision"], "train.jit_compile": variant["jit_compile"],
+    })
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy(config.train.precision)
+    try:
+        keras.utils.set_random_seed(0)
+        model = build_sspnet(config)
+        if variant["two_pass"]:
+            model.__class__ = TwoPassSSPNet
+        model.compile(*build_optimizers(config, steps_per_epoch=100), jit_compile=config.train.jit_compile)
+    finally:
+        keras.config.set_dtype_policy(previous)
+    rng = np.random.default_rng(0)
+    shape = (batch_size, image_size, image_size, channels)
+    lq = tf.constant(rng.random(shape, np.float32))
+    hq = tf.constant(rng.random(shape, np.float32))
+    iterator = iter(tf.data.Dataset.from_tensors((lq, hq)).repeat())
+    model.make_train_function()
+    assert isinstance(model, SSPNet)
+    return model, iterator, config
+
+
+def _two_pass_class():
+    from ssp_keras.training.model import SSPNet
+
+    class TwoPassSSPNet(SSPNet):
+        """Benchmark-only: G runs once on LQ and once on HQ (a naive port), not on the concatenation."""
+
+        def _enhance_both(self, lq, hq, training):
+            return self.generator(lq, training=training), self.generator(hq, training=training)
+
+    return TwoPassSSPNet
+
+
+def count_step_flops(model, config) -> dict:
+    """FLOPs of one `model.train_step` on this batch shape (traced, never run)."""
+    import tensorflow as tf
+
+    size, channels, batch = config.data.image_size, config.data.channels, config.train.batch_size
+    spec = tf.TensorSpec((batch, size, size, channels), tf.float32)
+    concrete = tf.function(model.train_step).get_concrete_function((spec, spec))
+    counted = common.count_graph_flops(concrete)
+    counted["profiler_total_all_ops"] = common.profiler_flops(concrete)
+    return counted
+
+
+def run_steps(model, iterator, steps: int) -> tuple:
+    """Runs ``steps`` training steps; returns (per-step wall seconds, user s, sys s)."""
+    seconds = []
+    user0, sys0 = common.cpu_seconds()
+    for _ in range(steps):
+        started = time.perf_counter()
+        logs = model.train_function(iterator)
+        float(logs["g_loss"])  # the step has finished when its result is read back
+        seconds.append(time.perf_counter() - started)
+    user1, sys1 = common.cpu_seconds()
+    return seconds, (user1 - user0) / steps, (sys1 - sys0) / steps
+
+
+def benchmark(args) -> dict:
+    import keras
+    import tensorflow as tf
+
+    common.configure_threads(args.intra_op, args.inter_op)
+    global TwoPassSSPNet
+    TwoPassSSPNet = _two_pass_class()
+
+    entries = []  # one per (preset, variant)
+    for preset_name in args.preset:
+        for variant in args.variants:
+            started = time.perf_counter()
+            model, iterator, config = build(preset_name, args.image_size, args.batch_size, variant, args.channels)
+            built_s = time.perf_counter() - started
+            flops = count_step_flops(model, config)
+            started = time.perf_counter()
+            warm = [run_steps(model, iterator, 1)[0][0] for _ in range(args.warmup)]
+            entries.append({
+                "preset": preset_name, "variant": variant, "model": model, "iterator": iterator,
+                "flops": flops, "build_s": built_s, "warmup_s": warm, "first_step_s": time.perf_counter() - started,
+                "seconds": [], "user": [], "sys": [], "parameters": int(model.generator.count_params()
+                                                                        + model.discriminator.count_params()),
+            })
+            print(f"built {preset_name} {variant['name']}: {built_s:.1f} s, warm-up steps "
+                  f"{', '.join(f'{s:.2f}' for s in warm)} s, {flops['total'] / 1e9:.1f} GFLOP/step", flush=True)
+
+    matmul_runs, loads = [], []
+    for round_index in range(args.rounds):
+        loads.append(common.load_average())
+        rate = common.matmul_rate(args.matmul_size, runs=args.matmul_runs)
+        matmul_runs.extend(rate["seconds"])
+        line = [f"round {round_index + 1}/{args.rounds} (load {loads[-1]:.2f}): matmul {rate['flops_per_s'] / 1e9:.1f} GFLOP/s"]
+        order = entries if round_index % 2 == 0 else entries[::-1]
+        for entry in order:
+            seconds, user, system = run_steps(entry["model"], entry["iterator"], args.steps)
+            entry["seconds"].extend(seconds)
+            entry["user"].append(user)
+            entry["sys"].append(system)
+            line.append(f"{entry['preset']} {entry['variant']['name']} {common.median(seconds):.3f} s")
+        print("; ".join(line), flush=True)
+    matmul_flops = 2.0 * args.matmul_size**3
+    matmul = {"size": args.matmul_size, "seconds": matmul_runs,
+              "flops_per_s": matmul_flops / common.median(matmul_runs),
+              "best_flops_per_s": matmul_flops / min(matmul_runs)}
+
+    bf16_matmul = None
+    if any(entry["variant"]["precision"] == "mixed_bfloat16" for entry in entries):
+        bf16_matmul = common.matmul_rate(args.matmul_size, runs=args.matmul_runs, dtype="bfloat16")
+
+    rows = []
+    for entry in entries:
+        step = common.median(entry["seconds"])
+        total = entry["flops"]["total"]
+        rows.append({
+            "preset": entry["preset"], "variant": entry["variant"]["name"],
+            "precision": entry["variant"]["precision"], "jit_compile": entry["variant"]["jit_compile"],
+            "two_pass": entry["variant"]["two_pass"],
+            "image_size": args.image_size, "batch_size": args.batch_size, "channels": args.channels,
+            "parameters": entry["parameters"],
+            "step_s": step, "min_step_s": min(entry["seconds"]), "step_seconds": entry["seconds"],
+            "images_per_s": 2 * args.batch_size / step,
+            "flops_per_step": total, "conv_matmul_flops_per_step": entry["flops"]["conv_and_matmul"],
+            "flops_by_type": entry["flops"]["by_type"], "uncounted_op_types": entry["flops"]["uncounted"],
+            "profiler_total_all_ops": entry["flops"]["profiler_total_all_ops"],
+            "flops_per_s": total / step,
+            "fraction_of_matmul": total / step / matmul["flops_per_s"],
+            "user_s_per_step": common.median(entry["user"]), "sys_s_per_step": common.median(entry["sys"]),
+            "build_s": entry["build_s"], "warmup_s": entry["warmup_s"],
+        })
+        entry["model"] = entry["iterator"] = None
+    gc.collect()
+    return {
+        "benchmark": "train_step",
+        "allocator": common.allocator(),
+        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
+        "threads": {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+                    "inter_op": tf.config.threading.get_inter_op_parallelism_threads()},
+        "matmul_float32": matmul,
+        "matmul_bfloat16": bf16_matmul,
+        "load_average_per_round": loads,
+        "rounds": args.rounds, "steps_per_round": args.steps, "warmup": args.warmup,
+        "keras": keras.__version__, "tensorflow": tf.__version__,
+        "results": rows,
+    }
+
+
+COLUMNS = [
+    ("preset", "preset"), ("variant", "variant"),
+    ("step_s", "s/step", "{:.3f}"), ("images_per_s", "img/s", "{:.2f}"),
+    ("flops_per_step", "GFLOP/step", lambda v: f"{v / 1e9:.1f}"),
+    ("flops_per_s", "GFLOP/s", lambda v: f"{v / 1e9:.1f}"),
+    ("fraction_of_matmul", "of matmul", "{:.0%}"),
+    ("user_s_per_step", "user s", "{:.2f}"), ("sys_s_per_step", "sys s", "{:.2f}"),
+]
+
+
+def print_report(report: dict) -> None:
+    matmul = report["matmul_float32"]
+    first = report["results"][0]
+    print(f"\n{first['image_size']}x{first['image_size']}x{first['channels']}, batch {first['batch_size']} LQ + "
+          f"{first['batch_size']} HQ; allocator {report['allocator']}; TF_ENABLE_ONEDNN_OPTS {report['onednn']}; threads intra {report['threads']['intra_op']} "
+          f"inter {report['threads']['inter_op']}; {report['rounds']} rounds x {report['steps_per_round']} steps; "
+          f"load {', '.join(f'{v:.2f}' for v in report['load_average_per_round'])}")
+    print(f"float32 matmul {matmul['size']}^2: {matmul['flops_per_s'] / 1e9:.1f} GFLOP/s median "
+          f"(best {matmul['best_flops_per_s'] / 1e9:.1f})"
+          + (f"; bfloat16 matmul: {report['matmul_bfloat16']['flops_per_s'] / 1e9:.1f} GFLOP/s"
+             if report.get("matmul_bfloat16") else ""))
+    common.print_table(report["results"], COLUMNS)
+
+
+def compare_children(args, settings) -> dict:
+    """Runs this script once per setting (a child process each), alternating, ``--repeats`` times."""
+    base = [os.path.abspath(__file__), "--preset", *args.preset, "--image-size", str(args.image_size),
+            "--batch-size", str(args.batch_size), "--channels", str(args.channels),
+            "--variants", ",".join(v["name"] for v in args.variants), "--rounds", str(args.rounds),
+            "--steps", str(args.steps), "--warmup", str(args.warmup), "--matmul-size", str(args.matmul_size),
+            "--matmul-runs", str(args.matmul_runs)]
+    results = []
+    with tempfile.TemporaryDirectory(prefix="ssp-train-bench-") as scratch:
+        for repeat in range(args.repeats):
+            order = settings if repeat % 2 == 0 else settings[::-1]
+            for label, extra, env in order:
+                path = os.path.join(scratch, f"{len(results)}.json")
+                print(f"--- {label} (repeat {repeat + 1}/{args.repeats})", flush=True)
+                child = common.run_child(base + extra + ["--json", path], env=env, json_path=path)
+                for row in child["results"]:
+                    row = dict(row, setting=label, repeat=repeat + 1, allocator=child["allocator"],
+                               threads=f"{child['threads']['intra_op']}x{child['threads']['inter_op']}",
+                               matmul_flops_per_s=child["matmul_float32"]["flops_per_s"])
+                    results.append(row)
+    # One row per (setting, preset, variant): medians over repeats.
+    merged = {}
+    for row in results:
+        merged.setdefault((row["setting"], row["preset"], row["variant"]), []).append(row)
+    rows = []
+    for (setting, preset_name, variant), group in merged.items():
+        rows.append({
+            "setting": setting, "preset": preset_name, "variant": variant,
+            "allocator": group[0]["allocator"], "threads": group[0]["threads"],
+            "step_s": common.median(r["step_s"] for r in group),
+            "images_per_s": common.median(r["images_per_s"] for r in group),
+            "flops_per_step": group[0]["flops_per_step"],
+            "flops_per_s": common.median(r["flops_per_s"] for r in group),
+            "fraction_of_matmul": common.median(r["fraction_of_matmul"] for r in group),
+            "matmul_flops_per_s": common.median(r["matmul_flops_per_s"] for r in group),
+            "user_s_per_step": common.median(r["user_s_per_step"] for r in group),
+            "sys_s_per_step": common.median(r["sys_s_per_step"] for r in group),
+            "repeats_step_s": [r["step_s"] for r in group],
+        })
+    return {"benchmark": "train_step", "comparison": [s[0] for s in settings], "results": rows, "runs": results}
+
+
+def parse_setting(text: str, args) -> tuple:
+    """``(label, extra argv, env)`` of a --compare setting such as ``tcmalloc+onednn+threads=2x1``."""
+    env = common.tcmalloc_env(args.tcmalloc)
+    extra = []
+    for token in text.split("+"):
+        if token in ("glibc", "tcmalloc"):
+            env = common.tcmalloc_env(token == "tcmalloc", env)
+        elif token in ("onednn", "eigen"):
+            env["TF_ENABLE_ONEDNN_OPTS"] = "1" if token == "onednn" else "0"
+        elif token.startswith("threads="):
+            intra, inter = (int(v) for v in token[len("threads="):].lower().split("x"))
+            extra += ["--intra-op", str(intra), "--inter-op", str(inter)]
+        else:
+            raise SystemExit(f"--compare: unknown setting {token!r} (glibc, tcmalloc, onednn, eigen, threads=IxJ)")
+    return text, extra, env
+
+
+COMPARE_COLUMNS = [("setting", "setting")] + COLUMNS[:2] + [
+    ("matmul_flops_per_s", "matmul GFLOP/s", lambda v: f"{v / 1e9:.1f}")] + COLUMNS[2:] + [
+    ("repeats_step_s", "s/step per repeat", lambda v: " ".join(f"{s:.3f}" for s in v))]
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", nargs="+", choices=("paper", "lite"), default=["paper"])
+    parser.add_argument("--image-size", type=int, default=256, help="crop side (multiple of 32)")
+    parser.add_argument("--batch-size", type=int, default=4, help="images per domain (LQ and HQ each)")
+    parser.add_argument("--channels", type=int, choices=(1, 3), default=1)
+    parser.add_argument("--variants", type=lambda text: [parse_variant(v) for v in text.split(",")],
+                        default=[parse_variant("concat")],
+                        help="comma-separated variants, tokens joined by '+': concat | two-pass, xla, bf16")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed steps per variant")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds")
+    parser.add_argument("--steps", type=int, default=3, help="timed steps per variant per round")
+    parser.add_argument("--matmul-size", type=int, default=2048)
+    parser.add_argument("--matmul-runs", type=int, default=5, help="matmul runs per round")
+    parser.add_argument("--compare", metavar="SETTING,...",
+                        help="run one child process per process-wide setting, alternating, --repeats times; "
+                             "a setting joins with '+': glibc | tcmalloc, onednn | eigen, threads=IxJ "
+                             "(e.g. glibc,tcmalloc,tcmalloc+onednn)")
+    parser.add_argument("--repeats", type=int, default=2, help="children per setting for --compare")
+    common.add_common_arguments(parser)
+    args = parser.parse_args(argv)
+    if args.image_size % 32:
+        parser.error("--image-size must be a multiple of 32")
+    if args.max_load:
+        common.wait_for_quiet(args.max_load, args.wait)
+
+    if args.compare:
+        report = compare_children(args, [parse_setting(text, args) for text in args.compare.split(",")])
+        print()
+        common.print_table(report["results"], COMPARE_COLUMNS)
+    else:
+        report = benchmark(args)
+        print_report(report)
+    if args.json:
+        common.write_json(args.json, report)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,641 @@
+"""Evaluation reports that measure enhancement like the paper (Tables 1 and 2).
+
+:func:`evaluate` enhances every test image with every method, the original image, the classical
+baselines (:mod:`ssp_keras.evaluation.baselines`, CLAHE and DCP by default) and the model, and
+measures:
+
+* Table 1, no-reference quality of each enhanced image (:mod:`ssp_keras.metrics`): entropy, average
+  gradient (AvG), NIQE and PIQE, as mean ± standard deviation over the images;
+* Table 2, when fibre labels are given: the enhanced images are segmented with a CS-Net
+  (:mod:`ssp_keras.evaluation.segmenter`) and scored against the labels (optionally inside
+  field-of-view masks): AUC, accuracy, sensitivity, specificity, precision (the paper's "FDR"
+  column, see :mod:`ssp_keras.metrics.segmentation`), Dice, G-mean and Cohen's kappa.
+
+It writes, under the report folder::
+
+    <method>/<image name>.png   every enhanced image (inputs are never touched)
+    comparison.png              grid: one row per image (the first ``max_grid_rows``), one column
+                                per method, method names in a header band
+    report.md                   both tables, timing, notes
+    report.json                 the same numbers, per image too, and the timing of every metric
+    segmenter/                  only when labels came without a segmenter: the quick one trained
+
+Conventions: standard deviations are over images with ``ddof=0`` (``numpy.std``); undefined
+values (e.g. NIQE of an image smaller than 96x96, which has no complete NIQE block; sensitivity of
+a label with no fibre) are NaN in memory, ``null`` in JSON, left out of means and counted in
+``count``. Images, labels and masks are matched by file name without extension (stem).
+
+Labels without a segmenter: a small CS-Net is trained on synthetic HQ fibre images first
+(:data:`QUICK_SEGMENTER`, about half a minute on two CPU cores) and saved under
+``REPORT_DIR/segmenter/`` for reuse. Its Table 2 values are only meaningful on images that look
+like the synthetic ones; for real images, train one on labelled HQ images (``ssp-net segmenter
+train``) and pass it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import os
+import time
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ssp_keras.errors import InputError
+
+logger = logging.getLogger(__name__)
+
+#: The baselines a report compares against unless told otherwise (SPEC section 6).
+DEFAULT_BASELINES = ("clahe", "dcp")
+#: The method name of the untouched input.
+ORIGINAL = "original"
+#: The method name of the generator, unless ``model_name`` says otherwise.
+DEFAULT_MODEL_NAME = "ssp-net"
+DEFAULT_GRID_ROWS = 6
+DEFAULT_GRID_CELL = 192  # pixels per grid cell side (images are letterboxed into it)
+GRID_GAP = 4
+GRID_HEADER = 28  # height of the band with the method names
+
+REPORT_MARKDOWN = "report.md"
+REPORT_JSON = "report.json"
+GRID_FILE = "comparison.png"
+QUICK_SEGMENTER_FOLDER = "segmenter"
+
+#: Table 1 metrics, in the paper's order, with their display names and directions.
+TABLE1_METRICS = ("entropy", "average_gradient", "niqe", "piqe")
+#: Table 2 metrics: those of :func:`ssp_keras.metrics.segmentation_metrics`, in the paper's order.
+TABLE2_METRICS = ("auc", "accuracy", "sensitivity", "specificity", "precision", "dice", "g_mean", "kappa")
+METRIC_LABELS = {
+    "entropy": "Entropy",
+    "average_gradient": "AvG",
+    "niqe": "NIQE",
+    "piqe": "PIQE",
+    "auc": "AUC",
+    "accuracy": "ACC",
+    "sensitivity": "SEN",
+    "specificity": "SPE",
+    "precision": "Precision[^precision]",
+    "dice": "Dice",
+    "g_mean": "G-mean",
+    "kappa": "Kappa",
+}
+LOWER_IS_BETTER = frozenset({"niqe", "piqe"})
+
+#: Settings of the segmenter trained when labels come without one: small and fast (CS-Net's
+#: layout at base width 8 and three poolings, 150 steps of 96-pixel crops).
+QUICK_SEGMENTER = {
+    "epochs": 3,
+    "steps_per_epoch": 50,
+    "image_size": 96,
+    "batch_size": 4,
+    "base_width": 8,
+    "depth": 3,
+    "synthetic_count": 12,
+    "synthetic_size": 192,
+}
+
+PRECISION_FOOTNOTE = (
+    'Precision, TP / (TP + FP): the paper\'s "FDR" column, whose values (about 0.97) can only be '
+    "1 - false discovery rate, i.e. precision; reported under the name of what it is."
+)
+
+
+# ============================================================================ measuring
+class Timer:
+    """Accumulates wall-clock seconds and call counts per named step."""
+
+    def __init__(self):
+        self.seconds: Dict[str, float] = {}
+        self.calls: Dict[str, int] = {}
+
+    def run(self, name: str, function: Callable, *args, **kwargs):
+        """``function(*args, **kwargs)``, its duration added to ``name``."""
+        started = time.perf_counter()
+        try:
+            return function(*args, **kwargs)
+        finally:
+            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
+            self.calls[name] = self.calls.get(name, 0) + 1
+
+    def summary(self) -> Dict[str, Dict[str, float]]:
+        """``{name: {"calls", "total_s", "mean_ms"}}``."""
+        return {
+            name: {
+                "calls": self.calls[name],
+                "total_s": round(seconds, 4),
+                "mean_ms": round(1000.0 * seconds / self.calls[name], 3),
+            }
+            for name, seconds in self.seconds.items()
+        }
+
+
+def no_reference_metrics(image, timer: Optional[Timer] = None) -> Dict[str, float]:
+    """Table 1 metrics of one image: ``{"entropy", "average_gradient", "niqe", "piqe"}``.
+
+    Args:
+        image: float in [0, 1] or ``uint8``, ``[H, W]``, ``[H, W, 1]`` or ``[H, W, 3]``.
+        timer: optional; each metric's time is added under its name.
+
+    Returns:
+        Floats; ``niqe`` is NaN for images smaller than 96x96 (NIQE's block size: no complete
+        block), and for images without usable block statistics (e.g. constant ones).
+    """
+    from ssp_keras.metrics import average_gradient, entropy, niqe, piqe
+    from ssp_keras.metrics.niqe import NIQE_BLOCK_SIZE
+
+    timer = timer or Timer()
+    too_small = min(np.shape(image)[:2]) < NIQE_BLOCK_SIZE
+    return {
+        "entropy": timer.run("entropy", entropy, image),
+        "average_gradient": timer.run("average_gradient", average_gradient, image),
+        "niqe": float("nan") if too_small else timer.run("niqe", niqe, image),
+        "piqe": timer.run("piqe", piqe, image),
+    }
+
+
+@dataclasses.dataclass(frozen=True)
+class Summary:
+    """Mean and standard deviation (``ddof=0``) of the defined values; ``count`` of them."""
+
+    mean: float
+    std: float
+    count: int
+
+    @classmethod
+    def of(cls, values: Sequence[float]) -> "Summary":
+        finite = np.asarray([value for value in values if value is not None and math.isfinite(value)], np.float64)
+        if finite.size == 0:
+            return cls(float("nan"), float("nan"), 0)
+        return cls(float(finite.mean()), float(finite.std()), int(finite.size))
+
+    def format(self, digits: int = 4) -> str:
+        if self.count == 0:
+            return "n/a"
+        return f"{self.mean:.{digits}f} ± {self.std:.{digits}f}"
+
+
+Table = Dict[str, Dict[str, Summary]]  # method -> metric -> summary
+
+
+# ============================================================================ the report
+@dataclasses.dataclass
+class EvaluationReport:
+    """The result of :func:`evaluate`; also written as ``report.md`` and ``report.json``.
+
+    Attributes:
+        out_dir: the report folder.
+        methods: column order: ``original``, the baselines, then the model (if any).
+        images: image names (stems), row order.
+        table1: ``{method: {metric: Summary}}`` for :data:`TABLE1_METRICS`.
+        table2: same for :data:`TABLE2_METRICS`, or None without labels.
+        per_image: ``{method: {image: {metric: value}}}`` (both tables' metrics).
+        timing: ``{"metrics": ..., "enhance": ..., "segment": ..., "total_s": ...}`` (see Timer).
+        grid: layout of ``comparison.png`` (file, rows, columns, cell size, names).
+        sources: where images, labels, masks, model and segmenter came from.
+        notes: remarks printed under the tables (undefined values, quick segmenter).
+    """
+
+    out_dir: str
+    methods: List[str]
+    images: List[str]
+    table1: Table
+    table2: Optional[Table]
+    per_image: Dict[str, Dict[str, Dict[str, float]]]
+    timing: Dict[str, object]
+    grid: Dict[str, object]
+    sources: Dict[str, object]
+    notes: List[str]
+
+    @property
+    def markdown_path(self) -> str:
+        return os.path.join(self.out_dir, REPORT_MARKDOWN)
+
+    @property
+    def json_path(self) -> str:
+        return os.path.join(self.out_dir, REPORT_JSON)
+
+    @property
+    def grid_path(self) -> str:
+        return os.path.join(self.out_dir, str(self.grid["file"]))
+
+    def to_dict(self) -> dict:
+        """Plain JSON-ready values (NaN becomes None)."""
+
+        def table(values: Optional[Table]):
+            if values is None:
+                return None
+            return {
+                method: {metric: dataclasses.asdict(summary) for metric, summary in metrics.items()}
+                for method, metrics in values.items()
+            }
+
+        return json_safe(
+            {
+                "format": "ssp-keras evaluation report, version 1",
+                "methods": self.methods,
+                "images": self.images,
+                "table1": table(self.table1),
+                "table2": table(self.table2),
+                "per_image": self.per_image,
+                "timing": self.timing,
+                "grid": self.grid,
+                "sources": self.sources,
+                "notes": self.notes,
+            }
+        )
+
+    def markdown(self) -> str:
+        """The report as Markdown: Table 1, Table 2 (if any), notes, timing, files."""
+        count = len(self.images)
+        lines = [
+            "# Enhancement evaluation",
+            "",
+            f"{count} image{'s' if count != 1 else ''} from `{self.sources['images']}`; "
+            f"methods: {', '.join(self.methods)}.",
+        ]
+        if self.sources.get("model"):
+            lines.append(f"Model: `{self.sources['model']}`.")
+        lines += [
+            "",
+            f"## Table 1: no-reference quality (mean ± std over {count} images)",
+            "",
+            *_markdown_table(self.table1, self.methods, TABLE1_METRICS),
+        ]
+        if self.table2 is not None:
+            lines += [
+                "",
+                f"## Table 2: fibre segmentation of the enhanced images (mean ± std over {count} images)",
+                "",
+                f"Segmenter: {self.sources.get('segmenter')}. "
+                + ("Inside the field-of-view masks. " if self.sources.get("masks") else "")
+                + "Threshold 0.5 on the probability map (AUC uses the map itself).",
+                "",
+                *_markdown_table(self.table2, self.methods, TABLE2_METRICS),
+                "",
+                f"[^precision]: {PRECISION_FOOTNOTE}",
+            ]
+        lines += ["", "↑ higher is better, ↓ lower is better; the best mean of each row is in bold."]
+        if self.notes:
+            lines += ["", "## Notes", ""] + [f"- {note}" for note in self.notes]
+        lines += ["", "## Timing", "", "| step | calls | total (s) | per call (ms) |", "|---|---:|---:|---:|"]
+        for group in ("metrics", "enhance", "segment"):
+            for name, values in (self.timing.get(group) or {}).items():
+                lines.append(f"| {group}: {name} | {values['calls']} | {values['total_s']:.3f} | {values['mean_ms']:.1f} |")
+        lines.append(f"| total | | {self.timing['total_s']:.3f} | |")
+        lines += [
+            "",
+            "## Files",
+            "",
+            f"![comparison: rows are images, columns are methods]({self.grid['file']})",
+            "",
+            "Enhanced images: " + ", ".join(f"`{method}/`" for method in self.methods) + ".",
+            "",
+        ]
+        return "\n".join(lines)
+
+
+def _markdown_table(table: Table, methods: Sequence[str], metrics: Sequence[str]) -> List[str]:
+    """Rows are metrics, columns methods (the paper's layout); the best mean is bold."""
+    lines = ["| Metric | " + " | ".join(methods) + " |", "|---|" + "---:|" * len(methods)]
+    for metric in metrics:
+        lower = metric in LOWER_IS_BETTER
+        means = [table[method][metric].mean for method in methods]
+        finite = [mean for mean in means if math.isfinite(mean)]
+        best = (min(finite) if lower else max(finite)) if finite else None
+        cells = []
+        for method, mean in zip(methods, means):
+            text = table[method][metric].format()
+            cells.append(f"**{text}**" if best is not None and mean == best and len(methods) > 1 else text)
+        arrow = "↓" if lower else "↑"
+        lines.append(f"| {METRIC_LABELS[metric]} {arrow} | " + " | ".join(cells) + " |")
+    return lines
+
+
+def json_safe(value):
+    """NaN/Inf to None, NumPy scalars to Python, recursively (JSON has no NaN)."""
+    if isinstance(value, dict):
+        return {str(key): json_safe(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [json_safe(item) for item in value]
+    if isinstance(value, (float, np.floating)):
+        return float(value) if math.isfinite(value) else None
+    if isinstance(value, np.integer):
+        return int(value)
+    return value
+
+
+# ============================================================================ comparison grid
+def _letterbox(image: np.ndarray, cell: int) -> np.ndarray:
+    """``image`` ``[H, W, C]`` in [0, 1] scaled to fit a ``cell`` square, centred, RGB float32."""
+    import cv2
+
+    height, width = image.shape[:2]
+    scale = cell / max(height, width)
+    new_height, new_width = max(1, round(height * scale)), max(1, round(width * scale))
+    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    resized = cv2.resize(np.ascontiguousarray(image, np.float32), (new_width, new_height), interpolation=interpolation)
+    resized = resized.reshape(new_height, new_width, -1)
+    if resized.shape[-1] == 1:
+        resized = np.repeat(resized, 3, axis=-1)
+    canvas = np.zeros((cell, cell, 3), np.float32)
+    top, left = (cell - new_height) // 2, (cell - new_width) // 2
+    canvas[top : top + new_height, left : left + new_width] = np.clip(resized, 0.0, 1.0)
+    return canvas
+
+
+def grid_size(rows: int, columns: int, cell: int = DEFAULT_GRID_CELL) -> Tuple[int, int]:
+    """``(height, width)`` in pixels of a comparison grid of ``rows`` x ``columns`` cells."""
+    return GRID_HEADER + rows * cell + (rows + 1) * GRID_GAP, columns * cell + (columns + 1) * GRID_GAP
+
+
+def comparison_grid(cells: Sequence[Sequence[np.ndarray]], column_names: Sequence[str], cell: int = DEFAULT_GRID_CELL) -> np.ndarray:
+    """A white sheet with ``cells[row][column]`` letterboxed into squares and a header of names.
+
+    cells: rows of images (float ``[H, W, C]`` in [0, 1], any sizes), all rows as long as
+    ``column_names``. Returns float32 RGB ``[height, width, 3]`` (:func:`grid_size`).
+    """
+    import cv2
+
+    height, width = grid_size(len(cells), len(column_names), cell)
+    sheet = np.ones((height, width, 3), np.float32)
+    header = np.full((GRID_HEADER, width, 3), 255, np.uint8)  # OpenCV draws text on 8-bit images only
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.5
+    for column, name in enumerate(column_names):
+        left = GRID_GAP + column * (cell + GRID_GAP)
+        text = name
+        while len(text) > 1 and cv2.getTextSize(text, font, scale, 1)[0][0] > cell:  # shorten to fit
+            text = text[:-1]
+        cv2.putText(header, text, (left + 2, GRID_HEADER - 9), font, scale, (0, 0, 0), 1, cv2.LINE_AA)
+    sheet[:GRID_HEADER] = header.astype(np.float32) / 255.0
+    for row, images in enumerate(cells):
+        top = GRID_HEADER + GRID_GAP + row * (cell + GRID_GAP)
+        for column, image in enumerate(images):
+            left = GRID_GAP + column * (cell + GRID_GAP)
+            sheet[top : top + cell, left : left + cell] = _letterbox(image, cell)
+    return sheet
+
+
+# ============================================================================ evaluate
+def _method_functions(generator, baselines: Sequence[str], model_name: str) -> Dict[str, Callable[[np.ndarray], np.ndarray]]:
+    """``{method name: image -> enhanced image}``, original first, the model last."""
+    from ssp_keras.evaluation.baselines import get_baseline, identity
+    from ssp_keras.inference.enhance import enhance_array
+
+    methods: Dict[str, Callable[[np.ndarray], np.ndarray]] = {ORIGINAL: identity}
+    for name in baselines:
+        if name in ("identity", ORIGINAL):
+            raise InputError(f"baseline {name!r}: the original image is always in the report; list only enhancements")
+        if name in methods:
+            raise InputError(f"baseline {name!r} is listed twice")
+        try:
+            methods[name] = get_baseline(name)
+        except ValueError as error:
+            raise InputError(str(error)) from None
+    if generator is not None:
+        if model_name in methods or model_name == QUICK_SEGMENTER_FOLDER:
+            raise InputError(f"model name {model_name!r} clashes with a baseline or a report folder; choose another")
+        methods[model_name] = lambda image: enhance_array(generator, image)
+    return methods
+
+
+def _resolve_generator(generator):
+    """A Keras model from a model, or from a run folder / ``.keras`` file / pretrained name."""
+    if generator is None or not isinstance(generator, (str, os.PathLike)):
+        return generator, (getattr(generator, "name", None) if generator is not None else None)
+    from ssp_keras.inference.loading import load_generator
+
+    return load_generator(os.fspath(generator)), os.fspath(generator)
+
+
+def _resolve_segmenter(segmenter, out_dir: str, progress: Callable[[str], None]):
+    """``(model, description)`` from a model, a folder / ``.keras`` path, or None (quick training)."""
+    from ssp_keras.evaluation.segmenter import load_segmenter, train_segmenter
+
+    if segmenter is None:
+        folder = os.path.join(out_dir, QUICK_SEGMENTER_FOLDER)
+        steps = QUICK_SEGMENTER["epochs"] * QUICK_SEGMENTER["steps_per_epoch"]
+        progress(f"no segmenter given: training a small CS-Net on synthetic fibre images ({steps} steps)")
+        result = train_segmenter(None, None, folder, **QUICK_SEGMENTER)
+        description = (
+            f"CS-Net trained for {steps} steps on synthetic HQ fibre images ({result.seconds:.0f} s, "
+            f"saved to `{QUICK_SEGMENTER_FOLDER}/`)"
+        )
+        return result.model, description
+    if isinstance(segmenter, (str, os.PathLike)):
+        return load_segmenter(os.fspath(segmenter)), f"`{os.fspath(segmenter)}`"
+    return segmenter, f"the model `{getattr(segmenter, 'name', type(segmenter).__name__)}`"
+
+
+def _check_folder(folder: Optional[str], what: str) -> None:
+    if folder is not None and not os.path.isdir(folder):
+        raise InputError(f"{what} folder not found: '{folder}'")
+
+
+def evaluate(
+    generator,
+    images: str,
+    out_dir: str,
+    labels: Optional[str] = None,
+    masks: Optional[str] = None,
+    segmenter=None,
+    baselines: Sequence[str] = DEFAULT_BASELINES,
+    max_grid_rows: int = DEFAULT_GRID_ROWS,
+    model_name: str = DEFAULT_MODEL_NAME,
+    grid_cell_size: int = DEFAULT_GRID_CELL,
+    progress: Optional[Callable[[str], None]] = None,
+) -> EvaluationReport:
+    """Enhances a folder of test images with every method and measures them like the paper.
+
+    Args:
+        generator: a Keras image-to-image model, a run folder / ``.keras`` file / pretrained name
+            (``ssp_keras.inference.load_generator``), or None to compare the baselines only.
+        images: folder of test images (searched recursively; names, i.e. stems, must be unique).
+        out_dir: the report folder (created); must not be, or lie inside, an input folder.
+        labels: optional folder of binary fibre masks, one per image, same stem (nonzero = fibre).
+            Enables Table 2.
+        masks: optional folder of field-of-view masks, one per image, same stem; Table 2 counts
+            only their nonzero pixels. Ignored without ``labels``.
+        segmenter: a CS-Net model, a segmenter folder / ``.keras`` file, or None; with labels and
+            no segmenter a quick one is trained on synthetic data (see the module docstring).
+        baselines: names from ``ssp_keras.evaluation.baselines.BASELINES`` (not ``identity``:
+            the original is always included).
+        max_grid_rows: images shown in ``comparison.png`` (the first ones, in sorted order).
+        model_name: the model's column and folder name.
+        grid_cell_size: side of one grid cell in pixels.
+        progress: called with one line per step (e.g. ``print``); silent when None.
+
+    Returns:
+        An :class:`EvaluationReport`; ``report.md``, ``report.json`` (atomic) and the grid are
+        written under ``out_dir``.
+
+    Raises:
+        InputError: a missing folder, a folder without images, two images with the same name, a
+            label or mask without image (or the reverse), an unreadable file, a label of another
+            size than its image, an unknown baseline, or an output folder inside an input folder.
+    """
+    from ssp_keras.data.io import list_images, read_image_with_info, write_image
+    from ssp_keras.evaluation.segmenter import index_by_stem, match_by_stem, read_binary_mask, segment, stem
+    from ssp_keras.inference.enhance import model_channels, output_bit_depth
+    from ssp_keras.metrics import segmentation_metrics
+    from ssp_keras.metrics.niqe import NIQE_BLOCK_SIZE
+    from ssp_keras.utils.files import atomic_write_bytes, check_output_location
+
+    started = time.perf_counter()
+    say = progress or (lambda line: None)
+    if max_grid_rows < 1:
+        raise ValueError(f"max_grid_rows must be >= 1, got {max_grid_rows}")
+    _check_folder(images, "images")
+    _check_folder(labels, "labels")
+    _check_folder(masks, "masks")
+    inputs = [folder for folder in (images, labels, masks) if folder is not None]
+    try:
+        check_output_location(out_dir, inputs)
+    except ValueError as error:
+        raise InputError(str(error)) from None
+
+    # Everything that can be wrong with the inputs is checked before any work is done.
+    image_paths = list_images(images)
+    index_by_stem(image_paths, images)  # unique names: they name the outputs
+    label_of = match_by_stem(image_paths, images, labels, "label") if labels is not None else {}
+    fov_of = match_by_stem(image_paths, images, masks, "mask") if (labels is not None and masks is not None) else {}
+    if masks is not None and labels is None:
+        logger.warning("field-of-view masks are only used with labels (Table 2); ignoring '%s'", masks)
+    generator, model_source = _resolve_generator(generator)
+    method_functions = _method_functions(generator, baselines, model_name)
+    methods = list(method_functions)
+    channels = model_channels(generator) if generator is not None else None
+    os.makedirs(out_dir, exist_ok=True)
+    segmenter_model, segmenter_description = (None, None)
+    if labels is not None:
+        segmenter_model, segmenter_description = _resolve_segmenter(segmenter, out_dir, say)
+
+    metric_timer, enhance_timer, segment_timer = Timer(), Timer(), Timer()
+    per_image: Dict[str, Dict[str, Dict[str, float]]] = {method: {} for method in methods}
+    grid_cells: List[List[np.ndarray]] = []
+    names: List[str] = []
+    small_for_niqe: List[str] = []
+    for number, path in enumerate(image_paths, start=1):
+        image_started = time.perf_counter()
+        name = stem(path)
+        names.append(name)
+        image, info = read_image_with_info(path, channels)
+        label = read_binary_mask(label_of[path], image.shape[:2]) if path in label_of else None
+        field_of_view = read_binary_mask(fov_of[path], image.shape[:2]) if path in fov_of else None
+        if min(image.shape[:2]) < NIQE_BLOCK_SIZE:
+            small_for_niqe.append(name)
+        row = []
+        for method, function in method_functions.items():
+            enhanced = enhance_timer.run(method, function, image)
+            destination = os.path.join(out_dir, method, f"{name}.png")
+            write_image(destination, enhanced, bit_depth=output_bit_depth(destination, info.bit_depth))
+            values = no_reference_metrics(enhanced, metric_timer)
+            if label is not None:
+                probabilities = segment_timer.run("cs-net", segment, segmenter_model, enhanced)
+                values.update(metric_timer.run("segmentation", segmentation_metrics, probabilities, label, field_of_view))
+            per_image[method][name] = values
+            if len(grid_cells) < max_grid_rows:
+                row.append(enhanced)
+        if row:
+            grid_cells.append(row)
+        say(f"[{number}/{len(image_paths)}] {path} ({time.perf_counter() - image_started:.1f} s)")
+
+    def table(metrics: Sequence[str]) -> Table:
+        return {
+            method: {metric: Summary.of([per_image[method][name][metric] for name in names]) for metric in metrics}
+            for method in methods
+        }
+
+    table1 = table(TABLE1_METRICS)
+    table2 = table(TABLE2_METRICS) if labels is not None else None
+
+    notes = []
+    if small_for_niqe:
+        notes.append(
+            f"NIQE is undefined for {len(small_for_niqe)} image(s) smaller than 96x96 pixels "
+            f"(its block size): {', '.join(small_for_niqe[:5])}{' ...' if len(small_for_niqe) > 5 else ''}."
+        )
+    for method_table in (table1, table2 or {}):
+        for method, metrics in method_table.items():
+            for metric, summary in metrics.items():
+                undefined = len(names) - summary.count
+                explained = metric == "niqe" and undefined == len(small_for_niqe)
+                if undefined and not explained:
+                    label = METRIC_LABELS[metric].split("[")[0]
+                    notes.append(f"{method}: {label} is undefined for {undefined} image(s) and left out of its mean.")
+    if labels is not None and segmenter is None:
+        notes.append(
+            "The segmenter was trained on synthetic images only; on real images train one on labelled "
+            "HQ images (`ssp-net segmenter train`) and pass it with --segmenter."
+        )
+
+    grid_image = comparison_grid(grid_cells, methods, grid_cell_size)
+    write_image(os.path.join(out_dir, GRID_FILE), grid_image)
+    grid = {
+        "file": GRID_FILE,
+        "rows": len(grid_cells),
+        "columns": len(methods),
+        "cell_size": grid_cell_size,
+        "row_names": names[: len(grid_cells)],
+        "column_names": methods,
+    }
+    timing = {
+        "metrics": metric_timer.summary(),
+        "enhance": enhance_timer.summary(),
+        "segment": segment_timer.summary(),
+        "total_s": round(time.perf_counter() - started, 3),
+    }
+    sources = {
+        "images": os.path.abspath(images),
+        "labels": os.path.abspath(labels) if labels is not None else None,
+        "masks": os.path.abspath(masks) if (labels is not None and masks is not None) else None,
+        "model": model_source,
+        "segmenter": segmenter_description,
+    }
+    report = EvaluationReport(
+        out_dir=out_dir,
+        methods=methods,
+        images=names,
+        table1=table1,
+        table2=table2,
+        per_image=per_image,
+        timing=timing,
+        grid=grid,
+        sources=sources,
+        notes=notes,
+    )
+    atomic_write_bytes(report.json_path, (json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    atomic_write_bytes(report.markdown_path, report.markdown().encode("utf-8"))
+    return report
+
+
+def load_report(path: str) -> dict:
+    """A ``report.json`` (or the folder holding one) as a dict; `InputError` if missing/invalid."""
+    if os.path.isdir(path):
+        path = os.path.join(path, REPORT_JSON)
+    try:
+        with open(path, encoding="utf-8") as stream:
+            return json.load(stream)
+    except FileNotFoundError:
+        raise InputError(f"report not found: '{path}'") from None
+    except json.JSONDecodeError as error:
+        raise InputError(f"'{path}' is not a valid report: {error}") from None
+
+
+__all__ = [
+    "DEFAULT_BASELINES",
+    "EvaluationReport",
+    "ORIGINAL",
+    "QUICK_SEGMENTER",
+    "Summary",
+    "TABLE1_METRICS",
+    "TABLE2_METRICS",
+    "Timer",
+    "comparison_grid",
+    "evaluate",
+    "grid_size",
+    "load_report",
+    "no_reference_metrics",
+]

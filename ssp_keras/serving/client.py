@@ -1,0 +1,456 @@
+"""A client for SSP-Net served by TensorFlow Serving, over gRPC or REST.
+
+gRPC uses ``tensorflow-serving-api``'s ``PredictionServiceStub`` (``Predict``, and
+``GetModelMetadata`` to learn the model's channel count), with a deadline per call and retries
+with exponential backoff when the server is UNAVAILABLE (starting, restarting, or not there yet).
+REST posts TF Serving's JSON (``{"signature_name": ..., "instances": [...]}``, binary strings as
+``{"b64": ...}``) to ``/v1/models/<name>[/versions/<v>]:predict`` with ``urllib``.
+
+Any error the server answers (NOT_FOUND model, INVALID_ARGUMENT input, ...) or an unreachable
+server becomes a `ServingError` with one line naming the server, the model and the cause.
+
+Images are float32 ``[H, W, C]`` in [0, 1] on both sides, whatever the signature:
+
+* ``serving_default`` sends uint8 (8-bit results);
+* ``enhance_float`` sends float32 (results keep 16-bit precision);
+* ``enhance_png`` sends PNG bytes (16-bit PNG when the source had more than 8 bits).
+
+An image whose request would exceed ``max_message_bytes`` (or that has more pixels than
+`ssp_keras.inference.enhance.AUTO_TILE_PIXELS`, which also bounds the server's memory) is sent as
+overlapping tiles and blended exactly as local tiled inference does
+(`ssp_keras.inference.enhance.blend_tiles`).
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import gc
+import json
+import logging
+import math
+import time
+import urllib.error
+import urllib.request
+from typing import Callable, Dict, Optional, Sequence
+
+import numpy as np
+
+from ssp_keras.errors import ServingError
+from ssp_keras.inference.enhance import (
+    AUTO_TILE_PIXELS,
+    DEFAULT_TILE_OVERLAP,
+    DEFAULT_TILE_SIZE,
+    PAD_MULTIPLE,
+    FilesResult,
+    blend_tiles,
+    plan_outputs,
+    process_image_files,
+)
+from ssp_keras.serving.export import (
+    DEFAULT_MODEL_NAME,
+    INPUT_IMAGE_BYTES,
+    INPUT_IMAGES,
+    OUTPUT_ENHANCED,
+    OUTPUT_PNG_BYTES,
+    SIGNATURE_FLOAT,
+    SIGNATURE_PNG,
+    SIGNATURE_UINT8,
+)
+
+logger = logging.getLogger(__name__)
+
+#: Seconds one request may take before it is abandoned (gRPC deadline, HTTP timeout).
+DEFAULT_TIMEOUT = 60.0
+#: Further attempts after an UNAVAILABLE answer (or a refused connection), with backoff.
+DEFAULT_RETRIES = 3
+#: First backoff in seconds; doubled after each failed attempt.
+DEFAULT_BACKOFF = 0.5
+#: Largest request (and expected response) sent in one message. gRPC's own default is 4 MiB;
+#: TF Serving accepts up to 2 GiB, and the client raises its channel limits to match this value.
+DEFAULT_MAX_MESSAGE_BYTES = 64 * 2**20
+#: Bytes a request needs besides the pixel data (model spec, tensor shape, framing).
+_REQUEST_OVERHEAD = 4096
+#: Characters per sample in TF Serving JSON: "255," for uint8, "0.123456789," for float32.
+_JSON_BYTES_PER_SAMPLE = {SIGNATURE_UINT8: 4, SIGNATURE_FLOAT: 13}
+_SIGNATURES = (SIGNATURE_UINT8, SIGNATURE_FLOAT, SIGNATURE_PNG)
+_HTTP_CODES = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 408: "DEADLINE_EXCEEDED", 503: "UNAVAILABLE"}
+
+
+class PredictionClient:
+    """Talks to one model on one server. See the module doc for the protocols.
+
+    server: ``HOST:PORT`` (gRPC port 8500 or REST port 8501 of ``tensorflow_model_server``).
+    rest: use the REST API instead of gRPC.
+    model, version: the served model name and an optional fixed version (default: latest).
+    signature: ``serving_default``, ``enhance_float`` or ``enhance_png``.
+    channels: the model's image channels; None asks the server (model metadata).
+    timeout: seconds per request. retries, backoff: on UNAVAILABLE, wait backoff, 2*backoff, ...
+    max_message_bytes: larger images are tiled (see module doc).
+    """
+
+    def __init__(
+        self,
+        server: str,
+        model: str = DEFAULT_MODEL_NAME,
+        signature: str = SIGNATURE_UINT8,
+        rest: bool = False,
+        version: Optional[int] = None,
+        channels: Optional[int] = None,
+        timeout: float = DEFAULT_TIMEOUT,
+        retries: int = DEFAULT_RETRIES,
+        backoff: float = DEFAULT_BACKOFF,
+        max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
+        tile_overlap: int = DEFAULT_TILE_OVERLAP,
+    ):
+        if signature not in _SIGNATURES:
+            raise ValueError(f"unknown signature {signature!r}; choose one of {', '.join(_SIGNATURES)}")
+        if ":" not in server:
+            raise ValueError(f"--server must be HOST:PORT, got {server!r}")
+        self.server = server
+        self.model = model
+        self.signature = signature
+        self.rest = rest
+        self.version = version
+        self.timeout = timeout
+        self.retries = retries
+        self.backoff = backoff
+        self.max_message_bytes = max_message_bytes
+        self.tile_overlap = tile_overlap
+        self._channels = channels
+        self._channel = None
+        self._stub = None
+
+    # ------------------------------------------------------------------ connection
+    @property
+    def protocol(self) -> str:
+        return "REST" if self.rest else "gRPC"
+
+    def _grpc_stub(self):
+        if self._stub is None:
+            import grpc
+            from tensorflow_serving.apis import prediction_service_pb2_grpc
+
+            limit = min(2**31 - 1, 2 * self.max_message_bytes + _REQUEST_OVERHEAD)
+            self._channel = grpc.insecure_channel(
+                self.server,
+                options=[("grpc.max_send_message_length", limit), ("grpc.max_receive_message_length", limit)],
+            )
+            self._stub = prediction_service_pb2_grpc.PredictionServiceStub(self._channel)
+        return self._stub
+
+    def close(self) -> None:
+        if self._channel is not None:
+            self._channel.close()
+            self._channel = self._stub = None
+
+    def __enter__(self) -> "PredictionClient":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        self.close()
+
+    def _error(self, code: str, details: str) -> ServingError:
+        details = " ".join(str(details).split())  # one line, whatever the server sent
+        return ServingError(
+            f"{self.protocol} server {self.server} answered {code} for model '{self.model}' "
+            f"(signature '{self.signature}'): {details}"
+        )
+
+    def _with_retries(self, call: Callable, what: str):
+        """Runs ``call()``; retries on UNAVAILABLE; turns every server error into `ServingError`."""
+        attempt = 0
+        while True:
+            try:
+                return call()
+            except _Retryable as error:
+                if attempt >= self.retries:
+                    raise ServingError(
+                        f"cannot reach the {self.protocol} server at {self.server} ({what}, "
+                        f"{attempt + 1} attempts): {' '.join(error.details.split())}"
+                    ) from None
+                delay = self.backoff * 2**attempt
+                logger.info("%s server %s unavailable (%s); retrying in %.1f s", self.protocol, self.server,
+                            error.details, delay)
+                time.sleep(delay)
+                attempt += 1
+
+    # ------------------------------------------------------------------ raw calls
+    def predict(self, inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
+        """One Predict call with named numpy inputs; returns the named numpy outputs."""
+        call = self._rest_predict if self.rest else self._grpc_predict
+        return self._with_retries(lambda: call(inputs), "predict")
+
+    def _grpc_predict(self, inputs):
+        import grpc
+        import tensorflow as tf
+        from tensorflow_serving.apis import predict_pb2
+
+        request = predict_pb2.PredictRequest()
+        self._fill_spec(request.model_spec)
+        request.model_spec.signature_name = self.signature
+        for key, array in inputs.items():
+            request.inputs[key].CopyFrom(tf.make_tensor_proto(array))
+        try:
+            response = self._grpc_stub().Predict(request, timeout=self.timeout)
+        except grpc.RpcError as error:
+            raise self._grpc_failure(error) from None
+        return {key: tf.make_ndarray(proto) for key, proto in response.outputs.items()}
+
+    def _fill_spec(self, spec) -> None:
+        spec.name = self.model
+        if self.version is not None:
+            spec.version.value = self.version
+
+    def _grpc_failure(self, error) -> Exception:
+        import grpc
+
+        code = error.code()
+        if code == grpc.StatusCode.UNAVAILABLE:
+            return _Retryable(error.details() or "unavailable")
+        return self._error(code.name, error.details() or "")
+
+    def _rest_url(self, suffix: str) -> str:
+        version = f"/versions/{self.version}" if self.version is not None else ""
+        return f"http://{self.server}/v1/models/{self.model}{version}{suffix}"
+
+    def _rest_call(self, url: str, payload: Optional[dict] = None) -> dict:
+        with paused_gc():
+            data = None if payload is None else json.dumps(payload).encode("utf-8")
+        request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                body = response.read()
+            with paused_gc():
+                return json.loads(body)
+        except urllib.error.HTTPError as error:
+            try:
+                message = json.loads(error.read()).get("error", "")
+            except ValueError:
+                message = error.reason
+            code = _HTTP_CODES.get(error.code, f"HTTP {error.code}")
+            if error.code == 503:
+                raise _Retryable(message) from None
+            raise self._error(code, message) from None
+        except urllib.error.URLError as error:  # refused, reset, DNS: the server is not there (yet)
+            if isinstance(error.reason, TimeoutError):
+                raise self._error("DEADLINE_EXCEEDED", f"no answer within {self.timeout:g} s") from None
+            raise _Retryable(str(error.reason)) from None
+        except TimeoutError:
+            raise self._error("DEADLINE_EXCEEDED", f"no answer within {self.timeout:g} s") from None
+        except ConnectionError as error:
+            raise _Retryable(str(error)) from None
+
+    def _rest_predict(self, inputs):
+        # Columnar format ("inputs"): one JSON value per named input, batch dimension included.
+        with paused_gc():
+            body = {"signature_name": self.signature, "inputs": {key: _to_json(a) for key, a in inputs.items()}}
+        outputs = self._rest_call(self._rest_url(":predict"), body)["outputs"]
+        if not isinstance(outputs, dict):  # a single output comes back unnamed
+            outputs = {self._single_output_name(): outputs}
+        with paused_gc():
+            return {key: _from_json(value) for key, value in outputs.items()}
+
+    def _single_output_name(self) -> str:
+        return OUTPUT_PNG_BYTES if self.signature == SIGNATURE_PNG else OUTPUT_ENHANCED
+
+    # ------------------------------------------------------------------ metadata
+    def signature_inputs(self, signature: Optional[str] = None) -> Dict[str, list]:
+        """``{input name: shape}`` of ``signature`` (default: the selected one); -1 = free dim."""
+        signature = signature or self.signature
+        if self.rest:
+            payload = self._with_retries(lambda: self._rest_call(self._rest_url("/metadata")), "metadata")
+            signatures = payload["metadata"]["signature_def"]["signature_def"]
+            if signature not in signatures:
+                raise self._error("INVALID_ARGUMENT", f"the model has no signature '{signature}'")
+            return {
+                key: [int(dim.get("size", -1)) for dim in info.get("tensor_shape", {}).get("dim", [])]
+                for key, info in signatures[signature].get("inputs", {}).items()
+            }
+        return self._with_retries(lambda: self._grpc_signature_inputs(signature), "metadata")
+
+    def _grpc_signature_inputs(self, signature: str):
+        import grpc
+        from tensorflow_serving.apis import get_model_metadata_pb2
+
+        request = get_model_metadata_pb2.GetModelMetadataRequest(metadata_field=["signature_def"])
+        self._fill_spec(request.model_spec)
+        try:
+            response = self._grpc_stub().GetModelMetadata(request, timeout=self.timeout)
+        except grpc.RpcError as error:
+            raise self._grpc_failure(error) from None
+        signature_map = get_model_metadata_pb2.SignatureDefMap()
+        response.metadata["signature_def"].Unpack(signature_map)
+        if signature not in signature_map.signature_def:
+            raise self._error("INVALID_ARGUMENT", f"the model has no signature '{signature}'")
+        return {
+            key: [dim.size for dim in info.tensor_shape.dim]
+            for key, info in signature_map.signature_def[signature].inputs.items()
+        }
+
+    @property
+    def channels(self) -> int:
+        """The model's image channels (given, or read once from the model's metadata)."""
+        if self._channels is None:
+            # enhance_png takes bytes: the channel count is on the image signatures' inputs.
+            signature = SIGNATURE_UINT8 if self.signature == SIGNATURE_PNG else self.signature
+            shape = self.signature_inputs(signature).get(INPUT_IMAGES, [])
+            if len(shape) != 4 or shape[-1] not in (1, 3):
+                raise self._error("INVALID_ARGUMENT", f"unexpected image input shape {shape} in the metadata")
+            self._channels = int(shape[-1])
+        return self._channels
+
+    # ------------------------------------------------------------------ images
+    def enhance(self, image: np.ndarray, bit_depth: int = 8) -> np.ndarray:
+        """Enhances float32 ``[H, W, C]`` in [0, 1] remotely; returns float32 ``[H, W, C]``.
+
+        bit_depth: the source's precision, used by ``enhance_png`` to send a 16-bit PNG (>8).
+        Tiles when the image is too large for one message or has more than `AUTO_TILE_PIXELS`.
+        """
+        image = np.asarray(image, dtype=np.float32)
+        if image.ndim == 2:
+            image = image[:, :, None]
+        height, width, channels = image.shape
+        if channels != self.channels:
+            raise ValueError(f"image has {channels} channels, the served model takes {self.channels}")
+        tile = self._tile_side(height, width, channels, bit_depth)
+        if tile is None:
+            return self._enhance_one(image, bit_depth)
+        return blend_tiles(image, lambda part: self._enhance_one(part, bit_depth), tile, self.tile_overlap)
+
+    def _bytes_per_sample(self, bit_depth: int) -> float:
+        if self.signature == SIGNATURE_PNG:
+            raw = 2 if bit_depth > 8 else 1  # PNG rarely exceeds raw size (+ filter bytes)
+            return raw * (4 / 3 if self.rest else 1) * 1.01
+        if self.rest:
+            return _JSON_BYTES_PER_SAMPLE[self.signature]
+        return 1 if self.signature == SIGNATURE_UINT8 else 4
+
+    def _tile_side(self, height: int, width: int, channels: int, bit_depth: int) -> Optional[int]:
+        """None when one request will do, else the tile side (a multiple of 32)."""
+        per_pixel = channels * self._bytes_per_sample(bit_depth)
+        fits = height * width * per_pixel + _REQUEST_OVERHEAD <= self.max_message_bytes
+        if fits and height * width <= AUTO_TILE_PIXELS:
+            return None
+        side = math.isqrt(max(int((self.max_message_bytes - _REQUEST_OVERHEAD) / per_pixel), 1))
+        side = min(DEFAULT_TILE_SIZE, side // PAD_MULTIPLE * PAD_MULTIPLE)
+        if side < 2 * PAD_MULTIPLE or side <= self.tile_overlap:
+            raise ValueError(
+                f"max_message_bytes={self.max_message_bytes} is too small to send even a "
+                f"{2 * PAD_MULTIPLE}x{2 * PAD_MULTIPLE} tile"
+            )
+        return side
+
+    def _enhance_one(self, image: np.ndarray, bit_depth: int) -> np.ndarray:
+        if self.signature == SIGNATURE_UINT8:
+            samples = np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)[None]
+            result = self.predict({INPUT_IMAGES: samples})[OUTPUT_ENHANCED]
+            return result[0].astype(np.float32) / np.float32(255.0)
+        if self.signature == SIGNATURE_FLOAT:
+            return self.predict({INPUT_IMAGES: image[None]})[OUTPUT_ENHANCED][0].astype(np.float32)
+        encoded = np.array([encode_png(image, 16 if bit_depth > 8 else 8)], dtype=object)
+        result = self.predict({INPUT_IMAGE_BYTES: encoded})[OUTPUT_PNG_BYTES]
+        return decode_png(result.reshape(-1)[0])
+
+
+@contextlib.contextmanager
+def paused_gc():
+    """Suspends Python's cyclic garbage collector while JSON images are built or parsed.
+
+    An image as JSON is hundreds of thousands of small lists; allocating them triggers full
+    collections that walk every object of the process (millions once TensorFlow is loaded),
+    which made one 257x301 REST round trip take seconds instead of a tenth of one. The objects
+    have no cycles, so nothing is lost by collecting later.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+class _Retryable(Exception):
+    """The server could not be reached or said UNAVAILABLE: worth another attempt."""
+
+    def __init__(self, details: str):
+        super().__init__(details)
+        self.details = details
+
+
+def _to_json(array: np.ndarray):
+    """Numpy to TF Serving JSON: nested lists; byte strings as ``{"b64": ...}``."""
+    if array.dtype == object:
+        return np.vectorize(
+            lambda item: {"b64": base64.b64encode(item).decode("ascii")}, otypes=[object]
+        )(array).tolist()
+    return array.tolist()
+
+
+def _from_json(value) -> np.ndarray:
+    """TF Serving JSON to numpy; ``{"b64": ...}`` leaves become bytes (object arrays)."""
+
+    def decode(item):
+        if isinstance(item, dict) and "b64" in item:
+            return base64.b64decode(item["b64"])
+        if isinstance(item, list):
+            return [decode(inner) for inner in item]
+        return item
+
+    leaf = value
+    while isinstance(leaf, list) and leaf:
+        leaf = leaf[0]
+    if isinstance(leaf, (dict, str)):  # binary ({"b64": ...}) or text strings
+        return np.array(decode(value), dtype=object)
+    return np.array(value)  # numbers: numpy parses nested lists fastest on its own
+
+
+def encode_png(image: np.ndarray, bit_depth: int = 8) -> bytes:
+    """Float ``[H, W, C]`` in [0, 1] to PNG bytes, 8 or 16 bits (OpenCV: 16-bit colour works)."""
+    import cv2
+
+    maximum = 65535 if bit_depth == 16 else 255
+    samples = np.round(np.clip(image, 0.0, 1.0) * maximum).astype(np.uint16 if bit_depth == 16 else np.uint8)
+    if samples.ndim == 3 and samples.shape[-1] == 3:
+        samples = np.ascontiguousarray(samples[..., ::-1])  # OpenCV orders colour BGR
+    ok, encoded = cv2.imencode(".png", samples)
+    if not ok:
+        raise ValueError("could not encode the image as PNG")
+    return encoded.tobytes()
+
+
+def decode_png(data: bytes) -> np.ndarray:
+    """PNG bytes to float32 ``[H, W, C]`` in [0, 1] (8- or 16-bit, gray or RGB)."""
+    import cv2
+
+    samples = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
+    if samples is None:
+        raise ServingError("the server returned bytes that are not a PNG image")
+    if samples.ndim == 2:
+        samples = samples[:, :, None]
+    elif samples.shape[-1] >= 3:
+        samples = samples[..., 2::-1]  # BGR(A) -> RGB
+    return samples.astype(np.float32) / np.float32(np.iinfo(samples.dtype).max)
+
+
+def predict_files(
+    client: PredictionClient,
+    inputs: Sequence[str],
+    out_dir: str,
+    progress: Optional[Callable[[str], None]] = None,
+) -> FilesResult:
+    """Enhances files and folders through ``client`` into ``out_dir`` (like ``ssp-net enhance``).
+
+    Names and relative folders are kept, unreadable files skipped with a warning, inputs never
+    overwritten (`ssp_keras.inference.enhance.process_image_files`). Results are 8-bit for
+    ``serving_default`` (its outputs are uint8) and keep the source's bit depth otherwise.
+    """
+    plan_outputs(inputs, out_dir)  # bad inputs or --out fail before the server is contacted
+    channels = client.channels
+
+    def transform(image, info):
+        enhanced = client.enhance(image, bit_depth=info.bit_depth)
+        return enhanced, (8 if client.signature == SIGNATURE_UINT8 else None)
+
+    return process_image_files(inputs, out_dir, transform, channels, progress)

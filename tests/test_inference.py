@@ -1,0 +1,302 @@
+"""Inference at any size: padding, tiling, files and folders, model loading, ``ssp-net enhance``."""
+
+import logging
+import os
+
+import numpy as np
+import pytest
+
+keras = pytest.importorskip("keras")
+
+from ssp_keras.errors import InputError  # noqa: E402
+from ssp_keras.inference import enhance as enhance_module  # noqa: E402
+from ssp_keras.inference import (  # noqa: E402
+    blend_tiles,
+    crop_to_size,
+    enhance_array,
+    enhance_files,
+    load_generator,
+    pad_to_multiple,
+)
+from ssp_keras.inference.enhance import output_name, tile_starts  # noqa: E402
+from ssp_keras.networks import SSPGenerator  # noqa: E402
+
+
+def tiny_generator(channels=1):
+    """The smallest SSPGenerator that still has every part (5 down, 5 up stages)."""
+    keras.utils.set_random_seed(1)
+    return SSPGenerator(
+        channels=channels,
+        encoder_block="basic",
+        encoder_stages=(1, 1, 1, 1),
+        encoder_widths=(4, 4, 8, 8),
+        stem_width=4,
+        decoder_widths=(8, 8, 4, 4, 4),
+    )
+
+
+@pytest.fixture(scope="module")
+def generator():
+    return tiny_generator(1)
+
+
+@pytest.fixture(scope="module")
+def saved_generator(tmp_path_factory, generator):
+    """A run folder holding generator.keras, like `ssp-net train --out` leaves."""
+    run_dir = tmp_path_factory.mktemp("run")
+    generator.save(run_dir / "generator.keras")
+    return run_dir
+
+
+def pointwise_model(channels=1):
+    """A model with no spatial context: tiled and whole-image results must be identical."""
+    keras.utils.set_random_seed(2)
+    inputs = keras.Input((None, None, channels))
+    outputs = keras.layers.Conv2D(channels, 1, activation="sigmoid")(inputs)
+    return keras.Model(inputs, outputs)
+
+
+def random_image(height, width, channels=1, seed=0):
+    return np.random.default_rng(seed).random((height, width, channels), dtype=np.float32)
+
+
+# ------------------------------------------------------------------------------ padding
+@pytest.mark.parametrize("height, width", [(1, 1), (2, 3), (5, 40), (20, 33), (31, 64), (257, 301)])
+def test_pad_to_multiple_is_numpy_reflect_and_crops_back(height, width):
+    images = random_image(height, width, 2)[None]
+    padded, size = pad_to_multiple(images)
+    padded = padded.numpy()
+    assert padded.shape[1] % 32 == 0 and padded.shape[2] % 32 == 0
+    assert padded.shape[1] - height < 32 and padded.shape[2] - width < 32
+    pads = ((0, 0), (0, padded.shape[1] - height), (0, padded.shape[2] - width), (0, 0))
+    # numpy's "reflect" mirrors repeatedly when the pad exceeds the size; 1-pixel sides repeat.
+    expected = np.pad(images, pads, mode="reflect" if min(height, width) > 1 else "edge")
+    if min(height, width) > 1:
+        np.testing.assert_array_equal(padded, expected)
+    else:
+        np.testing.assert_array_equal(padded[:, :height, :width], images)
+    np.testing.assert_array_equal(crop_to_size(padded, size), images)
+
+
+def test_pad_to_multiple_leaves_aligned_images_alone():
+    images = random_image(64, 96)[None]
+    padded, _ = pad_to_multiple(images)
+    np.testing.assert_array_equal(padded.numpy(), images)
+
+
+# ------------------------------------------------------------------------------ arrays
+@pytest.mark.parametrize("shape", [(257, 301, 1), (33, 7, 1), (100, 100)])
+def test_enhance_array_any_size_keeps_shape_and_range(generator, shape):
+    image = np.random.default_rng(3).random(shape, dtype=np.float32)
+    result = enhance_array(generator, image)
+    assert result.shape == image.shape and result.dtype == np.float32
+    assert np.all(np.isfinite(result)) and result.min() >= 0.0 and result.max() <= 1.0
+
+
+def test_enhance_array_equals_the_model_on_aligned_batches(generator):
+    batch = np.stack([random_image(64, 96, seed=seed) for seed in range(2)])
+    expected = generator(batch, training=False).numpy()
+    np.testing.assert_allclose(enhance_array(generator, batch), expected, atol=1e-6)
+
+
+def test_enhance_array_rejects_wrong_channels(generator):
+    with pytest.raises(InputError, match="1-channel model"):
+        enhance_array(generator, random_image(64, 64, 3))
+
+
+def test_different_sizes_do_not_retrace_endlessly(generator):
+    for height, width in [(40, 50), (70, 90), (100, 33), (129, 65), (64, 200), (31, 31)]:
+        enhance_array(generator, random_image(height, width))
+    assert enhance_module._compiled(generator).experimental_get_tracing_count() <= 3
+
+
+def test_rgb_generator():
+    rgb = tiny_generator(3)
+    result = enhance_array(rgb, random_image(45, 77, 3))
+    assert result.shape == (45, 77, 3)
+
+
+# ------------------------------------------------------------------------------ tiling
+@pytest.mark.parametrize("length, tile, overlap", [(100, 64, 16), (64, 64, 16), (30, 64, 16), (1000, 256, 64)])
+def test_tile_starts_cover_with_equal_tiles(length, tile, overlap):
+    starts = tile_starts(length, tile, overlap)
+    extent = min(tile, length)
+    assert starts[0] == 0 and starts[-1] + extent == length
+    for previous, current in zip(starts, starts[1:]):
+        assert current - previous <= extent - overlap  # neighbours share at least `overlap`
+
+
+@pytest.mark.parametrize("height, width, tile, overlap", [(150, 230, 64, 16), (97, 40, 32, 8), (300, 300, 128, 64)])
+def test_blend_tiles_is_seamless_for_a_pointwise_function(height, width, tile, overlap):
+    image = random_image(height, width, 3)
+    calls = []
+
+    def square(part):
+        calls.append(part.shape)
+        return part**2
+
+    result = blend_tiles(image, square, tile, overlap)
+    np.testing.assert_allclose(result, image**2, atol=1e-6)
+    assert len(set(calls)) == 1  # one tile shape: one trace
+
+
+def test_tiled_enhancement_equals_whole_image_for_a_pointwise_model():
+    model = pointwise_model()
+    image = random_image(200, 170)
+    whole = enhance_array(model, image, tile_size=0)
+    tiled = enhance_array(model, image, tile_size=64, overlap=16)
+    np.testing.assert_allclose(tiled, whole, atol=1e-6)
+
+
+def test_large_images_are_tiled_automatically(generator, monkeypatch):
+    calls = []
+    original = enhance_module.blend_tiles
+    monkeypatch.setattr(enhance_module, "AUTO_TILE_PIXELS", 96 * 96)
+    monkeypatch.setattr(enhance_module, "DEFAULT_TILE_SIZE", 64)
+    monkeypatch.setattr(enhance_module, "blend_tiles", lambda *args, **kw: calls.append(args[2]) or original(*args, **kw))
+    result = enhance_array(generator, random_image(130, 150), overlap=16)
+    assert calls == [64] and result.shape == (130, 150, 1)
+    assert 0.0 <= result.min() and result.max() <= 1.0
+    enhance_array(generator, random_image(90, 90))
+    assert calls == [64]  # small images stay whole
+
+
+# ------------------------------------------------------------------------------ files
+def write_test_images(folder):
+    """An 8-bit PNG, a 16-bit TIFF in a sub-folder, and a corrupt PNG."""
+    from ssp_keras.data.io import write_image
+
+    (folder / "sub").mkdir(parents=True)
+    write_image(str(folder / "a.png"), random_image(45, 70, seed=1), bit_depth=8)
+    write_image(str(folder / "sub" / "b.tif"), random_image(40, 33, seed=2), bit_depth=16)
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\nnot really")
+
+
+def test_enhance_files_keeps_names_folders_and_bit_depth(generator, tmp_path, caplog):
+    import tifffile
+    from PIL import Image
+
+    from ssp_keras.data.io import read_image
+
+    inputs, out = tmp_path / "in", tmp_path / "out"
+    write_test_images(inputs)
+    lines = []
+    with caplog.at_level(logging.WARNING):
+        result = enhance_files(generator, [str(inputs)], str(out), progress=lines.append)
+
+    assert sorted(os.path.relpath(path, out) for path in result.written) == ["a.png", os.path.join("sub", "b.tif")]
+    assert [path for path, _ in result.skipped] == [str(inputs / "broken.png")]
+    assert "broken.png" in caplog.text and len(lines) == 2
+    with Image.open(out / "a.png") as handle:
+        assert handle.mode == "L" and handle.size == (70, 45)
+    tiff = tifffile.imread(out / "sub" / "b.tif")
+    assert tiff.dtype == np.uint16 and tiff.shape == (40, 33)
+    # The file holds what enhance_array computes, quantised.
+    expected = enhance_array(generator, read_image(str(inputs / "sub" / "b.tif"), 1))[:, :, 0]
+    assert np.abs(tiff.astype(np.float64) - np.round(expected * 65535)).max() <= 1
+
+
+def test_enhance_files_accepts_single_files(generator, tmp_path):
+    from ssp_keras.data.io import write_image
+
+    source = tmp_path / "in" / "scan.tiff"
+    source.parent.mkdir()
+    write_image(str(source), random_image(50, 60), bit_depth=8)
+    result = enhance_files(generator, [str(source)], str(tmp_path / "out"))
+    assert result.written == [str(tmp_path / "out" / "scan.tiff")]
+
+
+@pytest.mark.parametrize("where", ["input folder", "inside input folder", "next to input file"])
+def test_enhance_files_never_writes_into_inputs(generator, tmp_path, where):
+    inputs = tmp_path / "in"
+    write_test_images(inputs)
+    if where == "input folder":
+        sources, out = [str(inputs)], inputs
+    elif where == "inside input folder":
+        sources, out = [str(inputs)], inputs / "enhanced"
+    else:
+        sources, out = [str(inputs / "a.png")], inputs
+    before = sorted(str(path) for path in inputs.rglob("*"))
+    with pytest.raises(InputError, match="refusing"):
+        enhance_files(generator, sources, str(out))
+    assert sorted(str(path) for path in inputs.rglob("*")) == before
+
+
+def test_enhance_files_refuses_colliding_names(generator, tmp_path):
+    from ssp_keras.data.io import write_image
+
+    for folder in ("x", "y"):
+        (tmp_path / folder).mkdir()
+        write_image(str(tmp_path / folder / "same.png"), random_image(32, 32), bit_depth=8)
+    with pytest.raises(InputError, match="both be written"):
+        enhance_files(generator, [str(tmp_path / "x"), str(tmp_path / "y")], str(tmp_path / "out"))
+
+
+def test_enhance_files_with_nothing_readable(generator, tmp_path):
+    (tmp_path / "in").mkdir()
+    (tmp_path / "in" / "bad.jpg").write_bytes(b"garbage")
+    with pytest.raises(InputError, match="no readable image"):
+        enhance_files(generator, [str(tmp_path / "in")], str(tmp_path / "out"))
+
+
+def test_output_names():
+    assert output_name("a/b.tif") == "a/b.tif"
+    assert output_name("scan.dcm") == "scan.png"
+    assert output_name("anim.GIF") == "anim.png"
+
+
+# ------------------------------------------------------------------------------ loading
+def test_load_generator_from_run_dir_and_file(saved_generator, generator):
+    image = random_image(40, 40)
+    expected = enhance_array(generator, image)
+    for source in (str(saved_generator), str(saved_generator / "generator.keras")):
+        loaded = load_generator(source)
+        assert loaded.channels == 1
+        np.testing.assert_allclose(enhance_array(loaded, image), expected, atol=1e-6)
+
+
+def test_load_generator_errors_name_the_culprit(tmp_path):
+    with pytest.raises(InputError, match="no generator.keras in the folder"):
+        load_generator(str(tmp_path))
+    with pytest.raises(InputError, match="model not found: 'nowhere'"):
+        load_generator("nowhere")
+    broken = tmp_path / "broken.keras"
+    broken.write_bytes(b"not a zip")
+    with pytest.raises(InputError, match="broken.keras"):
+        load_generator(str(broken))
+    text = tmp_path / "weights.txt"
+    text.write_text("x")
+    with pytest.raises(InputError, match="not a .keras model file"):
+        load_generator(str(text))
+
+
+def test_load_generator_accepts_any_image_model(tmp_path):
+    pointwise_model(3).save(tmp_path / "plain.keras")
+    model = load_generator(str(tmp_path / "plain.keras"))
+    assert enhance_array(model, random_image(10, 20, 3)).shape == (10, 20, 3)
+
+
+# ------------------------------------------------------------------------------ CLI
+def run_cli(monkeypatch, argv):
+    from ssp_keras.cli import main as cli_main
+
+    # Only this task's subcommands: others may not exist yet in a partial checkout.
+    monkeypatch.setattr(cli_main, "SUBCOMMANDS", ("enhance", "export", "predict"))
+    return cli_main.main(argv)
+
+
+def test_cli_enhance(saved_generator, tmp_path, monkeypatch, capsys):
+    inputs = tmp_path / "in"
+    write_test_images(inputs)
+    code = run_cli(monkeypatch, ["enhance", "--model", str(saved_generator), str(inputs), "--out", str(tmp_path / "out")])
+    output = capsys.readouterr().out
+    assert code == 0 and (tmp_path / "out" / "sub" / "b.tif").is_file()
+    assert "Enhanced 2 image(s)" in output and "skipped 1" in output
+
+
+def test_cli_enhance_refuses_the_input_folder(saved_generator, tmp_path, monkeypatch, capsys):
+    inputs = tmp_path / "in"
+    write_test_images(inputs)
+    code = run_cli(monkeypatch, ["enhance", "--model", str(saved_generator), str(inputs), "--out", str(inputs)])
+    error = capsys.readouterr().err.strip()
+    assert code == 2 and error.startswith("ssp-net enhance: error: refusing") and "\n" not in error

@@ -1,0 +1,261 @@
+"""The serving client against the in-process TF Serving stand-in, over gRPC and REST."""
+
+import base64
+import json
+import socket
+import threading
+import time
+import urllib.error
+import urllib.request
+
+import numpy as np
+import pytest
+
+tf = pytest.importorskip("tensorflow")
+grpc = pytest.importorskip("grpc")
+
+from ssp_keras.errors import ServingError  # noqa: E402
+from ssp_keras.inference import enhance_array  # noqa: E402
+from ssp_keras.serving.client import PredictionClient, decode_png, encode_png  # noqa: E402
+from ssp_keras.serving.export import export_saved_model  # noqa: E402
+from ssp_keras.serving.testing import InProcessModelServer  # noqa: E402
+from test_inference import random_image, run_cli, tiny_generator  # noqa: E402
+
+SIGNATURES = ("serving_default", "enhance_float", "enhance_png")
+
+
+@pytest.fixture(scope="module")
+def generators():
+    return {"gray": tiny_generator(1), "rgb": tiny_generator(3)}
+
+
+@pytest.fixture(scope="module")
+def models_base(tmp_path_factory, generators):
+    """Both generators exported once, as models 'gray' and 'rgb' under one base folder."""
+    base = tmp_path_factory.mktemp("models")
+    for name, generator in generators.items():
+        export_saved_model(generator, str(base), name=name, warmup=False)
+    return base
+
+
+@pytest.fixture(scope="module")
+def server(models_base, generators):
+    with InProcessModelServer({name: str(models_base / name) for name in generators}) as running:
+        yield running
+
+
+def address(server, rest):
+    return server.rest_address if rest else server.grpc_address
+
+
+def eight_bit(image):
+    """``image`` rounded to 8-bit levels, so sending it as uint8 loses nothing."""
+    return (np.round(image * 255) / 255).astype(np.float32)
+
+
+def free_port():
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def post_json(url, payload):
+    """Raw REST call: ``(HTTP status, parsed JSON body)``, errors included."""
+    data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
+    request = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+# ------------------------------------------------------------------------------ round trips
+@pytest.mark.parametrize("rest", [False, True], ids=["grpc", "rest"])
+@pytest.mark.parametrize("model", ["gray", "rgb"])
+@pytest.mark.parametrize("signature", SIGNATURES)
+def test_odd_sizes_round_trip_like_local_inference(server, generators, rest, model, signature):
+    channels = 1 if model == "gray" else 3
+    image = eight_bit(random_image(257, 301, channels, seed=7))
+    with PredictionClient(address(server, rest), model=model, signature=signature, rest=rest) as client:
+        assert client.channels == channels  # learnt from the model's metadata
+        served = client.enhance(image)
+    local = enhance_array(generators[model], image)
+    assert served.shape == (257, 301, channels) and served.dtype == np.float32
+    assert np.abs(np.round(served * 255) - np.round(local * 255)).max() <= 1
+
+
+def test_enhance_float_keeps_float_precision(server, generators):
+    image = random_image(64, 70, seed=8)
+    with PredictionClient(server.grpc_address, model="gray", signature="enhance_float") as client:
+        np.testing.assert_allclose(client.enhance(image), enhance_array(generators["gray"], image), atol=1e-5)
+
+
+def test_large_images_are_tiled_within_the_message_limit(server, generators):
+    image = eight_bit(random_image(384, 352, seed=9))
+    # 384 x 352 bytes do not fit in 50 kB: tiles of 192 (the largest multiple of 32 that fits).
+    with PredictionClient(server.grpc_address, model="gray", max_message_bytes=50_000, tile_overlap=32) as client:
+        assert client._tile_side(384, 352, 1, 8) == 192
+        served = client.enhance(image)
+    local = enhance_array(generators["gray"], image, tile_size=192, overlap=32)
+    assert np.abs(np.round(served * 255) - np.round(local * 255)).max() <= 1
+
+
+def test_a_server_limit_below_the_request_is_a_clear_error(models_base):
+    with InProcessModelServer({"gray": str(models_base / "gray")}, rest=False, max_message_bytes=20_000) as small:
+        with PredictionClient(small.grpc_address, model="gray", channels=1) as client:
+            with pytest.raises(ServingError, match="RESOURCE_EXHAUSTED"):
+                client.enhance(random_image(200, 200))
+
+
+# ------------------------------------------------------------------------------ malformed requests
+def raw_grpc_predict(server, signature, inputs, model="gray"):
+    from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
+
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name = model
+    request.model_spec.signature_name = signature
+    for key, value in inputs.items():
+        request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
+    with grpc.insecure_channel(server.grpc_address) as channel:
+        return prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=60)
+
+
+@pytest.mark.parametrize(
+    "signature, inputs, message",
+    [
+        ("serving_default", {"images": np.zeros((1, 8, 8, 1), np.float32)}, "uint8"),
+        ("serving_default", {"images": np.zeros((8, 8, 1), np.uint8)}, "shape"),
+        ("serving_default", {"images": np.zeros((1, 8, 8, 3), np.uint8)}, "shape"),
+        ("serving_default", {"pixels": np.zeros((1, 8, 8, 1), np.uint8)}, "input names"),
+        ("enhance_png", {"image_bytes": np.array([b"garbage bytes"], dtype=object)}, "image"),
+        ("no_such_signature", {"images": np.zeros((1, 8, 8, 1), np.uint8)}, "not found in signature def"),
+    ],
+    ids=["dtype", "rank", "channels", "input-name", "garbage-png", "signature"],
+)
+def test_malformed_grpc_requests_are_invalid_argument(server, signature, inputs, message):
+    with pytest.raises(grpc.RpcError) as caught:
+        raw_grpc_predict(server, signature, inputs)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert message in caught.value.details()
+    # ... and the server is still serving.
+    response = raw_grpc_predict(server, "serving_default", {"images": np.zeros((1, 8, 8, 1), np.uint8)})
+    assert tf.make_ndarray(response.outputs["enhanced"]).shape == (1, 8, 8, 1)
+
+
+def test_client_turns_server_errors_into_one_line(server):
+    with PredictionClient(server.grpc_address, model="missing") as client:
+        with pytest.raises(ServingError) as caught:
+            client.enhance(random_image(40, 40))
+    message = str(caught.value)
+    assert "NOT_FOUND" in message and "missing" in message and "\n" not in message
+    with PredictionClient(server.grpc_address, model="gray", signature="enhance_png") as client:
+        with pytest.raises(ServingError, match="INVALID_ARGUMENT.*image"):
+            client.predict({"image_bytes": np.array([b"\x89PNG garbage"], dtype=object)})
+
+
+# ------------------------------------------------------------------------------ REST formats
+def test_rest_row_and_columnar_formats(server):
+    url = f"http://{server.rest_address}/v1/models/gray:predict"
+    images = np.random.default_rng(1).integers(0, 256, (2, 20, 30, 1)).tolist()
+    status, row = post_json(url, {"instances": images})
+    assert status == 200 and np.array(row["predictions"]).shape == (2, 20, 30, 1)
+    status, columnar = post_json(url, {"signature_name": "serving_default", "inputs": {"images": images}})
+    assert status == 200 and columnar["outputs"] == row["predictions"]
+    status, named_rows = post_json(url, {"instances": [{"images": image} for image in images]})
+    assert status == 200 and named_rows["predictions"] == row["predictions"]
+
+
+def test_rest_png_bytes_as_b64(server, generators):
+    url = f"http://{server.rest_address}/v1/models/gray:predict"
+    images = [eight_bit(random_image(33, 45, seed=2)), eight_bit(random_image(64, 20, seed=3))]
+    instances = [{"b64": base64.b64encode(encode_png(image)).decode()} for image in images]
+    status, body = post_json(url, {"signature_name": "enhance_png", "instances": instances})
+    assert status == 200 and len(body["predictions"]) == 2
+    for image, prediction in zip(images, body["predictions"]):
+        decoded = decode_png(base64.b64decode(prediction["b64"]))
+        local = enhance_array(generators["gray"], image)
+        assert np.abs(np.round(decoded * 255) - np.round(local * 255)).max() <= 1
+
+
+@pytest.mark.parametrize(
+    "path, payload, status, message",
+    [
+        ("/v1/models/missing:predict", {"instances": [[[[0]]]]}, 404, "Servable not found for request: Latest(missing)"),
+        ("/v1/models/gray/versions/9:predict", {"instances": [[[[0]]]]}, 404, "Specific(gray, 9)"),
+        ("/v1/models/gray:predict", b"{not json", 400, "JSON Parse error"),
+        ("/v1/models/gray:predict", {"instances": [[[[0.5]]]]}, 400, "integers"),
+        ("/v1/models/gray:predict", {"instances": [[[0]]]}, 400, "shape"),
+        ("/v1/models/gray:predict", {"instances": [[[[0]]], [[[0], [1]]]]}, 400, "rectangular"),
+        ("/v1/models/gray:predict", {"signature_name": "enhance_png", "instances": [{"b64": "Z2FyYmFnZQ=="}]}, 400, "image"),
+        ("/v1/models/gray:predict", {"rows": []}, 400, "instances"),
+    ],
+    ids=["model", "version", "json", "dtype", "rank", "ragged", "garbage-png", "no-inputs"],
+)
+def test_rest_errors(server, path, payload, status, message):
+    code, body = post_json(f"http://{server.rest_address}{path}", payload)
+    assert code == status and set(body) == {"error"} and message in body["error"]
+
+
+def test_rest_status_and_metadata(server):
+    with urllib.request.urlopen(f"http://{server.rest_address}/v1/models/rgb", timeout=30) as response:
+        status = json.loads(response.read())
+    assert status["model_version_status"][0]["state"] == "AVAILABLE"
+    with urllib.request.urlopen(f"http://{server.rest_address}/v1/models/rgb/metadata", timeout=30) as response:
+        metadata = json.loads(response.read())
+    signatures = metadata["metadata"]["signature_def"]["signature_def"]
+    assert set(SIGNATURES) <= set(signatures)
+    dims = signatures["serving_default"]["inputs"]["images"]["tensor_shape"]["dim"]
+    assert [int(dim["size"]) for dim in dims] == [-1, -1, -1, 3]
+
+
+# ------------------------------------------------------------------------------ retries
+def test_retries_then_a_clear_error_when_nobody_listens():
+    started = time.perf_counter()
+    with PredictionClient(f"127.0.0.1:{free_port()}", retries=2, backoff=0.05, timeout=5) as client:
+        with pytest.raises(ServingError, match="cannot reach the gRPC server .* 3 attempts"):
+            client.enhance(random_image(32, 32))
+    assert time.perf_counter() - started >= 0.05 + 0.1  # backed off twice
+
+
+def test_retries_reach_a_server_that_starts_late(models_base):
+    late = InProcessModelServer({"gray": str(models_base / "gray")}, grpc_port=free_port(), rest=False)
+    timer = threading.Timer(0.5, late.start)
+    timer.start()
+    try:
+        with PredictionClient(f"127.0.0.1:{late.grpc_port}", model="gray", retries=6, backoff=0.1) as client:
+            assert client.enhance(random_image(40, 40)).shape == (40, 40, 1)
+    finally:
+        timer.join()
+        late.stop()
+
+
+# ------------------------------------------------------------------------------ CLI
+def test_cli_predict_writes_files(server, tmp_path, monkeypatch, capsys):
+    from ssp_keras.data.io import write_image
+
+    inputs = tmp_path / "in"
+    (inputs / "sub").mkdir(parents=True)
+    write_image(str(inputs / "one.png"), random_image(50, 61), bit_depth=8)
+    write_image(str(inputs / "sub" / "two.tif"), random_image(33, 40), bit_depth=16)
+    for rest in (False, True):
+        out = tmp_path / ("out-rest" if rest else "out-grpc")
+        argv = ["predict", "--server", address(server, rest), "--model", "gray", str(inputs), "--out", str(out)]
+        argv += ["--rest", "--signature", "enhance_float"] if rest else []
+        assert run_cli(monkeypatch, argv) == 0
+        assert (out / "one.png").is_file() and (out / "sub" / "two.tif").is_file()
+        assert "Enhanced 2 image(s)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("rest", [False, True], ids=["grpc", "rest"])
+def test_cli_predict_not_found_is_one_line_and_exit_1(server, tmp_path, monkeypatch, capsys, rest):
+    from ssp_keras.data.io import write_image
+
+    (tmp_path / "in").mkdir()
+    write_image(str(tmp_path / "in" / "one.png"), random_image(32, 32), bit_depth=8)
+    argv = ["predict", "--server", address(server, rest), "--model", "nope", str(tmp_path / "in" / "one.png"),
+            "--out", str(tmp_path / "out")] + (["--rest"] if rest else [])
+    assert run_cli(monkeypatch, argv) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("ssp-net predict: error: ") and "NOT_FOUND" in error and "'nope'" in error
+    assert "\n" not in error

@@ -1,0 +1,137 @@
+"""`ssp-net train` end to end: outputs of a run, resume after SIGKILL, and bad input."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import keras
+import numpy as np
+import pytest
+
+from ssp_keras.config import preset
+from ssp_keras.data.synthetic import generate_dataset
+from ssp_keras.training.schedule import schedule_from_config
+from tiny import tiny_config
+
+# Short warm-up and halving period so the resumed run crosses schedule boundaries.
+SCHEDULE = {"train.lr_warmup_steps": 10, "train.lr_halving_epochs": 2, "train.image_grid_size": 2}
+STEPS = 3
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("data")
+    generate_dataset(str(root), count=4, size=80, seed=0, test_count=1)
+    return root
+
+
+@pytest.fixture(scope="module")
+def config_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("config") / "tiny.json"
+    tiny_config(**SCHEDULE).to_json(str(path))
+    return path
+
+
+def _cli(*args, timeout=240):
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    return subprocess.run([sys.executable, "-m", "ssp_keras.cli.main", *map(str, args)], capture_output=True,
+                          text=True, timeout=timeout, env=env)
+
+
+def _history(run_dir):
+    with open(os.path.join(run_dir, "history.csv"), newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _state(run_dir, epoch):
+    return np.load(os.path.join(run_dir, "checkpoints", f"state-epoch{epoch:04d}.npz"))
+
+
+def test_train_writes_a_complete_run_directory(dataset, config_file, tmp_path):
+    run_dir = tmp_path / "run"
+    result = _cli("train", "--data", dataset, "--config", config_file, "--epochs", 2, "--steps-per-epoch", STEPS,
+                  "--out", run_dir)
+    assert result.returncode == 0, result.stderr
+    saved = json.loads((run_dir / "config.json").read_text())
+    assert saved["train"]["epochs"] == 2
+    assert saved["resolved"] == {"replicas": 1, "global_batch": 2, "steps_per_epoch": STEPS, "strategy": "_DefaultDistributionStrategy"}
+    assert [int(row["epoch"]) for row in _history(run_dir)] == [0, 1]
+    assert sorted(os.listdir(run_dir / "previews")) == ["epoch0001.png", "epoch0002.png"]
+    assert any(name.startswith("events") for name in os.listdir(run_dir / "logs" / "images"))
+    generator = keras.saving.load_model(run_dir / "generator.keras")
+    assert generator(np.zeros((1, 96, 64, 1), "float32")).shape == (1, 96, 64, 1)
+    assert not [n for n in os.listdir(run_dir) if n.startswith(".tmp-")]  # atomic writes left nothing behind
+
+
+def test_resume_after_sigkill_continues_epochs_optimiser_and_schedule(dataset, config_file, tmp_path):
+    run_dir = tmp_path / "run"
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "ssp_keras.cli.main", "train", "--data", str(dataset), "--config", str(config_file),
+         "--epochs", "1000", "--steps-per-epoch", str(STEPS), "--out", str(run_dir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
+    )
+    try:
+        deadline = time.time() + 240
+        while not (run_dir / "checkpoints" / "state-epoch0002.npz").exists():
+            assert process.poll() is None, "training exited early"
+            assert time.time() < deadline, "no checkpoint in time"
+            time.sleep(0.2)
+        time.sleep(0.5)  # kill in the middle of a later epoch
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    states = sorted(os.listdir(run_dir / "checkpoints"))
+    killed_at = max(int(name[11:15]) for name in states if name.endswith(".npz") and not name.startswith(".tmp"))
+    assert killed_at >= 2
+
+    result = _cli("train", "--data", dataset, "--config", config_file, "--epochs", killed_at + 1,
+                  "--steps-per-epoch", STEPS, "--out", run_dir)
+    assert result.returncode == 0, result.stderr
+    assert f"Resuming from the checkpoint of epoch {killed_at}" in result.stdout
+    rows = _history(run_dir)
+    assert int(rows[-1]["epoch"]) == killed_at  # the one new epoch, numbered after the killed run's
+    with _state(run_dir, killed_at + 1) as final, _state(run_dir, killed_at) as before:
+        assert int(final["__epoch__"]) == killed_at + 1
+        # Optimiser iterations continued from the checkpoint: one more epoch of steps, no restart.
+        assert int(final["generator_optimizer/00000"]) == (killed_at + 1) * STEPS
+        assert int(before["generator_optimizer/00000"]) == killed_at * STEPS
+    config = tiny_config(**SCHEDULE)
+    expected_lr = float(schedule_from_config(config.train, STEPS)((killed_at + 1) * STEPS))
+    assert float(rows[-1]["generator_lr"]) == pytest.approx(expected_lr, rel=1e-5)
+
+
+def test_missing_and_empty_folders_are_one_line_errors(tmp_path, dataset):
+    missing = _cli("train", "--lq", tmp_path / "nope", "--hq", dataset / "trainB", "--out", tmp_path / "run")
+    assert missing.returncode == 2
+    assert "nope" in missing.stderr and "Traceback" not in missing.stderr
+    (tmp_path / "empty").mkdir()
+    empty = _cli("train", "--lq", tmp_path / "empty", "--hq", dataset / "trainB", "--out", tmp_path / "run")
+    assert empty.returncode == 2 and "empty" in empty.stderr and "Traceback" not in empty.stderr
+    assert not (tmp_path / "run" / "generator.keras").exists()
+
+
+def test_corrupt_files_are_skipped_by_name(tmp_path, dataset, config_file):
+    lq = tmp_path / "lq"
+    lq.mkdir()
+    for name in sorted(os.listdir(dataset / "trainA")):
+        (lq / name).write_bytes((dataset / "trainA" / name).read_bytes())
+    (lq / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n truncated")
+    (lq / "empty.jpg").write_bytes(b"")
+    before = {name: (lq / name).read_bytes() for name in os.listdir(lq)}
+    result = _cli("train", "--lq", lq, "--hq", dataset / "trainB", "--config", config_file, "--epochs", 1,
+                  "--steps-per-epoch", 1, "--out", tmp_path / "run")
+    assert result.returncode == 0, result.stderr
+    assert "broken.png" in result.stderr and "empty.jpg" in result.stderr
+    assert "Skipped 2 unreadable files" in result.stdout
+    assert {name: (lq / name).read_bytes() for name in os.listdir(lq)} == before  # inputs untouched
+
+
+def test_bad_config_value_names_the_field(tmp_path, dataset):
+    result = _cli("train", "--data", dataset, "--preset", "lite", "--image-size", 100, "--out", tmp_path / "run")
+    assert result.returncode == 2
+    assert "data.image_size" in result.stderr and "Traceback" not in result.stderr
