@@ -6,10 +6,11 @@ Trains the four loss variants (config ``loss.variant`` = ``gan``, ``gan+iu``, ``
 ``ssp_keras.evaluation.report.evaluate`` (no baselines: the original images are the reference
 row), and prints one table of mean ± std (Entropy, AvG, NIQE, PIQE; Dice too with ``--labels``).
 
-Run by hand (defaults: the bundled CCMID subset, ``lite`` preset, 150 steps per variant, about
-10 minutes on two CPU cores)::
+Run by hand (defaults: the bundled CCMID subset, ``lite`` preset, 100 steps per variant in 2
+epochs; a lite step took 1-2 s on two busy CPU cores, plus about 30 s of tracing per variant and
+about 10 s of evaluation, so about 10 minutes in all)::
 
-    python benchmarks/ablation.py [--data data/ccmid] [--steps 150] [--out RUNS_DIR] [--json results.json]
+    python benchmarks/ablation.py [--data data/ccmid] [--steps 100] [--out RUNS_DIR] [--json results.json]
 
 ``--data ROOT`` reads ``ROOT/trainA`` (LQ), ``ROOT/trainB`` (HQ) and evaluates on ``ROOT/testA``;
 ``--lq``/``--hq``/``--test`` name the folders directly. Each variant's run folder (checkpoints,
@@ -37,7 +38,9 @@ VARIANT_LABELS = {"gan": "L_GAN", "gan+iu": "L_GAN + L_IU", "gan+te": "L_GAN + L
 
 
 def parse_args(argv=None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", default=DEFAULT_DATA, metavar="ROOT", help="CORN-style root (trainA, trainB, testA)")
     parser.add_argument("--lq", metavar="DIR", help="LQ training images (default ROOT/trainA)")
     parser.add_argument("--hq", metavar="DIR", help="HQ training images (default ROOT/trainB)")
@@ -46,8 +49,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--masks", metavar="DIR", help="field-of-view masks of the test images")
     parser.add_argument("--segmenter", metavar="SEG_DIR", help="segmenter for --labels (default: a quick synthetic one)")
     parser.add_argument("--preset", choices=("lite", "paper"), default="lite")
-    parser.add_argument("--steps", type=int, default=150, help="optimiser steps per variant (default 150)")
-    parser.add_argument("--epochs", type=int, default=3, help="the steps are split into this many epochs (default 3)")
+    parser.add_argument("--steps", type=int, default=100, help="optimiser steps per variant (default 100)")
+    parser.add_argument("--epochs", type=int, default=2, help="the steps are split into this many epochs (default 2)")
     parser.add_argument("--batch-size", type=int, help="images per domain (default: the preset's)")
     parser.add_argument("--image-size", type=int, help="training crop side (default: the preset's)")
     parser.add_argument("--seed", type=int, default=0, help="the same for every variant (default 0)")
@@ -111,7 +114,8 @@ def main(argv=None) -> int:
         for variant in args.variants:
             config = variant_config(args, variant)
             run_dir = os.path.join(out, variant.replace("+", "_"))
-            print(f"\n=== {VARIANT_LABELS[variant]}: {config.train.epochs} x {config.train.steps_per_epoch} steps", flush=True)
+            budget = f"{config.train.epochs} x {config.train.steps_per_epoch} steps"
+            print(f"\n=== {VARIANT_LABELS[variant]}: {budget}", flush=True)
             started = time.perf_counter()
             result = train(config, lq, hq, run_dir, verbose=args.verbose_fit)
             train_seconds = time.perf_counter() - started
@@ -136,11 +140,13 @@ def main(argv=None) -> int:
     labels = {"entropy": "Entropy", "average_gradient": "AvG", "niqe": "NIQE", "piqe": "PIQE", "dice": "Dice"}
     header = "| Loss | " + " | ".join(f"{labels[name]} {directions.get(name, '↑')}" for name in metrics) + " | train (s) |"
     lines = [header, "|---|" + "---:|" * (len(metrics) + 1)]
-    lines.append("| original (test LQ) | " + " | ".join(format_cell(original_row["metrics"][name]) for name in metrics) + " | |")
+    original_cells = " | ".join(format_cell(original_row["metrics"][name]) for name in metrics)
+    lines.append(f"| original (test LQ) | {original_cells} | |")
     for variant, row in rows.items():
         cells = " | ".join(format_cell(row["metrics"][name]) for name in metrics)
         lines.append(f"| {VARIANT_LABELS[variant]} | {cells} | {row['train_s']:.0f} |")
-    print(f"\nTable 3 ablation: preset {args.preset}, {args.steps} steps per variant, seed {args.seed}, test images {test}\n")
+    print(f"\nTable 3 ablation: preset {args.preset}, {args.steps} steps per variant, seed {args.seed}, "
+          f"test images {test}\n")
     print("\n".join(lines))
     if args.json:
         payload = {

@@ -107,6 +107,36 @@ def tcmalloc_env(enabled: bool, base: Optional[dict] = None) -> dict:
     return env
 
 
+def apply_onednn_flag(argv: Optional[Sequence[str]] = None, flag: str = "--onednn") -> Optional[str]:
+    """Sets ``TF_ENABLE_ONEDNN_OPTS`` from ``--onednn on|off|default`` in argv; call before importing TensorFlow.
+
+    TensorFlow reads the variable once, when it loads. Its default turns oneDNN's kernels on only on
+    CPUs with AVX-512 VNNI/BF16 or AMX; on AVX2-only CPUs (e.g. AMD Zen 3) they stay off unless
+    asked for. Returns the value set (None when left alone).
+    """
+    argv = list(sys.argv if argv is None else argv)
+    value = None
+    for index, item in enumerate(argv):
+        if item == flag and index + 1 < len(argv):
+            value = argv[index + 1]
+        elif item.startswith(flag + "="):
+            value = item.split("=", 1)[1]
+    if value in ("on", "off"):
+        os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1" if value == "on" else "0"
+        return os.environ["TF_ENABLE_ONEDNN_OPTS"]
+    return None
+
+
+def onednn_enabled() -> Optional[bool]:
+    """Whether TensorFlow's oneDNN kernels are on in this process (None if TensorFlow does not say)."""
+    try:
+        from tensorflow.python.util import _pywrap_util_port
+
+        return bool(_pywrap_util_port.IsMklEnabled())
+    except (ImportError, AttributeError):
+        return None
+
+
 # ---------------------------------------------------------------------------------- environment
 def load_average() -> float:
     """The 1-minute load average (0.0 where the OS does not say)."""
@@ -159,6 +189,7 @@ def environment() -> dict:
         import tensorflow as tf
 
         info["tensorflow"] = tf.__version__
+        info["onednn_enabled"] = onednn_enabled()
         info["threads"] = {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
                            "inter_op": tf.config.threading.get_inter_op_parallelism_threads()}
     if "keras" in sys.modules:
@@ -191,21 +222,26 @@ def matmul_rate(size: int = 2048, runs: int = 7, dtype: str = "float32", warmup:
     a = tf.random.stateless_uniform((size, size), seed=(1, 2), dtype=tf.float32)
     b = tf.random.stateless_uniform((size, size), seed=(3, 4), dtype=tf.float32)
     a, b = tf.cast(a, dtype), tf.cast(b, dtype)
-    seconds = []
+    seconds, cpu = [], []
     for index in range(warmup + runs):
+        cpu_started = sum(cpu_seconds())
         started = time.perf_counter()
         product = tf.linalg.matmul(a, b)
         product[0, 0].numpy()  # waits for the whole product
         if index >= warmup:
             seconds.append(time.perf_counter() - started)
+            cpu.append(sum(cpu_seconds()) - cpu_started)
     flops = 2.0 * size**3
     return {
         "size": size,
         "dtype": dtype,
         "flops": flops,
         "seconds": [round(s, 5) for s in seconds],
+        "cpu_seconds": [round(s, 5) for s in cpu],
         "flops_per_s": flops / statistics.median(seconds),
         "best_flops_per_s": flops / min(seconds),
+        # Load-robust: FLOPs per CPU-second (user + system, all threads) of this process.
+        "flops_per_cpu_s": flops * len(cpu) / max(sum(cpu), 1e-9),
     }
 
 

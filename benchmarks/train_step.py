@@ -30,6 +30,9 @@ Columns:
 * ``of matmul``: that as a fraction of the float32 ``N x N`` matmul rate (``--matmul-size``)
   measured in the same process, same threads, in the same rounds (median).
 * ``user/sys s``: CPU seconds per step of the whole process (system time shows allocator cost).
+* ``of matmul per CPU-s``: FLOPs per CPU-second of the step over FLOPs per CPU-second of the
+  matmul: the same ratio computed from CPU time instead of wall time, which other processes
+  competing for the cores disturb much less (use it when the load average is above the core count).
 
 Variants (``+``-joined tokens): ``concat`` (the library's step: one G pass over the concatenated
 LQ+HQ batch), ``two-pass`` (benchmark-only: two separate G passes, as a naive port does), ``xla``
@@ -45,6 +48,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
 
 common.reexec_with_tcmalloc_if_asked()
+common.apply_onednn_flag()
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import argparse  # noqa: E402
@@ -147,28 +151,31 @@ def benchmark(args) -> dict:
     TwoPassSSPNet = _two_pass_class()
 
     entries = []  # one per (preset, variant)
-    for preset_name in args.preset:
-        for variant in args.variants:
-            started = time.perf_counter()
-            model, iterator, config = build(preset_name, args.image_size, args.batch_size, variant, args.channels)
-            built_s = time.perf_counter() - started
-            flops = count_step_flops(model, config)
-            started = time.perf_counter()
-            warm = [run_steps(model, iterator, 1)[0][0] for _ in range(args.warmup)]
-            entries.append({
-                "preset": preset_name, "variant": variant, "model": model, "iterator": iterator,
-                "flops": flops, "build_s": built_s, "warmup_s": warm, "first_step_s": time.perf_counter() - started,
-                "seconds": [], "user": [], "sys": [], "parameters": int(model.generator.count_params()
-                                                                        + model.discriminator.count_params()),
-            })
-            print(f"built {preset_name} {variant['name']}: {built_s:.1f} s, warm-up steps "
-                  f"{', '.join(f'{s:.2f}' for s in warm)} s, {flops['total'] / 1e9:.1f} GFLOP/step", flush=True)
+    for preset_name, batch_size, variant in ((p, b, v) for p in args.preset for b in args.batch_size
+                                             for v in args.variants):
+        started = time.perf_counter()
+        model, iterator, config = build(preset_name, args.image_size, batch_size, variant, args.channels)
+        built_s = time.perf_counter() - started
+        flops = count_step_flops(model, config)
+        entries.append({
+            "preset": preset_name, "batch_size": batch_size, "variant": variant, "model": model, "iterator": iterator,
+            "flops": flops, "build_s": built_s, "seconds": [], "user": [], "sys": [],
+            "parameters": int(model.generator.count_params() + model.discriminator.count_params()),
+        })
+    # Warm-up after every model is built: building one (it seeds the global RNG) makes the functions
+    # of those built before it trace again on their next call.
+    for entry in entries:
+        entry["warmup_s"] = [run_steps(entry["model"], entry["iterator"], 1)[0][0] for _ in range(args.warmup)]
+        print(f"{entry['preset']} b{entry['batch_size']} {entry['variant']['name']}: built in {entry['build_s']:.1f} s, "
+              f"warm-up steps {', '.join(f'{s:.2f}' for s in entry['warmup_s'])} s, "
+              f"{entry['flops']['total'] / 1e9:.1f} GFLOP/step", flush=True)
 
-    matmul_runs, loads = [], []
+    matmul_runs, matmul_cpu, loads = [], [], []
     for round_index in range(args.rounds):
         loads.append(common.load_average())
         rate = common.matmul_rate(args.matmul_size, runs=args.matmul_runs)
         matmul_runs.extend(rate["seconds"])
+        matmul_cpu.extend(rate["cpu_seconds"])
         line = [f"round {round_index + 1}/{args.rounds} (load {loads[-1]:.2f}): matmul {rate['flops_per_s'] / 1e9:.1f} GFLOP/s"]
         order = entries if round_index % 2 == 0 else entries[::-1]
         for entry in order:
@@ -176,11 +183,13 @@ def benchmark(args) -> dict:
             entry["seconds"].extend(seconds)
             entry["user"].append(user)
             entry["sys"].append(system)
-            line.append(f"{entry['preset']} {entry['variant']['name']} {common.median(seconds):.3f} s")
+            line.append(f"{entry['preset']} b{entry['batch_size']} {entry['variant']['name']} "
+                        f"{common.median(seconds):.3f} s")
         print("; ".join(line), flush=True)
     matmul_flops = 2.0 * args.matmul_size**3
-    matmul = {"size": args.matmul_size, "seconds": matmul_runs,
+    matmul = {"size": args.matmul_size, "seconds": matmul_runs, "cpu_seconds": matmul_cpu,
               "flops_per_s": matmul_flops / common.median(matmul_runs),
+              "flops_per_cpu_s": matmul_flops * len(matmul_cpu) / max(sum(matmul_cpu), 1e-9),
               "best_flops_per_s": matmul_flops / min(matmul_runs)}
 
     bf16_matmul = None
@@ -195,16 +204,19 @@ def benchmark(args) -> dict:
             "preset": entry["preset"], "variant": entry["variant"]["name"],
             "precision": entry["variant"]["precision"], "jit_compile": entry["variant"]["jit_compile"],
             "two_pass": entry["variant"]["two_pass"],
-            "image_size": args.image_size, "batch_size": args.batch_size, "channels": args.channels,
+            "image_size": args.image_size, "batch_size": entry["batch_size"], "channels": args.channels,
             "parameters": entry["parameters"],
             "step_s": step, "min_step_s": min(entry["seconds"]), "step_seconds": entry["seconds"],
-            "images_per_s": 2 * args.batch_size / step,
+            "images_per_s": 2 * entry["batch_size"] / step,
             "flops_per_step": total, "conv_matmul_flops_per_step": entry["flops"]["conv_and_matmul"],
             "flops_by_type": entry["flops"]["by_type"], "uncounted_op_types": entry["flops"]["uncounted"],
             "profiler_total_all_ops": entry["flops"]["profiler_total_all_ops"],
             "flops_per_s": total / step,
             "fraction_of_matmul": total / step / matmul["flops_per_s"],
             "user_s_per_step": common.median(entry["user"]), "sys_s_per_step": common.median(entry["sys"]),
+            # Load-robust companion of fraction_of_matmul: FLOPs per CPU-second, step vs matmul.
+            "cpu_fraction_of_matmul": (total / (common.median(entry["user"]) + common.median(entry["sys"])))
+            / matmul["flops_per_cpu_s"],
             "build_s": entry["build_s"], "warmup_s": entry["warmup_s"],
         })
         entry["model"] = entry["iterator"] = None
@@ -212,7 +224,7 @@ def benchmark(args) -> dict:
     return {
         "benchmark": "train_step",
         "allocator": common.allocator(),
-        "onednn": os.environ.get("TF_ENABLE_ONEDNN_OPTS", "default"),
+        "onednn": common.onednn_enabled(),
         "threads": {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
                     "inter_op": tf.config.threading.get_inter_op_parallelism_threads()},
         "matmul_float32": matmul,
@@ -225,20 +237,21 @@ def benchmark(args) -> dict:
 
 
 COLUMNS = [
-    ("preset", "preset"), ("variant", "variant"),
+    ("preset", "preset"), ("batch_size", "batch"), ("variant", "variant"),
     ("step_s", "s/step", "{:.3f}"), ("images_per_s", "img/s", "{:.2f}"),
     ("flops_per_step", "GFLOP/step", lambda v: f"{v / 1e9:.1f}"),
     ("flops_per_s", "GFLOP/s", lambda v: f"{v / 1e9:.1f}"),
     ("fraction_of_matmul", "of matmul", "{:.0%}"),
     ("user_s_per_step", "user s", "{:.2f}"), ("sys_s_per_step", "sys s", "{:.2f}"),
+    ("cpu_fraction_of_matmul", "of matmul per CPU-s", "{:.0%}"),
 ]
 
 
 def print_report(report: dict) -> None:
     matmul = report["matmul_float32"]
     first = report["results"][0]
-    print(f"\n{first['image_size']}x{first['image_size']}x{first['channels']}, batch {first['batch_size']} LQ + "
-          f"{first['batch_size']} HQ; allocator {report['allocator']}; TF_ENABLE_ONEDNN_OPTS {report['onednn']}; threads intra {report['threads']['intra_op']} "
+    print(f"\n{first['image_size']}x{first['image_size']}x{first['channels']}, batch = LQ images = HQ images "
+          f"per step; allocator {report['allocator']}; oneDNN {'on' if report['onednn'] else 'off'}; threads intra {report['threads']['intra_op']} "
           f"inter {report['threads']['inter_op']}; {report['rounds']} rounds x {report['steps_per_round']} steps; "
           f"load {', '.join(f'{v:.2f}' for v in report['load_average_per_round'])}")
     print(f"float32 matmul {matmul['size']}^2: {matmul['flops_per_s'] / 1e9:.1f} GFLOP/s median "
@@ -251,7 +264,7 @@ def print_report(report: dict) -> None:
 def compare_children(args, settings) -> dict:
     """Runs this script once per setting (a child process each), alternating, ``--repeats`` times."""
     base = [os.path.abspath(__file__), "--preset", *args.preset, "--image-size", str(args.image_size),
-            "--batch-size", str(args.batch_size), "--channels", str(args.channels),
+            "--batch-size", *map(str, args.batch_size), "--channels", str(args.channels),
             "--variants", ",".join(v["name"] for v in args.variants), "--rounds", str(args.rounds),
             "--steps", str(args.steps), "--warmup", str(args.warmup), "--matmul-size", str(args.matmul_size),
             "--matmul-runs", str(args.matmul_runs)]
@@ -265,18 +278,19 @@ def compare_children(args, settings) -> dict:
                 child = common.run_child(base + extra + ["--json", path], env=env, json_path=path)
                 for row in child["results"]:
                     row = dict(row, setting=label, repeat=repeat + 1, allocator=child["allocator"],
+                               onednn=child["onednn"],
                                threads=f"{child['threads']['intra_op']}x{child['threads']['inter_op']}",
                                matmul_flops_per_s=child["matmul_float32"]["flops_per_s"])
                     results.append(row)
     # One row per (setting, preset, variant): medians over repeats.
     merged = {}
     for row in results:
-        merged.setdefault((row["setting"], row["preset"], row["variant"]), []).append(row)
+        merged.setdefault((row["setting"], row["preset"], row["batch_size"], row["variant"]), []).append(row)
     rows = []
-    for (setting, preset_name, variant), group in merged.items():
+    for (setting, preset_name, batch_size, variant), group in merged.items():
         rows.append({
-            "setting": setting, "preset": preset_name, "variant": variant,
-            "allocator": group[0]["allocator"], "threads": group[0]["threads"],
+            "setting": setting, "preset": preset_name, "batch_size": batch_size, "variant": variant,
+            "allocator": group[0]["allocator"], "onednn": group[0]["onednn"], "threads": group[0]["threads"],
             "step_s": common.median(r["step_s"] for r in group),
             "images_per_s": common.median(r["images_per_s"] for r in group),
             "flops_per_step": group[0]["flops_per_step"],
@@ -285,6 +299,7 @@ def compare_children(args, settings) -> dict:
             "matmul_flops_per_s": common.median(r["matmul_flops_per_s"] for r in group),
             "user_s_per_step": common.median(r["user_s_per_step"] for r in group),
             "sys_s_per_step": common.median(r["sys_s_per_step"] for r in group),
+            "cpu_fraction_of_matmul": common.median(r.get("cpu_fraction_of_matmul", float("nan")) for r in group),
             "repeats_step_s": [r["step_s"] for r in group],
         })
     return {"benchmark": "train_step", "comparison": [s[0] for s in settings], "results": rows, "runs": results}
@@ -307,8 +322,8 @@ def parse_setting(text: str, args) -> tuple:
     return text, extra, env
 
 
-COMPARE_COLUMNS = [("setting", "setting")] + COLUMNS[:2] + [
-    ("matmul_flops_per_s", "matmul GFLOP/s", lambda v: f"{v / 1e9:.1f}")] + COLUMNS[2:] + [
+COMPARE_COLUMNS = [("setting", "setting")] + COLUMNS[:3] + [
+    ("matmul_flops_per_s", "matmul GFLOP/s", lambda v: f"{v / 1e9:.1f}")] + COLUMNS[3:] + [
     ("repeats_step_s", "s/step per repeat", lambda v: " ".join(f"{s:.3f}" for s in v))]
 
 
@@ -316,7 +331,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", nargs="+", choices=("paper", "lite"), default=["paper"])
     parser.add_argument("--image-size", type=int, default=256, help="crop side (multiple of 32)")
-    parser.add_argument("--batch-size", type=int, default=4, help="images per domain (LQ and HQ each)")
+    parser.add_argument("--batch-size", type=int, nargs="+", default=[4],
+                        help="images per domain (LQ and HQ each); several values: one model each, timed interleaved")
     parser.add_argument("--channels", type=int, choices=(1, 3), default=1)
     parser.add_argument("--variants", type=lambda text: [parse_variant(v) for v in text.split(",")],
                         default=[parse_variant("concat")],
@@ -326,6 +342,9 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=3, help="timed steps per variant per round")
     parser.add_argument("--matmul-size", type=int, default=2048)
     parser.add_argument("--matmul-runs", type=int, default=5, help="matmul runs per round")
+    parser.add_argument("--onednn", choices=("on", "off", "default"), default="default",
+                        help="TF_ENABLE_ONEDNN_OPTS=1 / 0 for this run (TensorFlow's default leaves oneDNN off "
+                             "on CPUs without AVX-512 VNNI/BF16 or AMX)")
     parser.add_argument("--compare", metavar="SETTING,...",
                         help="run one child process per process-wide setting, alternating, --repeats times; "
                              "a setting joins with '+': glibc | tcmalloc, onednn | eigen, threads=IxJ "

@@ -16,4 +16,23 @@ The package is laid out by concern:
 
 __version__ = "0.1.0"
 
-from ssp_keras.config import SSPNetConfig, preset  # noqa: E402,F401
+from ssp_keras.config import SSPNetConfig, preset  # noqa: E402
+from ssp_keras.pretrained import load_pretrained  # noqa: E402
+
+__all__ = ["SSPNetConfig", "SSPNet", "build_sspnet", "enhance_array", "load_generator", "load_pretrained", "preset"]
+
+# The Keras-heavy names load on first use, so `import ssp_keras` (and `ssp-net --help`) stays fast.
+_LAZY = {
+    "SSPNet": "ssp_keras.training.model",
+    "build_sspnet": "ssp_keras.training.model",
+    "enhance_array": "ssp_keras.inference.enhance",
+    "load_generator": "ssp_keras.inference.loading",
+}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(_LAZY[name]), name)
+    raise AttributeError(f"module 'ssp_keras' has no attribute {name!r}")

@@ -142,6 +142,8 @@ class LossConfig:
     lambda1, lambda2: weights of the LQ and HQ adversarial branches.
     alpha: weight of the structure-preserving loss L_SP = L_IU + beta * L_TE.
     iu_patch_divisors: L_IU patch sizes as fractions of the image height (8 -> H/8).
+    structure_noise: std of the shared Gaussian noise added to both images of the structure term
+      (StillGAN's 0.01); without it a flat output scores as perfect structure (see losses.structure).
     identity_weight: optional L1 between y and G(y) (0 = off).
     history_pool_size: optional pool of past fakes for D (0 = off; CycleGAN uses 50).
     """
@@ -155,6 +157,7 @@ class LossConfig:
     iu_patch_divisors: Tuple[int, ...] = (8, 4)
     ssim_window: int = 11
     ssim_sigma: float = 1.5
+    structure_noise: float = 0.01
     identity_weight: float = 0.0
     history_pool_size: int = 0
 
@@ -167,6 +170,7 @@ class LossConfig:
         _positive_int(self.ssim_window, f"{prefix}.ssim_window")
         _require(self.ssim_window % 2 == 1, f"{prefix}.ssim_window", "must be odd")
         _non_negative_number(self.ssim_sigma, f"{prefix}.ssim_sigma")
+        _non_negative_number(self.structure_noise, f"{prefix}.structure_noise")
         _require(self.ssim_sigma > 0, f"{prefix}.ssim_sigma", "must be > 0")
         _require(
             isinstance(self.history_pool_size, int) and self.history_pool_size >= 0,

@@ -121,6 +121,9 @@ def test_enhanced_images_are_written_and_inputs_untouched(full_report, dataset):
     # The original column is the input itself (8-bit PNG in, 8-bit PNG out).
     np.testing.assert_array_equal(read_image(str(out / ORIGINAL / "scan_a.png")), read_image(str(dataset / "images" / "scan_a.png")))
     assert not [name for name in os.listdir(out) if name.startswith(".tmp")]
+    pairs = result.image_pairs("model")
+    assert pairs[0] == (str(dataset / "images" / "scan_a.png"), str(out / "ssp-net" / "scan_a.png"))
+    assert all(os.path.isfile(enhanced) for _, enhanced in pairs)
 
 
 def test_grid_has_one_row_per_image_and_one_column_per_method(full_report):
@@ -165,6 +168,7 @@ def test_small_images_have_no_niqe_and_say_so(tmp_path):
     assert any("NIQE" in note and "96x96" in note for note in result.notes)
 
 
+@pytest.mark.slow
 def test_labels_without_segmenter_train_a_quick_one(dataset, tmp_path, monkeypatch):
     tiny = dict(epochs=1, steps_per_epoch=2, image_size=32, batch_size=2, base_width=4, depth=2, synthetic_count=2, synthetic_size=64)
     monkeypatch.setattr(report_module, "QUICK_SEGMENTER", tiny)

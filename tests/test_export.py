@@ -192,3 +192,19 @@ def test_cli_export(generator, tmp_path, monkeypatch, capsys):
     assert run_cli(monkeypatch, argv + ["--version", "1"]) == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith("ssp-net export: error: version 1 of model 'nerves' already exists") and "\n" not in error
+
+
+@pytest.mark.parametrize("file_format, mode", [("PNG", "RGBA"), ("BMP", "RGB"), ("GIF", "L"), ("JPEG", "RGB")])
+def test_enhance_png_converts_formats_and_channels_like_local_reading(exported, generator, tmp_path, file_format, mode):
+    from PIL import Image
+
+    from ssp_keras.data.io import read_image
+
+    _, loaded = exported
+    path = str(tmp_path / f"image.{file_format.lower()}")
+    colour = np.uint8(quantised(random_image(40, 50, 3, seed=6)))
+    Image.fromarray(colour).convert(mode).save(path, file_format)
+    with open(path, "rb") as stream:
+        output = loaded.signatures["enhance_png"](image_bytes=tf.constant([stream.read()]))["png_bytes"].numpy()[0]
+    local = quantised(enhance_array(generator, read_image(path, 1)))
+    assert np.abs(quantised(decode_png(output)) - local).max() <= 1

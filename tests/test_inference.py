@@ -153,7 +153,12 @@ def test_large_images_are_tiled_automatically(generator, monkeypatch):
     original = enhance_module.blend_tiles
     monkeypatch.setattr(enhance_module, "AUTO_TILE_PIXELS", 96 * 96)
     monkeypatch.setattr(enhance_module, "DEFAULT_TILE_SIZE", 64)
-    monkeypatch.setattr(enhance_module, "blend_tiles", lambda *args, **kw: calls.append(args[2]) or original(*args, **kw))
+
+    def spy(image, enhance_tile, tile_size, overlap):
+        calls.append(tile_size)
+        return original(image, enhance_tile, tile_size, overlap)
+
+    monkeypatch.setattr(enhance_module, "blend_tiles", spy)
     result = enhance_array(generator, random_image(130, 150), overlap=16)
     assert calls == [64] and result.shape == (130, 150, 1)
     assert 0.0 <= result.min() and result.max() <= 1.0
@@ -264,10 +269,23 @@ def test_load_generator_errors_name_the_culprit(tmp_path):
     broken.write_bytes(b"not a zip")
     with pytest.raises(InputError, match="broken.keras"):
         load_generator(str(broken))
+    inputs = keras.Input((64, 64, 1))
+    keras.Model(inputs, keras.layers.Conv2D(1, 1)(inputs)).save(tmp_path / "fixed.keras")
+    with pytest.raises(InputError, match="fixed-size"):
+        load_generator(str(tmp_path / "fixed.keras"))
     text = tmp_path / "weights.txt"
     text.write_text("x")
     with pytest.raises(InputError, match="not a .keras model file"):
         load_generator(str(text))
+
+
+def test_load_generator_by_pretrained_name():
+    try:
+        model = load_generator("ccmid-lite")
+    except InputError as error:  # the bundled weights are not in every checkout
+        assert "ccmid-lite" in str(error)
+    else:
+        assert enhance_array(model, random_image(40, 40, model.inputs[0].shape[-1])).shape[:2] == (40, 40)
 
 
 def test_load_generator_accepts_any_image_model(tmp_path):
@@ -288,7 +306,8 @@ def run_cli(monkeypatch, argv):
 def test_cli_enhance(saved_generator, tmp_path, monkeypatch, capsys):
     inputs = tmp_path / "in"
     write_test_images(inputs)
-    code = run_cli(monkeypatch, ["enhance", "--model", str(saved_generator), str(inputs), "--out", str(tmp_path / "out")])
+    argv = ["enhance", "--model", str(saved_generator), str(inputs), "--out", str(tmp_path / "out")]
+    code = run_cli(monkeypatch, argv)
     output = capsys.readouterr().out
     assert code == 0 and (tmp_path / "out" / "sub" / "b.tif").is_file()
     assert "Enhanced 2 image(s)" in output and "skipped 1" in output

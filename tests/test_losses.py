@@ -71,3 +71,14 @@ def test_adversarial_known_values(criterion, real_value, fake_value):
     np.testing.assert_allclose(adversarial_loss(logits, False, criterion).numpy(), fake_value, rtol=1e-5)
     with pytest.raises(ValueError, match="criterion"):
         adversarial_loss(logits, True, "wgan")
+
+
+def test_flat_output_scores_as_perfect_structure_without_noise_but_not_with_it():
+    # The degenerate minimum StillGAN's shared noise removes (see losses.structure).
+    a = tf.random.stateless_uniform([2, 48, 48, 1], seed=[9, 10]) * 0.5 + 0.25
+    flat = tf.fill([2, 48, 48, 1], 0.5)
+    assert float(tf.reduce_mean(structure_loss(a, flat))) < 0.05
+    noisy = float(tf.reduce_mean(structure_loss(a, flat, noise_stddev=0.01, seed=0)))
+    assert noisy > 0.4
+    # Identical images stay at 0 with the noise: both get the same draw.
+    np.testing.assert_allclose(structure_loss(a, a, noise_stddev=0.01, seed=0).numpy(), 0.0, atol=1e-4)

@@ -3,8 +3,8 @@
 The notebook is executed with nbclient on a kernel that runs this interpreter (a kernelspec written
 to a temporary folder and found through JUPYTER_PATH), from the repository's ``notebooks/`` folder
 like a local Jupyter would, with ``QUICK = True`` and ``OUTPUT_DIR`` injected after the
-``parameters`` cell (papermill-style). Any failing cell fails the test. About 1.5 minutes on two
-CPU cores.
+``parameters`` cell (papermill-style). Any failing cell fails the test. About 1 minute on two idle CPU
+cores, 2 minutes when they are busy with other work.
 """
 
 import json

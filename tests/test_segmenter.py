@@ -118,6 +118,7 @@ def test_crop_sampler_keeps_image_and_label_aligned():
     np.testing.assert_array_equal(images, labels)
 
 
+@pytest.mark.slow
 def test_training_on_synthetic_fibres_improves_dice(tmp_path):
     settings = dict(epochs=1, steps_per_epoch=40, image_size=64, batch_size=4, base_width=8, depth=2, learning_rate=3e-3,
                     synthetic_count=6, synthetic_size=128, seed=3)

@@ -22,6 +22,7 @@ from ssp_keras.serving.testing import InProcessModelServer  # noqa: E402
 from test_inference import random_image, run_cli, tiny_generator  # noqa: E402
 
 SIGNATURES = ("serving_default", "enhance_float", "enhance_png")
+GARBAGE_B64 = base64.b64encode(b"garbage").decode()
 
 
 @pytest.fixture(scope="module")
@@ -181,13 +182,14 @@ def test_rest_png_bytes_as_b64(server, generators):
 @pytest.mark.parametrize(
     "path, payload, status, message",
     [
-        ("/v1/models/missing:predict", {"instances": [[[[0]]]]}, 404, "Servable not found for request: Latest(missing)"),
+        ("/v1/models/missing:predict", {"instances": [[[[0]]]]}, 404, "not found for request: Latest(missing)"),
         ("/v1/models/gray/versions/9:predict", {"instances": [[[[0]]]]}, 404, "Specific(gray, 9)"),
         ("/v1/models/gray:predict", b"{not json", 400, "JSON Parse error"),
         ("/v1/models/gray:predict", {"instances": [[[[0.5]]]]}, 400, "integers"),
         ("/v1/models/gray:predict", {"instances": [[[0]]]}, 400, "shape"),
         ("/v1/models/gray:predict", {"instances": [[[[0]]], [[[0], [1]]]]}, 400, "rectangular"),
-        ("/v1/models/gray:predict", {"signature_name": "enhance_png", "instances": [{"b64": "Z2FyYmFnZQ=="}]}, 400, "image"),
+        ("/v1/models/gray:predict", {"signature_name": "enhance_png", "instances": [{"b64": GARBAGE_B64}]},
+         400, "image"),
         ("/v1/models/gray:predict", {"rows": []}, 400, "instances"),
     ],
     ids=["model", "version", "json", "dtype", "rank", "ragged", "garbage-png", "no-inputs"],

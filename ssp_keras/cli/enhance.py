@@ -30,12 +30,12 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     from ssp_keras.errors import InputError
-    from ssp_keras.inference import DEFAULT_TILE_OVERLAP, enhance_files, load_generator
+    from ssp_keras.inference import DEFAULT_TILE_OVERLAP, DEFAULT_TILE_SIZE, enhance_files, load_generator
 
     if args.tile_size is not None and args.tile_size < 0:
         raise InputError(f"--tile-size must be >= 0, got {args.tile_size}")
     overlap = DEFAULT_TILE_OVERLAP if args.overlap is None else args.overlap
-    if overlap < 0 or (args.tile_size and overlap >= args.tile_size):
+    if overlap < 0 or overlap >= (args.tile_size or DEFAULT_TILE_SIZE):
         raise InputError(f"--overlap must be >= 0 and smaller than --tile-size, got {overlap}")
     generator = load_generator(args.model)
     result = enhance_files(

@@ -24,13 +24,15 @@ def register(subparsers) -> argparse.ArgumentParser:
                         "leave out to compare the baselines only")
     parser.add_argument("--images", required=True, metavar="DIR", help="test images (searched recursively)")
     parser.add_argument("--labels", metavar="DIR", help="fibre masks with the images' names (nonzero = fibre): adds Table 2")
-    parser.add_argument("--masks", metavar="DIR", help="field-of-view masks with the images' names (Table 2 counts only their pixels)")
+    parser.add_argument("--masks", metavar="DIR",
+                        help="field-of-view masks with the images' names (Table 2 counts only their pixels)")
     parser.add_argument("--segmenter", metavar="SEG_DIR",
                         help="segmenter folder (ssp-net segmenter train) or .keras file; with --labels and no "
-                        "--segmenter, a small one is first trained on synthetic images (about half a minute)")
+                        "--segmenter, a small one is first trained on synthetic images (about a minute)")
     parser.add_argument("--baselines", default=",".join(DEFAULT_BASELINES), metavar="LIST",
                         help=f"comma-separated baselines (default {','.join(DEFAULT_BASELINES)}; '' or none for none)")
-    parser.add_argument("--model-name", default=DEFAULT_MODEL_NAME, help=f"column name of the model (default {DEFAULT_MODEL_NAME})")
+    parser.add_argument("--model-name", default=DEFAULT_MODEL_NAME,
+                        help=f"column name of the model (default {DEFAULT_MODEL_NAME})")
     parser.add_argument("--grid-rows", type=int, default=DEFAULT_GRID_ROWS, metavar="N",
                         help=f"images shown in comparison.png (default {DEFAULT_GRID_ROWS})")
     parser.add_argument("--out", required=True, metavar="REPORT_DIR", help="report folder (created)")

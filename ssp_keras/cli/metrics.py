@@ -64,9 +64,10 @@ def run(args: argparse.Namespace) -> int:
     if len(rows) > 1:
         lines.append(["mean"] + [_number(means[metric]) for metric in TABLE1_METRICS])
     widths = [max(len(str(cell)) for cell in column) for column in zip(headers, *lines)]
-    print("  ".join(header.ljust(width) if index == 0 else header.rjust(width) for index, (header, width) in enumerate(zip(headers, widths))))
-    for line in lines:
-        print("  ".join(cell.ljust(width) if index == 0 else cell.rjust(width) for index, (cell, width) in enumerate(zip(line, widths))))
+    for line in [headers] + lines:
+        # The image column is left-aligned, the numbers right-aligned.
+        print("  ".join(cell.ljust(width) if index == 0 else cell.rjust(width)
+                        for index, (cell, width) in enumerate(zip(line, widths))))
     print("Entropy and AvG: higher is better; NIQE and PIQE: lower is better.")
     return 0
 

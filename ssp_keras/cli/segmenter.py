@@ -32,7 +32,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     train.add_argument("--out", required=True, metavar="SEG_DIR", help="folder for segmenter.keras (created)")
     train.add_argument("--epochs", type=int, help="number of epochs")
     train.add_argument("--steps-per-epoch", type=int, help="optimiser steps per epoch")
-    train.add_argument("--image-size", type=int, metavar="PX", help="side of the random training crops, a multiple of 2**depth")
+    train.add_argument("--image-size", type=int, metavar="PX",
+                       help="side of the random training crops, a multiple of 2**depth")
     train.add_argument("--batch-size", type=int, help="crops per step")
     train.add_argument("--learning-rate", type=float, help="Adam's learning rate")
     train.add_argument("--channels", type=int, choices=[1, 3], help="1 = grayscale (default), 3 = RGB")

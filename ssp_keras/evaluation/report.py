@@ -25,11 +25,11 @@ values (e.g. NIQE of an image smaller than 96x96, which has no complete NIQE blo
 a label with no fibre) are NaN in memory, ``null`` in JSON, left out of means and counted in
 ``count``. Images, labels and masks are matched by file name without extension (stem).
 
-Labels without a segmenter: a small CS-Net is trained on synthetic HQ fibre images first
-(:data:`QUICK_SEGMENTER`, about half a minute on two CPU cores) and saved under
-``REPORT_DIR/segmenter/`` for reuse. Its Table 2 values are only meaningful on images that look
-like the synthetic ones; for real images, train one on labelled HQ images (``ssp-net segmenter
-train``) and pass it.
+Labels without a segmenter: rather than refusing, a small CS-Net is first trained on synthetic HQ
+fibre images (:data:`QUICK_SEGMENTER`: 150 steps, about a minute on two CPU cores, 111 s on a
+heavily shared machine) and saved under ``REPORT_DIR/segmenter/`` for reuse; the report says so.
+Its Table 2 values are only meaningful on images that look like the synthetic ones; for real
+images, train one on labelled HQ images (``ssp-net segmenter train``) and pass it.
 """
 
 from __future__ import annotations
@@ -196,6 +196,8 @@ class EvaluationReport:
         grid: layout of ``comparison.png`` (file, rows, columns, cell size, names).
         sources: where images, labels, masks, model and segmenter came from.
         notes: remarks printed under the tables (undefined values, quick segmenter).
+        image_paths: the input file of each image, in ``images`` order.
+        model_method: the model's method name, or None without a model.
     """
 
     out_dir: str
@@ -208,6 +210,23 @@ class EvaluationReport:
     grid: Dict[str, object]
     sources: Dict[str, object]
     notes: List[str]
+    image_paths: List[str] = dataclasses.field(default_factory=list)
+    model_method: Optional[str] = None
+
+    def enhanced_path(self, method: str, image: str) -> str:
+        """Where the image named ``image`` (a stem) enhanced by ``method`` was written."""
+        return os.path.join(self.out_dir, method, f"{image}.png")
+
+    def image_pairs(self, method: str = "model") -> List[Tuple[str, str]]:
+        """``[(input file, enhanced file)]`` for ``method``; ``"model"`` means the model's column.
+
+        Raises ``ValueError`` for a method not in the report (or ``"model"`` without a model).
+        """
+        if method == "model" and self.model_method is not None:
+            method = self.model_method
+        if method not in self.methods:
+            raise ValueError(f"no method {method!r} in this report; it has {self.methods}")
+        return [(path, self.enhanced_path(method, name)) for path, name in zip(self.image_paths, self.images)]
 
     @property
     def markdown_path(self) -> str:
@@ -237,6 +256,8 @@ class EvaluationReport:
                 "format": "ssp-keras evaluation report, version 1",
                 "methods": self.methods,
                 "images": self.images,
+                "inputs": self.image_paths,
+                "model_method": self.model_method,
                 "table1": table(self.table1),
                 "table2": table(self.table2),
                 "per_image": self.per_image,
@@ -351,7 +372,9 @@ def grid_size(rows: int, columns: int, cell: int = DEFAULT_GRID_CELL) -> Tuple[i
     return GRID_HEADER + rows * cell + (rows + 1) * GRID_GAP, columns * cell + (columns + 1) * GRID_GAP
 
 
-def comparison_grid(cells: Sequence[Sequence[np.ndarray]], column_names: Sequence[str], cell: int = DEFAULT_GRID_CELL) -> np.ndarray:
+def comparison_grid(
+    cells: Sequence[Sequence[np.ndarray]], column_names: Sequence[str], cell: int = DEFAULT_GRID_CELL
+) -> np.ndarray:
     """A white sheet with ``cells[row][column]`` letterboxed into squares and a header of names.
 
     cells: rows of images (float ``[H, W, C]`` in [0, 1], any sizes), all rows as long as
@@ -395,8 +418,10 @@ def _method_functions(generator, baselines: Sequence[str], model_name: str) -> D
         except ValueError as error:
             raise InputError(str(error)) from None
     if generator is not None:
-        if model_name in methods or model_name == QUICK_SEGMENTER_FOLDER:
-            raise InputError(f"model name {model_name!r} clashes with a baseline or a report folder; choose another")
+        if model_name in methods or model_name == QUICK_SEGMENTER_FOLDER or not model_name or os.sep in model_name:
+            raise InputError(
+                f"model name {model_name!r} is empty, holds a '{os.sep}' or clashes with a baseline or a report folder"
+            )
         methods[model_name] = lambda image: enhance_array(generator, image)
     return methods
 
@@ -496,7 +521,7 @@ def evaluate(
     except ValueError as error:
         raise InputError(str(error)) from None
 
-    # Everything that can be wrong with the inputs is checked before any work is done.
+    # Folder-level problems (names, matching) are found before any work; unreadable files when met.
     image_paths = list_images(images)
     index_by_stem(image_paths, images)  # unique names: they name the outputs
     label_of = match_by_stem(image_paths, images, labels, "label") if labels is not None else {}
@@ -529,11 +554,11 @@ def evaluate(
         row = []
         for method, function in method_functions.items():
             enhanced = enhance_timer.run(method, function, image)
-            destination = os.path.join(out_dir, method, f"{name}.png")
+            destination = os.path.join(out_dir, method, f"{name}.png")  # EvaluationReport.enhanced_path
             write_image(destination, enhanced, bit_depth=output_bit_depth(destination, info.bit_depth))
             values = no_reference_metrics(enhanced, metric_timer)
             if label is not None:
-                probabilities = segment_timer.run("cs-net", segment, segmenter_model, enhanced)
+                probabilities = segment_timer.run("segmenter", segment, segmenter_model, enhanced)
                 values.update(metric_timer.run("segmentation", segmentation_metrics, probabilities, label, field_of_view))
             per_image[method][name] = values
             if len(grid_cells) < max_grid_rows:
@@ -605,6 +630,8 @@ def evaluate(
         grid=grid,
         sources=sources,
         notes=notes,
+        image_paths=list(image_paths),
+        model_method=model_name if generator is not None else None,
     )
     atomic_write_bytes(report.json_path, (json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
     atomic_write_bytes(report.markdown_path, report.markdown().encode("utf-8"))

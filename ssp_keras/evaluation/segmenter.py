@@ -314,7 +314,8 @@ def segment(model, image, tile_size: Optional[int] = None) -> np.ndarray:
 
     if tile_size and (height > tile_size or width > tile_size):
         # blend_tiles keeps the input's channel count; every channel gets the same probability.
-        probabilities = blend_tiles(array, segment_tile, tile_size, SEGMENT_TILE_OVERLAP)
+        # Small forced tiles get a proportionally smaller overlap (it must stay below the tile size).
+        probabilities = blend_tiles(array, segment_tile, tile_size, min(SEGMENT_TILE_OVERLAP, tile_size // 4))
     else:
         probabilities = segment_tile(array)
     return np.ascontiguousarray(probabilities[..., 0], dtype=np.float32)
@@ -448,7 +449,9 @@ class CropSampler:
     (fibres run in every direction). Yields ``(images [B, S, S, C], labels [B, S, S, 1])`` float32.
     """
 
-    def __init__(self, images: Sequence[np.ndarray], labels: Sequence[np.ndarray], crop_size: int, batch_size: int, seed: int):
+    def __init__(
+        self, images: Sequence[np.ndarray], labels: Sequence[np.ndarray], crop_size: int, batch_size: int, seed: int
+    ):
         self.images = [self._padded(np.asarray(image, np.float32), crop_size) for image in images]
         self.labels = [self._padded(np.asarray(label, np.float32)[..., None], crop_size) for label in labels]
         self.crop_size = crop_size
@@ -544,7 +547,8 @@ def train_segmenter(
 
     if (images is None) != (labels is None):
         raise InputError("give both an images folder and a labels folder, or neither (synthetic data)")
-    for name, value in (("epochs", epochs), ("steps_per_epoch", steps_per_epoch), ("batch_size", batch_size), ("image_size", image_size)):
+    counts = {"epochs": epochs, "steps_per_epoch": steps_per_epoch, "batch_size": batch_size, "image_size": image_size}
+    for name, value in counts.items():
         if not isinstance(value, (int, np.integer)) or value < 1:
             raise ValueError(f"{name} must be a positive integer, got {value!r}")
     multiple = 2**depth
@@ -561,14 +565,21 @@ def train_segmenter(
         except ValueError as error:
             raise InputError(str(error)) from None
         training_images, training_labels, paths = load_labelled_folders(images, labels, channels)
-        data = {"source": "folders", "images": os.path.abspath(images), "labels": os.path.abspath(labels), "count": len(paths)}
+        data = {
+            "source": "folders",
+            "images": os.path.abspath(images),
+            "labels": os.path.abspath(labels),
+            "count": len(paths),
+        }
     foreground = float(np.mean([label.mean() for label in training_labels]))
     data["fibre_fraction"] = foreground
     if foreground == 0.0:
         logger.warning("the training labels hold no fibre pixel: the segmenter will learn to predict none")
 
     keras.utils.set_random_seed(seed)
-    model = CSNet(channels=channels, base_width=base_width, depth=depth, attention_reduction=attention_reduction, name="csnet")
+    model = CSNet(
+        channels=channels, base_width=base_width, depth=depth, attention_reduction=attention_reduction, name="csnet"
+    )
     model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=mse_dice_loss, jit_compile=False)
     sampler = CropSampler(training_images, training_labels, image_size, batch_size, seed)
     dataset = tf.data.Dataset.from_generator(

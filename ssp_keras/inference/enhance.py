@@ -15,10 +15,11 @@ separable, so the normaliser is two 1-D arrays and memory stays at about two cop
 Shapes and ranges: images are float32 ``[H, W, C]`` or ``[N, H, W, C]`` in [0, 1] (CONTRIBUTING.md);
 results have the same shape, in [0, 1].
 
-Note: with ``normalization="instance"`` the generator's output depends on the statistics of what
-it sees, so tiles of a huge image can differ slightly in tone from a whole-image pass; with batch
-normalisation (both presets) inference uses fixed moving statistics and tiling only affects the
-few pixels of network context at tile borders, which the blending hides.
+Tiled and whole-image results are not identical: near a tile's border the network sees less
+context (and zero padding inside its convolutions), which is why tiles overlap and the ramp gives
+those border pixels little weight. With ``normalization="instance"`` the output also depends on
+the statistics of what the network sees, so tiles may differ slightly in tone; both presets use
+batch normalisation, whose inference statistics are fixed.
 """
 
 from __future__ import annotations
@@ -28,11 +29,14 @@ import logging
 import os
 import time
 import weakref
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ssp_keras.errors import InputError
+
+if TYPE_CHECKING:
+    from ssp_keras.data.io import ImageInfo
 
 logger = logging.getLogger(__name__)
 
@@ -111,74 +115,6 @@ def enhance_tensor(model, images):
     return tf.clip_by_value(crop_to_size(enhanced, size), 0.0, 1.0)
 
 
-def _dynamic_upsampling_class():
-    """A bilinear (or other non-nearest) x``size`` upsampling that traces with unknown H and W.
-
-    Keras 3.15's ``UpSampling2D(interpolation="bilinear")`` checks ``size[0] <= 0`` in Python on
-    the target size, which is a symbolic tensor when H and W are unknown, so a ``tf.function``
-    over ``[None, None, None, C]`` (a serving signature, or a retrace-reducing inference function)
-    fails. This layer runs the same ``tf.image.resize`` call the Keras TensorFlow backend makes
-    (same method, no antialias), so results are identical.
-    """
-    import keras
-    import tensorflow as tf
-
-    class DynamicUpSampling2D(keras.layers.Layer):
-        def __init__(self, source, **kwargs):
-            super().__init__(name=source.name, dtype=source.dtype_policy, **kwargs)
-            self.factors = tuple(int(v) for v in source.size)
-            self.interpolation = source.interpolation
-            self.channels_first = source.data_format == "channels_first"
-
-        def call(self, images):
-            if self.channels_first:
-                images = tf.transpose(images, (0, 2, 3, 1))
-            shape = tf.shape(images)
-            size = tf.stack([shape[1] * self.factors[0], shape[2] * self.factors[1]])
-            resized = tf.image.resize(images, size, method=self.interpolation, antialias=False)
-            return tf.transpose(resized, (0, 3, 1, 2)) if self.channels_first else resized
-
-        def compute_output_shape(self, input_shape):
-            axes = (2, 3) if self.channels_first else (1, 2)
-            shape = list(input_shape)
-            for axis, factor in zip(axes, self.factors):
-                shape[axis] = None if shape[axis] is None else shape[axis] * factor
-            return tuple(shape)
-
-    return DynamicUpSampling2D
-
-
-def inference_model(model):
-    """``model`` rewired so that it traces with unknown H and W; same layers, same weights.
-
-    Functional and Sequential models whose non-nearest ``UpSampling2D`` layers cannot be traced
-    with dynamic shapes (see `_dynamic_upsampling_class`) are cloned with those layers replaced
-    and every other layer (and its variables) shared, not copied. Other models are returned as
-    they are. The clone is only for tracing (inference, export); it is never saved as ``.keras``.
-    """
-    import keras
-
-    def needs_rewiring(layer) -> bool:
-        if isinstance(layer, keras.layers.UpSampling2D):
-            return layer.interpolation != "nearest"
-        return any(needs_rewiring(inner) for inner in getattr(layer, "layers", ()))
-
-    if not isinstance(model, keras.Model) or not needs_rewiring(model):
-        return model
-    replacement = _dynamic_upsampling_class()
-
-    def reuse_or_replace(layer):
-        if isinstance(layer, keras.layers.UpSampling2D) and layer.interpolation != "nearest":
-            return replacement(layer)
-        return layer
-
-    try:
-        return keras.models.clone_model(model, clone_function=reuse_or_replace, recursive=True)
-    except ValueError:  # a subclassed model: its graph cannot be rewired; trace it as it is
-        logger.debug("cannot rewire %s for dynamic shapes; using it unchanged", model.name)
-        return model
-
-
 # One traced function per model. reduce_retracing makes TensorFlow generalise to
 # [None, None, None, C] after the second distinct shape instead of tracing every image size.
 _COMPILED = weakref.WeakKeyDictionary()
@@ -189,8 +125,7 @@ def _compiled(model) -> Callable:
 
     function = _COMPILED.get(model)
     if function is None:
-        traceable = inference_model(model)
-        function = tf.function(lambda images: enhance_tensor(traceable, images), reduce_retracing=True)
+        function = tf.function(lambda images: enhance_tensor(model, images), reduce_retracing=True)
         _COMPILED[model] = function
     return function
 
@@ -256,8 +191,8 @@ def blend_tiles(
     Returns float32 ``[H, W, C]``. The output is accumulated in place; the normaliser is the outer
     product of two 1-D weight sums (the tile grid is regular), so no image-sized weight map exists.
     """
-    if tile_size < 1 or overlap < 0:
-        raise ValueError(f"tile_size must be >= 1 and overlap >= 0, got {tile_size} and {overlap}")
+    if tile_size < 1 or not 0 <= overlap < tile_size:
+        raise ValueError(f"need tile_size >= 1 and 0 <= overlap < tile_size, got {tile_size} and {overlap}")
     height, width, channels = image.shape
     row_starts = tile_starts(height, tile_size, overlap)
     column_starts = tile_starts(width, tile_size, overlap)
@@ -414,7 +349,7 @@ def plan_outputs(inputs: Sequence[str], out_dir: str) -> List[FileJob]:
 def process_image_files(
     inputs: Sequence[str],
     out_dir: str,
-    transform: Callable[[np.ndarray, "object"], Tuple[np.ndarray, Optional[int]]],
+    transform: Callable[[np.ndarray, "ImageInfo"], Tuple[np.ndarray, Optional[int]]],
     channels: Optional[int],
     progress: Optional[Callable[[str], None]] = None,
 ) -> FilesResult:
@@ -495,7 +430,6 @@ __all__ = [
     "enhance_array",
     "enhance_files",
     "enhance_tensor",
-    "inference_model",
     "model_channels",
     "pad_to_multiple",
     "plan_outputs",

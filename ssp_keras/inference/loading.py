@@ -70,6 +70,11 @@ def load_generator(source: str):
     shape = tuple(model.inputs[0].shape) if getattr(model, "inputs", None) else ()
     if len(model.inputs or ()) != 1 or len(shape) != 4:
         raise InputError(f"'{path}' is not an image model: expected one [N, H, W, C] input, got {shape}")
+    if shape[1] is not None or shape[2] is not None:
+        raise InputError(
+            f"'{path}' takes fixed-size {list(shape)} inputs; enhancing any image size needs a model "
+            "whose height and width are free ([None, None, None, C])"
+        )
     channels = model_channels(model)
     if channels not in (1, 3):
         raise InputError(f"'{path}' takes {channels}-channel images; only 1 (gray) and 3 (RGB) are supported")

@@ -4,6 +4,13 @@ For a pair (a, b) and an 11 x 11 Gaussian window of sigma 1.5: local means, vari
 covariance; the structure term s = (sigma_ab + C3) / (sigma_a sigma_b + C3), C3 = (0.03 R)^2 / 2;
 the loss is 1 - mean(s). It is 0 for identical images and about 2 for anti-correlated ones
 (b = 1 - a), whatever their brightness: it asks G to keep structure, not intensity.
+
+A flat image has sigma_b = sigma_ab = 0 and so s = C3 / C3 = 1: on its own the structure term
+rates a featureless output as perfectly "structure-preserving", and together with L_IU (which a
+flat image also minimises) a GAN trained on it collapses to grey patches. StillGAN's reference
+code avoids this by adding the same Gaussian noise (sigma 0.01) to both images, clipped to [0, 1],
+before computing the term; ``noise_stddev`` does the same (the model uses 0.01, as StillGAN).
+Flat outputs then score about 0.6 instead of 0.
 """
 
 from __future__ import annotations
@@ -54,11 +61,28 @@ def structure_map(
 
 
 def structure_loss(
-    a: tf.Tensor, b: tf.Tensor, window: int = 11, sigma: float = 1.5, data_range: float = 1.0
+    a: tf.Tensor,
+    b: tf.Tensor,
+    window: int = 11,
+    sigma: float = 1.5,
+    data_range: float = 1.0,
+    noise_stddev: float = 0.0,
+    seed=None,
 ) -> tf.Tensor:
     """1 - mean(structure term) for each pair, float32 ``[N]``.
 
     Args:
         a, b: float ``[N, H, W, C]`` in [0, data_range], H and W >= ``window``.
+        noise_stddev: standard deviation of the Gaussian noise added to both images (the same
+            draw), as StillGAN does; 0 gives the plain term.
+        seed: a ``keras.random.SeedGenerator`` (or int) for the noise.
     """
+    if noise_stddev > 0:
+        import keras
+
+        a = tf.cast(a, tf.float32)
+        b = tf.cast(b, tf.float32)
+        noise = keras.random.normal(tf.shape(a), stddev=noise_stddev, seed=seed)
+        a = tf.clip_by_value(a + noise, 0.0, data_range)
+        b = tf.clip_by_value(b + noise, 0.0, data_range)
     return 1.0 - tf.reduce_mean(structure_map(a, b, window, sigma, data_range), axis=[1, 2, 3])

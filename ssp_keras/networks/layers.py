@@ -15,9 +15,9 @@ def normalization(kind: str, synchronized: bool = False, name: str | None = None
     ``none``: identity.
     """
     if kind == "batch":
-        return keras.layers.BatchNormalization(
-            momentum=0.9, epsilon=1e-5, synchronized=synchronized, name=name
-        )
+        if synchronized:
+            return SyncBatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
+        return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
     if kind == "instance":
         return keras.layers.GroupNormalization(groups=-1, epsilon=1e-5, name=name)
     if kind == "none":
@@ -64,9 +64,53 @@ class BilinearUpsampling2D(keras.layers.Layer):
     def call(self, images):
         import tensorflow as tf
 
-        size = tf.shape(images)[1:3] * 2
-        return tf.cast(tf.image.resize(images, size, method="bilinear"), images.dtype)
+        height, width = images.shape[1], images.shape[2]
+        if height is not None and width is not None:
+            size = (2 * height, 2 * width)  # static, so shapes downstream stay known (losses need it)
+        else:
+            size = tf.shape(images)[1:3] * 2
+        # Resized in float32 (what ResizeBilinear computes in anyway): XLA's gradient of a bfloat16
+        # or float16 resize comes back as float32 and fails to compile under mixed precision.
+        return tf.cast(tf.image.resize(tf.cast(images, tf.float32), size, method="bilinear"), images.dtype)
 
     def compute_output_shape(self, input_shape):
         batch, height, width, channels = input_shape
         return (batch, None if height is None else 2 * height, None if width is None else 2 * width, channels)
+
+
+@keras.saving.register_keras_serializable(package="ssp_keras")
+class SyncBatchNormalization(keras.layers.BatchNormalization):
+    """``BatchNormalization(synchronized=True)`` with numerically stable cross-replica statistics.
+
+    Keras 3.15's synchronised moments all-reduce sum(x) and sum(x^2) and take E[x^2] - E[x]^2 in
+    float32; the cancellation makes the statistics (and, far more, the gradients) differ from the
+    single-replica ones by up to a few percent on this generator. Here the mean is all-reduced first
+    and the variance is then the all-reduced sum of (x - mean)^2, as ``tf.nn.moments`` computes it
+    on one replica. Outside a multi-replica context it is exactly ``tf.nn.moments``.
+    """
+
+    def __init__(self, **kwargs):
+        kwargs["synchronized"] = True
+        super().__init__(**kwargs)
+
+    def _moments(self, inputs, mask):
+        if mask is not None:
+            return super()._moments(inputs, mask)
+        return synchronized_moments(inputs, self._reduction_axes)
+
+
+def synchronized_moments(x, axes):
+    """Mean and variance of ``x`` over ``axes`` and over all replicas of the current replica context."""
+    import tensorflow as tf
+
+    context = tf.distribute.get_replica_context()
+    if context is None or context.num_replicas_in_sync == 1:
+        return tf.nn.moments(x, axes)
+    local_sum = tf.reduce_sum(x, axis=axes, keepdims=True)
+    local_count = tf.cast(tf.reduce_prod(tf.gather(tf.shape(x), axes)), x.dtype)
+    total, count = context.all_reduce(tf.distribute.ReduceOp.SUM, [local_sum, local_count])
+    mean = total / count
+    # d(variance)/d(mean) is 0, so, as in tf.nn.moments, the mean is a constant here.
+    squares = tf.reduce_sum(tf.math.squared_difference(x, tf.stop_gradient(mean)), axis=axes, keepdims=True)
+    variance = context.all_reduce(tf.distribute.ReduceOp.SUM, squares) / count
+    return tf.squeeze(mean, axes), tf.squeeze(variance, axes)

@@ -106,7 +106,7 @@ class PredictionClient:
         if signature not in _SIGNATURES:
             raise ValueError(f"unknown signature {signature!r}; choose one of {', '.join(_SIGNATURES)}")
         if ":" not in server:
-            raise ValueError(f"--server must be HOST:PORT, got {server!r}")
+            raise ValueError(f"the server address must be HOST:PORT, got {server!r}")
         self.server = server
         self.model = model
         self.signature = signature

@@ -14,8 +14,8 @@ Signatures (all with free N, H and W; C is the generator's channel count):
 * ``enhance_png``: ``image_bytes`` string ``[N]`` of encoded PNG/JPEG/BMP/GIF (REST clients send
   ``{"b64": ...}``; the ``_bytes`` suffix tells TF Serving's REST API to base64 it) ->
   ``png_bytes`` string ``[N]``; each image may have its own size. 16-bit PNGs come back as 16-bit
-  PNGs, everything else as 8-bit PNGs. Colour inputs to a gray model are converted by the
-  decoder (libjpeg/libpng weights), gray inputs to an RGB model are replicated.
+  PNGs, everything else as 8-bit PNGs. Channels are converted as ``ssp_keras.data.io`` does when
+  reading files: alpha dropped, BT.601 luma for colour into a gray model, gray replicated for RGB.
 
 Every signature pads and crops with `ssp_keras.inference.enhance.enhance_tensor`, the same
 function ``ssp-net enhance`` runs, so served and local results agree (to one grey level after
@@ -68,14 +68,14 @@ def serving_functions(model):
     """
     import tensorflow as tf
 
-    from ssp_keras.inference.enhance import enhance_tensor, inference_model, model_channels
+    from ssp_keras.data.io import LUMA_WEIGHTS
+    from ssp_keras.inference.enhance import enhance_tensor, model_channels
 
     channels = model_channels(model)
     # The network traced once, as one function all three signatures call: saving re-traces each
     # signature several times, and re-tracing the Keras layers every time costs seconds.
-    rewired = inference_model(model)
     network = tf.function(
-        lambda images: rewired(images, training=False),
+        lambda images: model(images, training=False),
         input_signature=[tf.TensorSpec([None, None, None, channels], tf.float32)],
     )
 
@@ -89,6 +89,17 @@ def serving_functions(model):
     def enhance_float(images):
         return {OUTPUT_ENHANCED: enhance_tensor(traceable, images)}
 
+    def to_model_channels(image):
+        """``[H, W, 1..4]`` (gray, gray+alpha, RGB, RGBA) to ``[H, W, channels]`` like data.io does:
+        alpha dropped, BT.601 luma for colour into a gray model, gray replicated for an RGB one."""
+        have = tf.shape(image)[-1]
+        colour = tf.cond(have >= 3, lambda: image[:, :, :3], lambda: tf.tile(image[:, :, :1], [1, 1, 3]))
+        if channels == 3:
+            return tf.ensure_shape(colour, [None, None, 3])
+        luma = tf.clip_by_value(tf.reduce_sum(colour * LUMA_WEIGHTS, axis=-1, keepdims=True), 0.0, 1.0)
+        gray = tf.cond(have >= 3, lambda: luma, lambda: image[:, :, :1])
+        return tf.ensure_shape(gray, [None, None, 1])
+
     def enhance_one_encoded(data):
         # 16-bit PNGs are decoded (and re-encoded) at 16 bits; the IHDR bit depth is byte 24.
         header = tf.strings.substr(data + b"\0" * 25, 0, 25)
@@ -96,14 +107,15 @@ def serving_functions(model):
             tf.equal(tf.strings.substr(header, 0, 8), _PNG_SIGNATURE),
             tf.equal(tf.strings.substr(header, 24, 1), b"\x10"),
         )
+        # channels=0 keeps the file's own (BMP and GIF decoders refuse 1); converted below.
         image = tf.cond(
             is_png16,
-            lambda: tf.cast(tf.io.decode_png(data, channels=channels, dtype=tf.uint16), tf.float32) / 65535.0,
+            lambda: tf.cast(tf.io.decode_png(data, channels=0, dtype=tf.uint16), tf.float32) / 65535.0,
             lambda: tf.cast(
-                tf.io.decode_image(data, channels=channels, dtype=tf.uint8, expand_animations=False), tf.float32
+                tf.io.decode_image(data, channels=0, dtype=tf.uint8, expand_animations=False), tf.float32
             ) / 255.0,
         )
-        image = tf.ensure_shape(image, [None, None, channels])
+        image = to_model_channels(image)
         enhanced = enhance_tensor(traceable, image[tf.newaxis])[0]
         return tf.cond(
             is_png16,

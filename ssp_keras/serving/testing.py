@@ -72,6 +72,13 @@ class _Servable:
             if not key.startswith("__")  # __saved_model_init_op is not a serving signature
         }
 
+    def signature_def(self, name: str):
+        """The ``SignatureDef`` called ``name`` (default ``serving_default``), or INVALID_ARGUMENT."""
+        name = name or "serving_default"
+        if name not in self.signature_defs:
+            raise ServingFailure("INVALID_ARGUMENT", f'Serving signature name: "{name}" not found in signature def')
+        return self.signature_defs[name]
+
 
 class ModelRegistry:
     """Model names -> loaded versions, from ``{name: base_path}`` (TF Serving's layout).
@@ -111,11 +118,7 @@ class ModelRegistry:
 
         servable = self.get(name, version)
         signature_name = signature_name or "serving_default"
-        signature_def = servable.signature_defs.get(signature_name)
-        if signature_def is None:
-            raise ServingFailure(
-                "INVALID_ARGUMENT", f'Serving signature name: "{signature_name}" not found in signature def'
-            )
+        signature_def = servable.signature_def(signature_name)
         expected = set(signature_def.inputs)
         if set(inputs) != expected:
             raise ServingFailure(
@@ -279,10 +282,7 @@ def _rest_predict(registry: ModelRegistry, name: str, version: Optional[int], bo
     if not isinstance(request, dict) or ("instances" in request) == ("inputs" in request):
         raise ServingFailure("INVALID_ARGUMENT", "Missing 'inputs' or 'instances' key (exactly one is required)")
     signature_name = request.get("signature_name") or "serving_default"
-    servable = registry.get(name, version)
-    signature_def = servable.signature_defs.get(signature_name)
-    if signature_def is None:
-        raise ServingFailure("INVALID_ARGUMENT", f'Serving signature name: "{signature_name}" not found in signature def')
+    signature_def = registry.get(name, version).signature_def(signature_name)
     input_names = sorted(signature_def.inputs)
     row_format = "instances" in request
 
@@ -454,7 +454,8 @@ class InProcessModelServer:
         self._grpc_server.start()
         self.grpc_address = f"{self.host}:{port}"
         if self.rest:
-            self._http_server = http.server.ThreadingHTTPServer((self.host, self.rest_port), _make_rest_handler(self.registry))
+            handler = _make_rest_handler(self.registry)
+            self._http_server = http.server.ThreadingHTTPServer((self.host, self.rest_port), handler)
             self._http_server.daemon_threads = True
             self._http_thread = threading.Thread(target=self._http_server.serve_forever, daemon=True)
             self._http_thread.start()

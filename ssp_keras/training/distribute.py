@@ -3,6 +3,11 @@
 
 ``cpu_replicas`` splits the CPU into logical devices so that the multi-replica paths run, and are
 tested, on machines without GPUs.
+
+Multi-worker runs follow Keras' multi-worker guide: every worker runs the same code, including
+the saving code (which may involve collective ops), but only the chief's files are kept; the
+other workers write to private temporary folders that are deleted at the end. Each worker reads
+its own subset of the image files (``worker_shard``), so no two workers see the same image.
 """
 
 from __future__ import annotations
@@ -11,10 +16,13 @@ import json
 import logging
 import os
 import tempfile
+from typing import NamedTuple, Optional
 
 import tensorflow as tf
 
 log = logging.getLogger(__name__)
+
+TASK_TYPES = ("chief", "worker")
 
 
 def configure_cpu_replicas(count: int) -> None:
@@ -45,48 +53,142 @@ def resolve_strategy(train_config) -> tf.distribute.Strategy:
     ``multiworker``), after applying ``train_config.cpu_replicas``.
 
     ``auto``: MirroredStrategy over all GPUs when there are two or more (or over the CPU replicas
-    when ``cpu_replicas`` >= 2), otherwise the default (single-device) strategy.
+    when ``cpu_replicas`` >= 2 and there is no GPU), otherwise the default (single-device)
+    strategy. ``mirrored``: MirroredStrategy over all GPUs, or over the CPU replicas without GPUs.
+    ``multiworker``: MultiWorkerMirroredStrategy from the ``TF_CONFIG`` environment variable.
+
+    Raises ValueError for a missing or malformed TF_CONFIG, for ``cpu_replicas`` with
+    ``multiworker``, and for ``jit_compile`` with more than one replica (see
+    `check_jit_compile`).
     """
-    configure_cpu_replicas(train_config.cpu_replicas)
     kind = train_config.strategy
     if kind == "multiworker":
-        if "TF_CONFIG" not in os.environ:
-            raise ValueError("strategy 'multiworker' needs the TF_CONFIG environment variable (see README, Scaling out)")
-        try:
-            json.loads(os.environ["TF_CONFIG"])
-        except json.JSONDecodeError as error:
-            raise ValueError(f"TF_CONFIG is not valid JSON: {error}") from None
-        return tf.distribute.MultiWorkerMirroredStrategy()
-    gpus = tf.config.list_logical_devices("GPU")
-    cpus = tf.config.list_logical_devices("CPU")
-    devices = [device.name for device in (gpus or cpus)]
-    if kind == "mirrored" or (kind == "auto" and (len(gpus) >= 2 or (not gpus and train_config.cpu_replicas >= 2))):
-        log.info("MirroredStrategy over %s", devices)
-        return tf.distribute.MirroredStrategy(devices)
-    return tf.distribute.get_strategy()
+        if train_config.cpu_replicas > 1:
+            raise ValueError(
+                "cpu_replicas does not apply to strategy 'multiworker' (each worker trains on its GPUs, "
+                "or on one CPU replica); use it with strategy 'mirrored' or 'auto'"
+            )
+        worker_role_from_tf_config(os.environ.get("TF_CONFIG"))  # clear errors before TF's own
+        strategy = tf.distribute.MultiWorkerMirroredStrategy()
+    else:
+        configure_cpu_replicas(train_config.cpu_replicas)
+        gpus = [device.name for device in tf.config.list_logical_devices("GPU")]
+        cpus = [device.name for device in tf.config.list_logical_devices("CPU")]
+        mirrored = kind == "mirrored" or (
+            kind == "auto" and (len(gpus) >= 2 or (not gpus and train_config.cpu_replicas >= 2))
+        )
+        if mirrored:
+            devices = gpus or cpus
+            log.info("MirroredStrategy over %s", devices)
+            strategy = tf.distribute.MirroredStrategy(devices)
+        else:
+            strategy = tf.distribute.get_strategy()
+    check_jit_compile(train_config.jit_compile, strategy.num_replicas_in_sync)
+    return strategy
+
+
+def check_jit_compile(jit_compile: bool, replicas: int) -> None:
+    """XLA compiles the train step on one replica only.
+
+    Keras 3.15 compiles the whole multi-replica step (``strategy.run`` included) as one XLA
+    function, which fails as soon as the replicas' variables live on different devices
+    ("Trying to access resource ... located in device CPU:1 from device CPU:0").
+    """
+    if jit_compile and replicas > 1:
+        raise ValueError(
+            f"jit_compile (XLA) needs a single replica, but this run has {replicas}: Keras 3.15 compiles the "
+            "whole multi-device train step, which XLA cannot do. Drop --jit-compile, or train on one device "
+            "(--strategy none)."
+        )
+
+
+def resolve_sync_batch_norm(setting: Optional[bool], replicas: int) -> bool:
+    """``generator.sync_batch_norm`` resolved: ``None`` means on exactly when replicas > 1."""
+    return replicas > 1 if setting is None else bool(setting)
+
+
+# ------------------------------------------------------------------------- multi-worker roles
+class WorkerRole(NamedTuple):
+    """Where this process stands in a multi-worker cluster."""
+
+    index: int  # 0 .. count-1, the chief first
+    count: int  # chief + workers
+    is_chief: bool
+
+
+def worker_role(cluster: dict, task_type: Optional[str], task_id: Optional[int]) -> WorkerRole:
+    """The role of task ``(task_type, task_id)`` in ``cluster`` (TF_CONFIG's ``cluster`` dict).
+
+    The chief is the ``chief`` task when the cluster has one, else ``worker`` 0 (TensorFlow's
+    convention). Indices number the chief first, then the workers.
+    """
+    chiefs = len(cluster.get("chief", []))
+    count = chiefs + len(cluster.get("worker", []))
+    if task_type is None or count == 0:
+        return WorkerRole(0, 1, True)
+    task_id = int(task_id or 0)
+    if task_type == "chief":
+        return WorkerRole(task_id, count, True)
+    if task_type == "worker":
+        return WorkerRole(chiefs + task_id, count, chiefs == 0 and task_id == 0)
+    raise ValueError(f"TF_CONFIG task type {task_type!r} is not supported; use 'chief' or 'worker'")
+
+
+def worker_role_from_tf_config(text: Optional[str]) -> WorkerRole:
+    """Parses and checks a ``TF_CONFIG`` value; ValueError says what is wrong with it."""
+    if not text:
+        raise ValueError(
+            "strategy 'multiworker' needs the TF_CONFIG environment variable, e.g. "
+            '{"cluster": {"worker": ["host1:12345", "host2:12345"]}, "task": {"type": "worker", "index": 0}} '
+            "(see README, Scaling out)"
+        )
+    try:
+        config = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ValueError(f"TF_CONFIG is not valid JSON: {error}") from None
+    if not isinstance(config, dict) or not isinstance(config.get("cluster"), dict) or not isinstance(config.get("task"), dict):
+        raise ValueError('TF_CONFIG must be a JSON object with "cluster" and "task" objects')
+    cluster, task = config["cluster"], config["task"]
+    unknown = sorted(set(cluster) - set(TASK_TYPES))
+    if unknown:
+        raise ValueError(f"TF_CONFIG cluster has unsupported task type {unknown[0]!r}; use 'chief' and 'worker'")
+    for name, addresses in cluster.items():
+        if not isinstance(addresses, list) or not all(isinstance(a, str) and ":" in a for a in addresses):
+            raise ValueError(f'TF_CONFIG cluster["{name}"] must be a list of "host:port" strings')
+    if len(cluster.get("chief", [])) > 1:
+        raise ValueError("TF_CONFIG cluster may have at most one chief")
+    task_type, index = task.get("type"), task.get("index")
+    if task_type not in cluster:
+        raise ValueError(f"TF_CONFIG task type {task_type!r} is not in the cluster ({sorted(cluster)})")
+    if not isinstance(index, int) or isinstance(index, bool) or not 0 <= index < len(cluster[task_type]):
+        raise ValueError(f"TF_CONFIG task index {index!r} is out of range for the {len(cluster[task_type])} "
+                         f"'{task_type}' task(s)")
+    return worker_role(cluster, task_type, index)
+
+
+def _role(strategy: tf.distribute.Strategy) -> WorkerRole:
+    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
+        return WorkerRole(0, 1, True)
+    resolver = strategy.cluster_resolver
+    return worker_role(resolver.cluster_spec().as_dict(), resolver.task_type, resolver.task_id)
 
 
 def is_chief(strategy: tf.distribute.Strategy) -> bool:
     """True on the worker that writes checkpoints and the final model (always, off multi-worker)."""
-    resolver = getattr(strategy, "cluster_resolver", None)
-    if resolver is None or not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        return True
-    task_type, task_id = resolver.task_type, resolver.task_id
-    if task_type is None or task_type == "chief":
-        return True
-    cluster = resolver.cluster_spec().as_dict()
-    return task_type == "worker" and task_id == 0 and "chief" not in cluster
+    return _role(strategy).is_chief
 
 
-def worker_shard(strategy: tf.distribute.Strategy) -> tuple[int, int] | None:
-    """``(num_workers, index)`` for splitting the file lists per worker, or None on one machine."""
-    if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
-        return None
-    resolver = strategy.cluster_resolver
-    cluster = resolver.cluster_spec().as_dict()
-    workers = len(cluster.get("chief", [])) + len(cluster.get("worker", []))
-    index = resolver.task_id + (len(cluster.get("chief", [])) if resolver.task_type == "worker" else 0)
-    return workers, index
+def worker_shard(strategy: tf.distribute.Strategy) -> Optional[tuple[int, int]]:
+    """``(num_workers, index)`` for splitting the file lists per worker, or None on one machine.
+
+    The trainer passes it to `ssp_keras.data.pipeline.make_unpaired_dataset`, which keeps every
+    num_workers-th file from index on, per stream, and switches tf.data's auto-sharding off (the
+    zipped, infinitely repeated unpaired streams cannot be auto-sharded by file). Each worker's
+    dataset then yields global batches from its own files; `tf.distribute` takes this worker's
+    replicas' share of each.
+    """
+    role = _role(strategy)
+    return (role.count, role.index) if role.count > 1 else None
 
 
 def writable_directory(directory: str, strategy: tf.distribute.Strategy) -> str:
@@ -98,3 +200,37 @@ def writable_directory(directory: str, strategy: tf.distribute.Strategy) -> str:
     if is_chief(strategy):
         return directory
     return tempfile.mkdtemp(prefix="ssp-net-worker-")
+
+
+def describe_worker(strategy: tf.distribute.Strategy, lq_count: int, hq_count: int, out_dir: str) -> Optional[str]:
+    """One line saying which worker this is, which images it reads and where it writes (multi-worker only)."""
+    role = _role(strategy)
+    if role.count == 1:
+        return None
+    own = lambda total: len(range(role.index, total, role.count))  # noqa: E731 (files[index::count])
+    where = f"writes the run to {out_dir}" if role.is_chief else f"writes to the temporary folder {out_dir} (deleted at the end)"
+    return (
+        f"Worker {role.index + 1} of {role.count}{' (chief)' if role.is_chief else ''}: input shard {role.index + 1} "
+        f"of {role.count}, {own(lq_count)} of {lq_count} LQ and {own(hq_count)} of {hq_count} HQ images; {where}"
+    )
+
+
+def agree_across_workers(strategy: tf.distribute.Strategy, value: int, what: str) -> None:
+    """Raises RuntimeError unless every worker passes the same ``value`` (a no-op off multi-worker).
+
+    A collective op, so every worker must call it at the same point.
+    """
+    if _role(strategy).count == 1:
+        return
+
+    @tf.function
+    def gather():
+        per_replica = strategy.run(lambda: tf.constant([value], tf.int64))
+        return strategy.gather(per_replica, axis=0)
+
+    values = sorted(set(int(v) for v in gather().numpy()))
+    if len(values) > 1:
+        raise RuntimeError(
+            f"the workers disagree on {what}: {values}. Give every worker the same --out on a shared "
+            "filesystem, or start all of them from scratch."
+        )

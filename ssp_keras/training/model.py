@@ -45,6 +45,7 @@ class SSPNet(keras.Model):
         alpha, beta: L_SP weight, and the weight of L_TE inside L_SP.
         iu_patch_divisors: L_IU patch sizes as fractions of the image height.
         ssim_window, ssim_sigma: Gaussian window of the structure term.
+        structure_noise: shared noise added to both images of the structure term (StillGAN: 0.01).
         identity_weight: weight of |y - G(y)| (0 = off).
         history_pool_size: pool of past fakes shown to D (0 = off).
     """
@@ -62,6 +63,7 @@ class SSPNet(keras.Model):
         iu_patch_divisors: Sequence[int] = (8, 4),
         ssim_window: int = 11,
         ssim_sigma: float = 1.5,
+        structure_noise: float = 0.01,
         identity_weight: float = 0.0,
         history_pool_size: int = 0,
         seed: int | None = None,
@@ -83,10 +85,15 @@ class SSPNet(keras.Model):
         self.iu_patch_divisors = tuple(int(d) for d in iu_patch_divisors)
         self.ssim_window = int(ssim_window)
         self.ssim_sigma = float(ssim_sigma)
+        self.structure_noise = float(structure_noise)
+        self.noise_seed = keras.random.SeedGenerator(seed)
         self.identity_weight = float(identity_weight)
         self.history_pool_size = int(history_pool_size)
         self.seed = seed
-        self.fake_pool = FakeImagePool(self.history_pool_size, seed=seed) if self.history_pool_size else None
+        # float32 whatever the dtype policy: the pool stores and returns images, not activations.
+        self.fake_pool = (
+            FakeImagePool(self.history_pool_size, seed=seed, dtype="float32") if self.history_pool_size else None
+        )
         self.trackers = {name: keras.metrics.Mean(name=name) for name in LOSS_NAMES}
 
     # ------------------------------------------------------------------ Keras plumbing
@@ -115,6 +122,23 @@ class SSPNet(keras.Model):
     def metrics(self):
         return list(self.trackers.values())
 
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Keras 3.15's `fit` builds a model created under a strategy from the first batch, which it
+        first `strategy.reduce`s; under MultiWorkerMirroredStrategy that reduce fails on an
+        ``(lq, hq)`` tuple (keras-team/keras#20585). The first local replica's batch has the same
+        per-replica shapes and needs no cross-worker op."""
+        strategy = getattr(self, "_distribute_strategy", None)
+        if iterator is not None and strategy is not None:
+            for _, _, batches in iterator:
+                first = next(batches)
+                break
+            data_batch = keras.tree.map_structure(
+                lambda v: strategy.experimental_local_results(v)[0] if isinstance(v, tf.distribute.DistributedValues) else v,
+                first,
+            )
+            iterator = None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
     def get_config(self):
         config = super().get_config()
         config.update(
@@ -130,6 +154,7 @@ class SSPNet(keras.Model):
                 "iu_patch_divisors": list(self.iu_patch_divisors),
                 "ssim_window": self.ssim_window,
                 "ssim_sigma": self.ssim_sigma,
+                "structure_noise": self.structure_noise,
                 "identity_weight": self.identity_weight,
                 "history_pool_size": self.history_pool_size,
                 "seed": self.seed,
@@ -163,15 +188,19 @@ class SSPNet(keras.Model):
         fake_lq, fake_hq = tf.split(logits, 2, axis=0)
         adv = self.lambda1 * self._adv(fake_lq, True) + self.lambda2 * self._adv(fake_hq, True)
         iu = illumination_uniformity_loss(enhanced_lq, self.iu_patch_divisors)
-        te = structure_loss(lq, enhanced_lq, self.ssim_window, self.ssim_sigma) + structure_loss(
-            hq, enhanced_hq, self.ssim_window, self.ssim_sigma
-        )
+        te = self._structure(lq, enhanced_lq) + self._structure(hq, enhanced_hq)
         use_iu = self.variant in ("gan+iu", "gan+sp")
         use_te = self.variant in ("gan+te", "gan+sp")
         sp = (iu if use_iu else 0.0 * iu) + self.beta * (te if use_te else 0.0 * te)
         identity = tf.reduce_mean(tf.abs(hq - enhanced_hq), axis=[1, 2, 3])
         total = adv + self.alpha * sp + self.identity_weight * identity
         return {"g_loss": total, "adv_loss": adv, "iu_loss": iu, "te_loss": te, "sp_loss": sp, "identity_loss": identity}
+
+    def _structure(self, image, enhanced):
+        return structure_loss(
+            image, enhanced, self.ssim_window, self.ssim_sigma,
+            noise_stddev=self.structure_noise, seed=self.noise_seed,
+        )
 
     # ------------------------------------------------------------------ steps
     def _enhance_both(self, lq, hq, training):
@@ -222,7 +251,17 @@ class SSPNet(keras.Model):
         self.trackers["d_loss"].update_state(d_per_sample)
         for name, per_sample in g_terms.items():
             self.trackers[name].update_state(per_sample)
-        return {name: tracker.result() for name, tracker in self.trackers.items()}
+        logs = {name: tracker.result() for name, tracker in self.trackers.items()}
+        if _multi_worker(tf.distribute.get_strategy()):
+            # Keras 3.15 reduces multi-worker step outputs with reduce(MEAN, axis=0), which fails on
+            # scalars (keras-team/keras#20585); as [1] vectors they come back as the same scalars.
+            logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
+        return logs
+
+
+def _multi_worker(strategy) -> bool:
+    """True under MultiWorkerMirroredStrategy with more than one worker (Keras' own test)."""
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and strategy.extended._in_multi_worker_mode()
 
 
 def _with_loss_scaling(optimizer):
@@ -248,6 +287,7 @@ def build_sspnet(config, sync_batch_norm: bool | None = None) -> SSPNet:
         iu_patch_divisors=loss.iu_patch_divisors,
         ssim_window=loss.ssim_window,
         ssim_sigma=loss.ssim_sigma,
+        structure_noise=loss.structure_noise,
         identity_weight=loss.identity_weight,
         history_pool_size=loss.history_pool_size,
         seed=config.train.seed,

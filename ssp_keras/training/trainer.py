@@ -81,7 +81,9 @@ def train(
         callbacks: extra Keras callbacks.
     """
     from ssp_keras.data.io import scan_images
-    from ssp_keras.training.distribute import is_chief, resolve_strategy, worker_shard, writable_directory
+    from ssp_keras.training.distribute import (
+        agree_across_workers, describe_worker, is_chief, resolve_strategy, worker_shard, writable_directory,
+    )
 
     config.validate()
     # Bad input is reported before any model is built.
@@ -95,6 +97,9 @@ def train(
     chief = is_chief(strategy)
     out_dir = writable_directory(run_dir, strategy)
     os.makedirs(out_dir, exist_ok=True)
+    worker_line = describe_worker(strategy, len(lq_files), len(hq_files), out_dir)
+    if worker_line:
+        print(worker_line, flush=True)
     _write_config(config, out_dir, replicas=replicas, global_batch=global_batch, steps_per_epoch=steps_per_epoch,
                   strategy=type(strategy).__name__)
 
@@ -103,7 +108,9 @@ def train(
     try:
         keras.utils.set_random_seed(config.train.seed)
         with strategy.scope():
-            model, initial_epoch = _build_model(config, steps_per_epoch, replicas, os.path.join(out_dir, "checkpoints"))
+            # Every worker resumes from the chief's checkpoints (run_dir on a shared filesystem).
+            model, initial_epoch = _build_model(config, steps_per_epoch, replicas, os.path.join(run_dir, "checkpoints"))
+        agree_across_workers(strategy, initial_epoch, "the epoch to resume from")
         if initial_epoch:
             log.warning("resuming %s after epoch %d", run_dir, initial_epoch)
             print(f"Resuming from the checkpoint of epoch {initial_epoch} in {run_dir}", flush=True)

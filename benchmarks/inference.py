@@ -1,0 +1,189 @@
+"""Inference speed and memory: ``enhance_array`` latency, folder throughput, huge-image peak RSS.
+
+Measures, for a generator of the chosen preset (random weights: speed does not depend on them):
+
+* latency of one 384x384 and one 1024x1024 image through ``enhance_array`` (median after warm-up);
+* folder throughput of ``enhance_files`` on N 384x384 8-bit PNGs (images per second, reading and
+  writing included);
+* peak resident memory (``VmHWM``, the kernel's high-water mark) of ``enhance_files`` on one
+  8000x8000 16-bit TIFF, tiled automatically, in a fresh child process, next to the same child's
+  peak before the enhancement (TensorFlow and the model loaded).
+
+Run by hand::
+
+    python benchmarks/inference.py [--preset lite|paper] [--huge-side 8000] [--skip-huge] [--json PATH]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import common
+
+REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, REPOSITORY)
+
+
+def parse_args(argv=None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--preset", choices=("lite", "paper"), default="lite")
+    parser.add_argument("--channels", type=int, choices=(1, 3), default=1)
+    parser.add_argument("--repeats", type=int, default=10, help="timed runs of the 384x384 latency")
+    parser.add_argument("--folder-images", type=int, default=16, help="images in the throughput folder")
+    parser.add_argument("--huge-side", type=int, default=8000, help="side of the tiled peak-memory image")
+    parser.add_argument("--skip-huge", action="store_true", help="skip the huge-image peak memory run")
+    parser.add_argument("--child-huge", nargs=2, metavar=("IMAGE", "OUT"), help=argparse.SUPPRESS)
+    common.add_common_arguments(parser)
+    return parser.parse_args(argv)
+
+
+def peak_rss_mb() -> float:
+    """This process's resident-set high-water mark in MiB.
+
+    ``VmHWM`` from /proc/self/status where there is one: ``ru_maxrss`` survives fork and exec on
+    Linux, so a child started by a big parent would report the parent's peak.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
+
+
+def make_generator(preset_name: str, channels: int):
+    from ssp_keras.config import preset
+    from ssp_keras.networks import build_generator
+
+    config = preset(preset_name).replace(**{"data.channels": channels})
+    return build_generator(config)
+
+
+def timed(function, repeats: int, warmup: int = 1) -> float:
+    """Median seconds of ``function()`` over ``repeats`` runs after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        function()
+    durations = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        durations.append(time.perf_counter() - started)
+    return common.median(durations)
+
+
+def latency_rows(generator, channels: int, repeats: int) -> list:
+    import numpy as np
+
+    from ssp_keras.inference import enhance_array
+
+    rng = np.random.default_rng(0)
+    rows = []
+    for side, runs in ((384, repeats), (1024, max(3, repeats // 3))):
+        image = rng.random((side, side, channels), dtype=np.float32)
+        seconds = timed(lambda: enhance_array(generator, image), runs, warmup=2)
+        rows.append({"case": f"enhance_array {side}x{side}", "seconds": seconds,
+                     "rate": side * side / seconds / 1e6, "unit": "Mpx/s"})
+    return rows
+
+
+def folder_row(generator, channels: int, count: int) -> dict:
+    import numpy as np
+
+    from ssp_keras.data.io import write_image
+    from ssp_keras.inference import enhance_array, enhance_files
+
+    rng = np.random.default_rng(1)
+    with tempfile.TemporaryDirectory() as folder:
+        inputs = os.path.join(folder, "in")
+        for index in range(count):
+            write_image(os.path.join(inputs, f"{index:03d}.png"), rng.random((384, 384, channels)), bit_depth=8)
+        enhance_array(generator, rng.random((384, 384, channels), dtype=np.float32))  # warm-up trace
+        started = time.perf_counter()
+        enhance_files(generator, [inputs], os.path.join(folder, "out"))
+        seconds = time.perf_counter() - started
+    return {"case": f"enhance_files {count} x 384x384 PNG", "seconds": seconds, "rate": count / seconds,
+            "unit": "images/s"}
+
+
+def huge_row(args) -> dict:
+    """Writes the huge TIFF here, enhances it in a fresh child, and reads back the child's peaks."""
+    import numpy as np
+
+    from ssp_keras.data.io import write_image
+
+    side = args.huge_side
+    with tempfile.TemporaryDirectory() as folder:
+        image_path = os.path.join(folder, "in", "huge.tif")
+        # Smooth structure plus noise, built row band by row band to keep this parent small.
+        image = np.empty((side, side, args.channels), dtype=np.float32)
+        columns = np.linspace(0, 8 * np.pi, side, dtype=np.float32)
+        rng = np.random.default_rng(2)
+        for top in range(0, side, 1000):
+            rows = np.linspace(top, top + 999, min(1000, side - top), dtype=np.float32)[:, None] / side * 6
+            band = 0.5 + 0.3 * np.sin(columns[None, :] + rows) + 0.1 * rng.standard_normal((len(rows), side))
+            image[top:top + len(rows)] = np.clip(band, 0, 1)[:, :, None]
+        write_image(image_path, image, bit_depth=16)
+        del image
+        out = os.path.join(folder, "out")
+        command = [sys.executable, os.path.abspath(__file__), "--preset", args.preset, "--channels",
+                   str(args.channels), "--child-huge", image_path, out]
+        completed = subprocess.run(command, capture_output=True, text=True)
+        if completed.returncode != 0:
+            raise SystemExit(f"huge-image child failed:\n{completed.stderr[-3000:]}")
+        child = json.loads(completed.stdout.strip().splitlines()[-1])
+    return {"case": f"enhance_files {side}x{side} 16-bit TIFF (tiled)", "seconds": child["seconds"],
+            "rate": side * side / child["seconds"] / 1e6, "unit": "Mpx/s",
+            "peak_rss_mb": child["peak_rss_mb"], "baseline_rss_mb": child["baseline_rss_mb"]}
+
+
+def child_huge(args) -> None:
+    """In the child: load TF and the model, note the peak, enhance the file, note the peak again."""
+    from ssp_keras.inference import enhance_files
+
+    generator = make_generator(args.preset, args.channels)
+    baseline = peak_rss_mb()
+    started = time.perf_counter()
+    enhance_files(generator, [args.child_huge[0]], args.child_huge[1])
+    seconds = time.perf_counter() - started
+    print(json.dumps({"seconds": seconds, "peak_rss_mb": peak_rss_mb(), "baseline_rss_mb": baseline}))
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    if args.child_huge:
+        child_huge(args)
+        return 0
+    common.configure_threads(args.intra_op, args.inter_op)
+    if args.max_load:
+        common.wait_for_quiet(args.max_load, args.wait)
+    generator = make_generator(args.preset, args.channels)
+    rows = latency_rows(generator, args.channels, args.repeats)
+    rows.append(folder_row(generator, args.channels, args.folder_images))
+    if not args.skip_huge:
+        rows.append(huge_row(args))
+    print(f"\nInference, preset {args.preset}, {args.channels} channel(s), "
+          f"load average {common.load_average():.1f}")
+    common.print_table(rows, [
+        ("case", "case"),
+        ("seconds", "seconds", "{:.3f}"),
+        ("rate", "rate", "{:.3g}"),
+        ("unit", "unit"),
+        ("peak_rss_mb", "peak RSS MiB", "{:.0f}"),
+        ("baseline_rss_mb", "RSS before MiB", "{:.0f}"),
+    ])
+    if args.json:
+        common.write_json(args.json, {"benchmark": "inference", "preset": args.preset, "rows": rows})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
