@@ -324,18 +324,11 @@ def segment(model, image, tile_size: Optional[int] = None) -> np.ndarray:
 # ============================================================================ loading
 def resolve_segmenter_path(source: str) -> str:
     """The ``.keras`` file ``source`` designates: a segmenter folder or a ``.keras`` file."""
-    source = os.fspath(source)
-    if os.path.isdir(source):
-        candidate = os.path.join(source, SEGMENTER_FILE)
-        if not os.path.isfile(candidate):
-            raise InputError(
-                f"no {SEGMENTER_FILE} in the folder '{source}' (train one with `ssp-net segmenter train`)"
-            )
-        return candidate
-    if os.path.isfile(source):
-        if not source.endswith(".keras"):
-            raise InputError(f"'{source}' is not a .keras segmenter file")
-        return source
+    from ssp_keras.utils.files import keras_file_in
+
+    path = keras_file_in(source, SEGMENTER_FILE, "train one with `ssp-net segmenter train`")
+    if path is not None:
+        return path
     raise InputError(f"segmenter not found: '{source}' is neither a folder with {SEGMENTER_FILE} nor a .keras file")
 
 

@@ -23,19 +23,11 @@ GENERATOR_FILE = "generator.keras"
 def resolve_generator_path(source: str) -> str:
     """The ``.keras`` file that ``source`` (run folder, file or pretrained name) designates."""
     from ssp_keras.pretrained import PRETRAINED, is_pretrained_name, pretrained_path
+    from ssp_keras.utils.files import keras_file_in
 
-    source = os.fspath(source)
-    if os.path.isdir(source):
-        candidate = os.path.join(source, GENERATOR_FILE)
-        if not os.path.isfile(candidate):
-            raise InputError(
-                f"no {GENERATOR_FILE} in the folder '{source}' (is it a finished training run?)"
-            )
-        return candidate
-    if os.path.isfile(source):
-        if not source.endswith(".keras"):
-            raise InputError(f"'{source}' is not a .keras model file")
-        return source
+    path = keras_file_in(source, GENERATOR_FILE, "is it a finished training run?")
+    if path is not None:
+        return path
     if is_pretrained_name(source):
         try:
             return pretrained_path(source)

@@ -83,3 +83,25 @@ def check_output_location(output_folder: str, inputs: Iterable[str]) -> None:
             raise ValueError(
                 f"refusing to write next to the input file {item!r}: choose an --out in another folder"
             )
+
+
+def keras_file_in(source: str, file_name: str, folder_hint: str) -> str | None:
+    """The ``.keras`` file that ``source`` designates, or None when it is neither file nor folder.
+
+    ``source`` is a folder holding ``file_name`` (a run or segmenter folder) or a ``.keras`` file.
+    A folder without that file, or a file of another kind, raises `InputError` naming it;
+    ``folder_hint`` says what such a folder should be.
+    """
+    from ssp_keras.errors import InputError
+
+    source = os.fspath(source)
+    if os.path.isdir(source):
+        candidate = os.path.join(source, file_name)
+        if not os.path.isfile(candidate):
+            raise InputError(f"no {file_name} in the folder '{source}' ({folder_hint})")
+        return candidate
+    if os.path.isfile(source):
+        if not source.endswith(".keras"):
+            raise InputError(f"'{source}' is not a .keras model file")
+        return source
+    return None
