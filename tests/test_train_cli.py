@@ -12,7 +12,7 @@ import keras
 import numpy as np
 import pytest
 
-from ssp_keras.config import preset
+import ssp_keras.networks  # noqa: F401  (registers SSPGenerator for keras.saving.load_model)
 from ssp_keras.data.synthetic import generate_dataset
 from ssp_keras.training.schedule import schedule_from_config
 from tiny import tiny_config
@@ -135,3 +135,16 @@ def test_bad_config_value_names_the_field(tmp_path, dataset):
     result = _cli("train", "--data", dataset, "--preset", "lite", "--image-size", 100, "--out", tmp_path / "run")
     assert result.returncode == 2
     assert "data.image_size" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_init_from_fine_tunes_a_saved_generator_and_refuses_another_architecture(dataset, config_file, tmp_path):
+    first = _cli("train", "--data", dataset, "--config", config_file, "--epochs", 1, "--steps-per-epoch", 1,
+                 "--out", tmp_path / "a")
+    assert first.returncode == 0, first.stderr
+    tuned = _cli("train", "--data", dataset, "--config", config_file, "--epochs", 1, "--steps-per-epoch", 1,
+                 "--init-from", tmp_path / "a", "--out", tmp_path / "b")
+    assert tuned.returncode == 0, tuned.stderr
+    assert f"Generator initialised from {tmp_path / 'a'}" in tuned.stdout
+    other = _cli("train", "--data", dataset, "--preset", "lite", "--image-size", 64, "--epochs", 1,
+                 "--steps-per-epoch", 1, "--init-from", tmp_path / "a", "--out", tmp_path / "c")
+    assert other.returncode == 2 and "architecture differs" in other.stderr and "Traceback" not in other.stderr

@@ -39,6 +39,9 @@ def register(subparsers) -> argparse.ArgumentParser:
         "repository's data/ccmid sample, or generated synthetic images when it is not there",
     )
     parser.add_argument("--synthetic", action="store_true", help="use generated synthetic images (with fibre masks)")
+    parser.add_argument("--init-from", metavar="MODEL",
+                        help="generator to fine-tune (default on the bundled CCMID sample: ccmid-lite)")
+    parser.add_argument("--from-scratch", action="store_true", help="train from a random initialisation")
     add_config_options(parser)
     parser.set_defaults(run=run, epochs=None)
     return parser
@@ -59,6 +62,19 @@ def _synthetic_root(out_dir: str) -> str:
         # 384 px like CCMID frames: NIQE needs 96 px blocks at two scales.
         generate_dataset(root, count=16, size=384, seed=0, test_count=4)
     return root
+
+
+def _compatible_pretrained(config) -> bool:
+    """True when the bundled ccmid-lite generator is on this machine and fits ``config``."""
+    from ssp_keras.config import preset
+    from ssp_keras.pretrained import pretrained_path
+
+    try:
+        pretrained_path("ccmid-lite")
+    except ValueError:
+        return False
+    lite = preset("lite")
+    return config.generator == lite.generator and config.data.channels == lite.data.channels
 
 
 def run(args: argparse.Namespace) -> int:
@@ -90,10 +106,18 @@ def run(args: argparse.Namespace) -> int:
     if args.steps_per_epoch is None:
         config = config.replace(**{"train.steps_per_epoch": DEMO_STEPS_PER_EPOCH})
 
-    print(f"Training the {config.preset} preset on {lq} (LQ) and {hq} (HQ): "
-          f"{config.train.epochs} epochs x {config.train.steps_per_epoch} steps", flush=True)
+    # A few hundred CPU steps from scratch leave a GAN in its unstable early phase (dark blotches on
+    # full frames), so on the bundled CCMID sample the demo fine-tunes the bundled model instead.
+    initial = None
+    if root == _bundled_root() and not args.from_scratch and args.init_from is None and _compatible_pretrained(config):
+        initial = "ccmid-lite"
+    elif args.init_from:
+        initial = args.init_from
+    what = f"fine-tuning {initial}" if initial else f"training the {config.preset} preset from scratch"
+    print(f"Demo: {what} on {lq} (LQ) and {hq} (HQ), {config.train.epochs} epochs x "
+          f"{config.train.steps_per_epoch} steps", flush=True)
     run_dir = os.path.join(args.out, "run")
-    result = train(config, lq, hq, run_dir, verbose=2)
+    result = train(config, lq, hq, run_dir, verbose=2, initial_generator=initial)
 
     print(f"Enhancing {test_images} and measuring against the baselines", flush=True)
     generator = keras.saving.load_model(result.generator_path, compile=False)

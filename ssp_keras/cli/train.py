@@ -21,6 +21,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     data.add_argument("--exclude", action="append", default=[], metavar="PATTERN",
                       help="leave out files whose name matches this glob (e.g. held-out test frames); repeatable")
     parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory (created; resumed if it exists)")
+    parser.add_argument("--init-from", metavar="MODEL",
+                        help="fine-tune: start the generator from a run folder, .keras file or pretrained name")
     parser.add_argument("--verbose-fit", type=int, choices=[0, 1, 2], default=None,
                         help="Keras progress output: 1 = bar, 2 = one line per epoch (default: auto)")
     add_config_options(parser)
@@ -43,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     if args.exclude:
         lq, hq = _without_excluded(lq, args.exclude), _without_excluded(hq, args.exclude)
     config = config_from_args(args)
-    result = train(config, lq, hq, args.out, verbose="auto" if args.verbose_fit is None else args.verbose_fit)
+    result = train(config, lq, hq, args.out, verbose="auto" if args.verbose_fit is None else args.verbose_fit,
+                   initial_generator=args.init_from)
     if result.generator_path:
         print(f"Generator saved to {result.generator_path}")
     if result.skipped_files:

@@ -70,6 +70,7 @@ def train(
     run_dir: str,
     verbose: Union[int, str] = "auto",
     callbacks: Sequence[keras.callbacks.Callback] = (),
+    initial_generator: Optional[str] = None,
 ) -> TrainResult:
     """Trains (or resumes training of) SSP-Net on unpaired LQ and HQ images.
 
@@ -79,6 +80,8 @@ def train(
         run_dir: where checkpoints, logs and the final generator go; an existing run there resumes.
         verbose: Keras' progress output (``"auto"``, 0, 1 or 2).
         callbacks: extra Keras callbacks.
+        initial_generator: start G from this generator (run folder, ``.keras`` file or pretrained
+            name) instead of a random initialisation, to fine-tune it; ignored when the run resumes.
     """
     from ssp_keras.data.io import scan_images
     from ssp_keras.training.distribute import (
@@ -110,6 +113,8 @@ def train(
         with strategy.scope():
             # Every worker resumes from the chief's checkpoints (run_dir on a shared filesystem).
             model, initial_epoch = _build_model(config, steps_per_epoch, replicas, os.path.join(run_dir, "checkpoints"))
+            if initial_generator and not initial_epoch:
+                _load_generator_weights(model.generator, initial_generator)
         agree_across_workers(strategy, initial_epoch, "the epoch to resume from")
         if initial_epoch:
             log.warning("resuming %s after epoch %d", run_dir, initial_epoch)
@@ -176,6 +181,18 @@ def _build_model(config, steps_per_epoch, replicas, checkpoint_dir):
         model.fake_pool.build((None, size, size, config.data.channels))
     initial_epoch = restore_training_state(model, checkpoint_dir)
     return model, initial_epoch
+
+
+def _load_generator_weights(generator, source: str) -> None:
+    """Copies the weights of a saved generator of the same architecture into ``generator``."""
+    from ssp_keras.inference.loading import load_generator
+
+    saved = load_generator(source)
+    architecture = lambda config: {k: v for k, v in config.items() if k not in ("name", "trainable", "sync_batch_norm")}  # noqa: E731
+    if architecture(saved.get_config()) != architecture(generator.get_config()):
+        raise InputError(f"cannot start from '{source}': its generator architecture differs from this configuration's")
+    generator.set_weights(saved.get_weights())
+    print(f"Generator initialised from {source}", flush=True)
 
 
 def _callbacks(config, out_dir, lq_files, hq_files):
