@@ -37,34 +37,17 @@ import sys
 import time
 from typing import Callable, Dict, Iterable, List, Optional, Sequence
 
-#: Where Debian/Ubuntu's ``libtcmalloc-minimal4`` puts the library (first found wins).
-TCMALLOC_CANDIDATES = (
-    "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4",
-    "/usr/lib/aarch64-linux-gnu/libtcmalloc_minimal.so.4",
-    "/usr/lib64/libtcmalloc_minimal.so.4",
-    "/usr/lib/libtcmalloc_minimal.so.4",
-)
 _REEXEC_MARK = "SSP_BENCH_TCMALLOC_REEXEC"
 
 
 # ------------------------------------------------------------------------------------ allocator
-def tcmalloc_path() -> Optional[str]:
-    """The tcmalloc library to preload, or None if it is not installed."""
-    explicit = os.environ.get("SSP_TCMALLOC")
-    if explicit:
-        return explicit if os.path.isfile(explicit) else None
-    return next((path for path in TCMALLOC_CANDIDATES if os.path.isfile(path)), None)
+# Where tcmalloc is looked for ($SSP_TCMALLOC, then Debian's libtcmalloc-minimal4) is the library's.
+from ssp_keras.runtime import tcmalloc_loaded, tcmalloc_path  # noqa: E402  (imports no TensorFlow)
 
 
 def allocator() -> str:
     """``"tcmalloc"`` when libtcmalloc is mapped into this process, else ``"glibc"``."""
-    try:
-        with open("/proc/self/maps", encoding="utf-8", errors="replace") as handle:
-            if "libtcmalloc" in handle.read():
-                return "tcmalloc"
-    except OSError:
-        pass
-    return "tcmalloc" if "tcmalloc" in os.environ.get("LD_PRELOAD", "") else "glibc"
+    return "tcmalloc" if tcmalloc_loaded() else "glibc"
 
 
 def reexec_with_tcmalloc_if_asked(argv: Optional[Sequence[str]] = None, flag: str = "--tcmalloc") -> None:

@@ -26,6 +26,9 @@ Columns:
   multiply-add, element-wise ops at one per element; only ops that actually run). This covers:
   G forward on 2B images, D forward+backward on 3B images and Adam on D, D forward on 2B images
   and its input-gradient back into G, G backward, the losses and Adam on G.
+  All variants of one preset and batch are rated with the count of the first variant listed (they
+  do the same arithmetic; their graphs only split element-wise work into different ops, < 1% of
+  the count); each variant's own count is in the JSON (``own_graph_flops_per_step``).
 * ``GFLOP/s``: achieved rate, ``GFLOP/step / (s/step)``.
 * ``of matmul``: that as a fraction of the float32 ``N x N`` matmul rate (``--matmul-size``)
   measured in the same process, same threads, in the same rounds (median).
@@ -36,7 +39,11 @@ Columns:
 
 Variants (``+``-joined tokens): ``concat`` (the library's step: one G pass over the concatenated
 LQ+HQ batch), ``two-pass`` (benchmark-only: two separate G passes, as a naive port does), ``xla``
-(``jit_compile=True``), ``bf16`` (``mixed_bfloat16`` dtype policy).
+(``jit_compile=True``), ``bf16`` (``mixed_bfloat16`` dtype policy), and, benchmark-only, to
+measure the library's optimisations against what they replaced: ``keras-bn`` (Keras'
+``BatchNormalization`` instead of ``FusedBatchNormalization``), ``keras-adam`` (Keras' ``Adam``
+instead of ``FusedAdam``), ``keras-conv`` (plain ``Conv2D`` instead of ``WideInputConv2D``).
+``concat+keras-bn+keras-adam+keras-conv`` is the step as it was before them.
 """
 
 from __future__ import annotations
@@ -56,7 +63,7 @@ import gc  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
-VARIANT_TOKENS = ("concat", "two-pass", "xla", "bf16")
+VARIANT_TOKENS = ("concat", "two-pass", "xla", "bf16", "keras-bn", "keras-adam", "keras-conv")
 
 
 def parse_variant(text: str) -> dict:
@@ -69,6 +76,9 @@ def parse_variant(text: str) -> dict:
         "two_pass": "two-pass" in tokens,
         "jit_compile": "xla" in tokens,
         "precision": "mixed_bfloat16" if "bf16" in tokens else "float32",
+        "keras_bn": "keras-bn" in tokens,
+        "keras_adam": "keras-adam" in tokens,
+        "keras_conv": "keras-conv" in tokens,
     }
 
 
@@ -85,8 +95,19 @@ def build(preset_name: str, image_size: int, batch_size: int, variant: dict, cha
         "data.image_size": image_size, "data.channels": channels, "train.batch_size": batch_size,
         "train.precision": variant["precision"], "train.jit_compile": variant["jit_compile"],
     })
-    previous = keras.config.dtype_policy()
+    import ssp_keras.networks.layers as layers_module
+    import ssp_keras.training.model as model_module
+
+    previous = (keras.config.dtype_policy(), layers_module.BATCH_NORMALIZATION, model_module.ADAM,
+                layers_module.WIDE_INPUT_RATIO)
     keras.config.set_dtype_policy(config.train.precision)
+    # Benchmark-only: Keras' own layer / optimiser / convolution, to measure the library's versions.
+    if variant["keras_bn"]:
+        layers_module.BATCH_NORMALIZATION = keras.layers.BatchNormalization
+    if variant["keras_adam"]:
+        model_module.ADAM = keras.optimizers.Adam
+    if variant["keras_conv"]:
+        layers_module.WIDE_INPUT_RATIO = 0  # plain Conv2D everywhere
     try:
         keras.utils.set_random_seed(0)
         model = build_sspnet(config)
@@ -94,7 +115,8 @@ def build(preset_name: str, image_size: int, batch_size: int, variant: dict, cha
             model.__class__ = TwoPassSSPNet
         model.compile(*build_optimizers(config, steps_per_epoch=100), jit_compile=config.train.jit_compile)
     finally:
-        keras.config.set_dtype_policy(previous)
+        keras.config.set_dtype_policy(previous[0])
+        layers_module.BATCH_NORMALIZATION, model_module.ADAM, layers_module.WIDE_INPUT_RATIO = previous[1:]
     rng = np.random.default_rng(0)
     shape = (batch_size, image_size, image_size, channels)
     lq = tf.constant(rng.random(shape, np.float32))
@@ -196,10 +218,16 @@ def benchmark(args) -> dict:
     if any(entry["variant"]["precision"] == "mixed_bfloat16" for entry in entries):
         bf16_matmul = common.matmul_rate(args.matmul_size, runs=args.matmul_runs, dtype="bfloat16")
 
+    # Every variant of a (preset, batch) does the same arithmetic; their graphs differ only in how
+    # element-wise work is split into ops (< 1% of the count), so all are rated against the count of
+    # the first variant listed.
+    reference = {}
+    for entry in entries:
+        reference.setdefault((entry["preset"], entry["batch_size"]), entry["flops"]["total"])
     rows = []
     for entry in entries:
         step = common.median(entry["seconds"])
-        total = entry["flops"]["total"]
+        total = reference[(entry["preset"], entry["batch_size"])]
         rows.append({
             "preset": entry["preset"], "variant": entry["variant"]["name"],
             "precision": entry["variant"]["precision"], "jit_compile": entry["variant"]["jit_compile"],
@@ -208,7 +236,8 @@ def benchmark(args) -> dict:
             "parameters": entry["parameters"],
             "step_s": step, "min_step_s": min(entry["seconds"]), "step_seconds": entry["seconds"],
             "images_per_s": 2 * entry["batch_size"] / step,
-            "flops_per_step": total, "conv_matmul_flops_per_step": entry["flops"]["conv_and_matmul"],
+            "flops_per_step": total, "own_graph_flops_per_step": entry["flops"]["total"],
+            "conv_matmul_flops_per_step": entry["flops"]["conv_and_matmul"],
             "flops_by_type": entry["flops"]["by_type"], "uncounted_op_types": entry["flops"]["uncounted"],
             "profiler_total_all_ops": entry["flops"]["profiler_total_all_ops"],
             "flops_per_s": total / step,
@@ -336,7 +365,8 @@ def main(argv=None) -> int:
     parser.add_argument("--channels", type=int, choices=(1, 3), default=1)
     parser.add_argument("--variants", type=lambda text: [parse_variant(v) for v in text.split(",")],
                         default=[parse_variant("concat")],
-                        help="comma-separated variants, tokens joined by '+': concat | two-pass, xla, bf16")
+                        help="comma-separated variants, tokens joined by '+': concat | two-pass, xla, bf16, "
+                             "keras-bn, keras-adam, keras-conv (see the module docstring)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per variant")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per variant per round")

@@ -12,6 +12,7 @@ The package is laid out by concern:
 * ``ssp_keras.metrics``: the paper's no-reference and segmentation metrics.
 * ``ssp_keras.evaluation``: baselines, fibre segmenter and reports.
 * ``ssp_keras.cli``: the ``ssp-net`` command line.
+* ``ssp_keras.runtime``: the CPU settings (oneDNN, tcmalloc) the command applies before TensorFlow loads.
 """
 
 __version__ = "0.1.0"

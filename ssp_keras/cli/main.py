@@ -36,6 +36,12 @@ def _quiet_tensorflow(verbose: bool) -> None:
 
 
 def main(argv=None) -> int:
+    if argv is None:
+        # Run as the `ssp-net` command: oneDNN and tcmalloc before TensorFlow loads (see runtime.py).
+        # Not when called with an argv from Python, which may have loaded TensorFlow already.
+        from ssp_keras.runtime import prepare_process
+
+        prepare_process(sys.argv[1:])
     argv = sys.argv[1:] if argv is None else argv
     _quiet_tensorflow("--verbose" in argv or "-v" in argv)
     parser = build_parser()

@@ -5,6 +5,171 @@ from __future__ import annotations
 import keras
 
 
+@keras.saving.register_keras_serializable(package="ssp_keras")
+class FusedBatchNormalization(keras.layers.BatchNormalization):
+    """``keras.layers.BatchNormalization`` whose training-mode forward and backward are single fused ops.
+
+    Keras 3 builds training-mode batch norm from a dozen element-wise ops and reductions
+    (``tf.nn.moments``, ``tf.nn.batch_normalization``) and differentiates them op by op; on the
+    TensorFlow backend this layer calls ``FusedBatchNormV3`` instead (one kernel forward, one
+    backward; with oneDNN, grappler also fuses the following ReLU into it). Same variables, same
+    outputs and gradients up to float32 rounding, same moving-statistics update (momentum, biased
+    batch variance) as the Keras layer. Inference, masks, renorm, other axes and other backends take
+    the Keras path unchanged. Measured in ``benchmarks/RESULTS.md``.
+    """
+
+    def call(self, inputs, training=None, mask=None):
+        if not self._fused_applies(inputs, training, mask):
+            return super().call(inputs, training=training, mask=mask)
+        import tensorflow as tf
+
+        x = tf.cast(inputs, tf.float32)  # computed in float32, as the Keras layer does
+        channels = x.shape[-1]
+        gamma = tf.cast(self.gamma, tf.float32) if self.scale else tf.ones([channels], tf.float32)
+        beta = tf.cast(self.beta, tf.float32) if self.center else tf.zeros([channels], tf.float32)
+        outputs, mean, variance = tf.compat.v1.nn.fused_batch_norm(
+            x, gamma, beta, epsilon=self.epsilon, data_format="NHWC", is_training=True
+        )[:3]
+        # The fused op returns the Bessel-corrected batch variance; Keras tracks the biased one.
+        count = tf.cast(tf.reduce_prod(tf.shape(x)[:-1]), tf.float32)
+        variance = variance * (tf.maximum(count - 1.0, 1.0) / count)
+        momentum = float(self.momentum)
+        self.moving_mean.assign(
+            tf.cast(self.moving_mean, tf.float32) * momentum + tf.stop_gradient(mean) * (1.0 - momentum)
+        )
+        self.moving_variance.assign(
+            tf.cast(self.moving_variance, tf.float32) * momentum + tf.stop_gradient(variance) * (1.0 - momentum)
+        )
+        return tf.cast(outputs, self.compute_dtype)
+
+    def _fused_applies(self, inputs, training, mask) -> bool:
+        return (
+            bool(training)
+            and self.trainable
+            and mask is None
+            and not self.synchronized
+            and not self.renorm
+            and keras.backend.backend() == "tensorflow"
+            and len(inputs.shape) == 4
+            and self.axis in (-1, 3)
+        )
+
+
+# Keras' .keras format files a layer's weights under its class name (saving_lib names each layer of
+# a model after ``__class__.__name__``, numbered by occurrence), so a subclass with a name of its own
+# would move the weights of every such layer in the file. Under Keras' names, models built with these
+# classes and with Keras' own (the bundled ccmid-lite, anything saved before they existed) read each
+# other's files; the registered names above keep their configs apart.
+FusedBatchNormalization.__name__ = FusedBatchNormalization.__qualname__ = "BatchNormalization"
+
+
+#: The class ``normalization("batch")`` builds when statistics are not synchronised (the benchmarks
+#: set it to ``keras.layers.BatchNormalization`` to measure the difference).
+BATCH_NORMALIZATION = FusedBatchNormalization
+
+
+@keras.saving.register_keras_serializable(package="ssp_keras")
+class WideInputConv2D(keras.layers.Conv2D):
+    """``keras.layers.Conv2D`` for many input and few output channels, with a faster kernel gradient on CPU.
+
+    The forward pass and the input gradient are TensorFlow's own. The kernel gradient of a
+    stride-1 "same" k x k convolution is computed as ONE matrix product,
+    ``x^T [N*H*W, C_in] @ im2col(dy) [N*H*W, k*k*C_out]``, where ``im2col(dy)`` stacks the k*k
+    shifted copies of the output gradient. With ``C_in >= 4 C_out`` (the decoder's first
+    convolution of every stage, which reads the upsampled features concatenated with the skip)
+    that copy is small and the product is well shaped, while ``Conv2DBackpropFilter`` runs these
+    shapes at about half the machine's matmul rate on CPU; measured in ``benchmarks/RESULTS.md``.
+    Same variables and results up to float32 rounding. Used only in training mode, on the
+    TensorFlow backend, without GPUs (cuDNN has its own algorithms), for stride 1, dilation 1,
+    ``padding="same"``, odd square kernels, channels-last; everything else is exactly ``Conv2D``.
+    """
+
+    _column_gradient = False
+
+    def call(self, inputs, training=None):
+        self._column_gradient = bool(training) and self._column_gradient_applies(inputs)
+        try:
+            return super().call(inputs)
+        finally:
+            self._column_gradient = False
+
+    def convolution_op(self, inputs, kernel):
+        if not self._column_gradient:
+            return super().convolution_op(inputs, kernel)
+        return _conv2d_same_with_column_kernel_gradient(inputs, kernel)
+
+    def _column_gradient_applies(self, inputs) -> bool:
+        if keras.backend.backend() != "tensorflow" or len(inputs.shape) != 4:
+            return False
+        size = self.kernel_size[0]
+        if (
+            tuple(self.kernel_size) != (size, size)
+            or size % 2 == 0
+            or tuple(self.strides) != (1, 1)
+            or tuple(self.dilation_rate) != (1, 1)
+            or self.padding != "same"
+            or self.data_format != "channels_last"
+            or self.groups != 1
+        ):
+            return False
+        import tensorflow as tf
+
+        return not tf.config.list_logical_devices("GPU")
+
+
+def _conv2d_same_with_column_kernel_gradient(inputs, kernel):
+    """``tf.nn.conv2d(inputs, kernel, 1, "SAME")`` with the kernel gradient as one matmul (see `WideInputConv2D`)."""
+    import tensorflow as tf
+
+    kernel = tf.convert_to_tensor(kernel)
+
+    @tf.custom_gradient
+    def convolve(x, w):
+        def gradient(dy):
+            dx = tf.raw_ops.Conv2DBackpropInput(
+                input_sizes=tf.shape(x), filter=w, out_backprop=dy, strides=[1, 1, 1, 1], padding="SAME"
+            )
+            return dx, _kernel_gradient_from_output_columns(x, dy, w.shape)
+
+        return tf.nn.conv2d(x, w, strides=1, padding="SAME"), gradient
+
+    return convolve(inputs, kernel)
+
+
+def _kernel_gradient_from_output_columns(x, dy, kernel_shape):
+    """dL/dW of a stride-1 "same" convolution: ``x^T @ [dy shifted by each kernel offset]``.
+
+    y[n, h, w, o] = sum_{i, j, c} x[n, h + i - p, w + j - p, c] W[i, j, c, o] (zero outside), so
+    dW[i, j, c, o] = sum_{n, h, w} x[n, h, w, c] dy[n, h - i + p, w - j + p, o].
+    """
+    import tensorflow as tf
+
+    size, _, in_channels, out_channels = kernel_shape
+    pad = size // 2
+    height, width = tf.shape(dy)[1], tf.shape(dy)[2]
+    padded = tf.pad(dy, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
+    columns = tf.concat(
+        [
+            padded[:, 2 * pad - i : 2 * pad - i + height, 2 * pad - j : 2 * pad - j + width, :]
+            for i in range(size)
+            for j in range(size)
+        ],
+        axis=-1,
+    )  # [N, H, W, k*k*C_out], ordered (i, j, o)
+    product = tf.matmul(
+        tf.reshape(x, [-1, in_channels]), tf.reshape(columns, [-1, size * size * out_channels]), transpose_a=True
+    )  # [C_in, k*k*C_out]
+    return tf.transpose(tf.reshape(product, [in_channels, size, size, out_channels]), [1, 2, 0, 3])
+
+
+WideInputConv2D.__name__ = WideInputConv2D.__qualname__ = "Conv2D"  # same reason as above
+
+
+#: Input channels per output channel from which `conv_norm_act` builds a `WideInputConv2D`
+#: (0: never; the benchmarks use it to measure the difference).
+WIDE_INPUT_RATIO = 4
+
+
 def normalization(kind: str, synchronized: bool = False, name: str | None = None) -> keras.layers.Layer:
     """The normalisation layer named by ``kind``.
 
@@ -17,7 +182,7 @@ def normalization(kind: str, synchronized: bool = False, name: str | None = None
     if kind == "batch":
         if synchronized:
             return SyncBatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
-        return keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
+        return BATCH_NORMALIZATION(momentum=0.9, epsilon=1e-5, name=name)
     if kind == "instance":
         return keras.layers.GroupNormalization(groups=-1, epsilon=1e-5, name=name)
     if kind == "none":
@@ -28,15 +193,28 @@ def normalization(kind: str, synchronized: bool = False, name: str | None = None
 def conv_norm_act(
     x,
     filters: int,
-    kernel_size: int,
+    kernel_size: int | tuple[int, int],
     strides: int,
     norm: str,
     synchronized: bool,
     name: str,
     activation: str | None = "relu",
 ):
-    """Conv (no bias when a normalisation follows) -> normalisation -> activation."""
-    x = keras.layers.Conv2D(
+    """Conv (no bias when a normalisation follows) -> normalisation -> activation.
+
+    Stride-1 square odd-kernel convolutions (k >= 3) with at least ``WIDE_INPUT_RATIO`` input channels per
+    output channel are `WideInputConv2D` (a `Conv2D` with a faster kernel gradient on CPU).
+    """
+    wide = (
+        WIDE_INPUT_RATIO > 0
+        and strides == 1
+        and isinstance(kernel_size, int)
+        and kernel_size >= 3
+        and kernel_size % 2 == 1
+        and x.shape[-1] is not None
+        and x.shape[-1] >= WIDE_INPUT_RATIO * filters
+    )
+    x = (WideInputConv2D if wide else keras.layers.Conv2D)(
         filters,
         kernel_size,
         strides=strides,

@@ -1,0 +1,134 @@
+"""The library's faster stand-ins for Keras pieces compute what the Keras pieces compute.
+
+`FusedBatchNormalization`, `WideInputConv2D` and `FusedAdam` exist only for speed (figures in
+benchmarks/RESULTS.md); these tests hold them to Keras' own layer / optimiser: same outputs, same
+gradients, same moving statistics, same updates, and a `.keras` round trip.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import tensorflow as tf
+import keras
+
+from ssp_keras.networks.layers import FusedBatchNormalization, WideInputConv2D, conv_norm_act
+from ssp_keras.training.optimizers import FusedAdam
+
+
+def _values_and_gradients(layer, x, training):
+    with tf.GradientTape() as tape:
+        tape.watch(x)
+        y = layer(x, training=training)
+        # A non-uniform weighting so the gradient through the normalisation is not trivially zero.
+        loss = tf.reduce_sum(y * tf.reshape(tf.range(tf.size(y), dtype=tf.float32), tf.shape(y)) / 100.0)
+    grads = tape.gradient(loss, [x] + layer.trainable_weights)
+    return y, grads
+
+
+def _assert_same_training_pass(reference, candidate, x, output_atol):
+    """Builds both layers, gives `candidate` the weights of `reference`, and compares one training
+    pass: outputs, and gradients with respect to the input and every trainable weight."""
+    for layer in (reference, candidate):
+        if not layer.built:
+            layer.build(x.shape)
+    candidate.set_weights(reference.get_weights())
+    y_reference, g_reference = _values_and_gradients(reference, x, training=True)
+    y_candidate, g_candidate = _values_and_gradients(candidate, x, training=True)
+    np.testing.assert_allclose(y_candidate, y_reference, atol=output_atol)
+    assert len(g_candidate) == len(g_reference)
+    for a, b in zip(g_candidate, g_reference):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3)
+
+
+@pytest.mark.parametrize("scale_center", [(True, True), (False, True)])
+def test_fused_batch_norm_matches_keras_in_training(scale_center):
+    scale, center = scale_center
+    x = tf.constant(np.random.default_rng(0).normal(2.0, 3.0, (3, 5, 4, 6)).astype("float32"))
+    keras_bn = keras.layers.BatchNormalization(momentum=0.9, epsilon=1e-5, scale=scale, center=center)
+    fused_bn = FusedBatchNormalization(momentum=0.9, epsilon=1e-5, scale=scale, center=center)
+    if scale:
+        keras_bn.build(x.shape)
+        keras_bn.gamma.assign(np.linspace(0.5, 1.5, 6).astype("float32"))
+    _assert_same_training_pass(keras_bn, fused_bn, x, output_atol=2e-5)
+    # Moving statistics moved, and moved the same way (Keras tracks the biased variance).
+    np.testing.assert_allclose(fused_bn.moving_mean, keras_bn.moving_mean, atol=1e-5)
+    np.testing.assert_allclose(fused_bn.moving_variance, keras_bn.moving_variance, rtol=1e-5)
+    assert float(np.abs(np.asarray(fused_bn.moving_mean)).max()) > 0.1
+
+
+def test_fused_batch_norm_inference_and_round_trip(tmp_path):
+    inputs = keras.Input((8, 8, 3))
+    outputs = FusedBatchNormalization(name="bn")(inputs)
+    model = keras.Model(inputs, outputs)
+    model.get_layer("bn").moving_mean.assign([1.0, 2.0, 3.0])
+    x = np.random.default_rng(1).random((2, 8, 8, 3)).astype("float32")
+    expected = (x - np.array([1.0, 2.0, 3.0])) / np.sqrt(1.0 + 1e-3)
+    np.testing.assert_allclose(model(x, training=False), expected, atol=1e-5)
+
+    path = tmp_path / "bn.keras"
+    model.save(path)
+    loaded = keras.saving.load_model(path)
+    assert isinstance(loaded.get_layer("bn"), FusedBatchNormalization)
+    np.testing.assert_allclose(loaded(x, training=False), model(x, training=False), atol=1e-6)
+
+
+@pytest.mark.parametrize("kernel_size", [3, 5])
+def test_wide_input_conv_gradients_match_conv2d(kernel_size):
+    rng = np.random.default_rng(2)
+    x = tf.constant(rng.normal(size=(2, 7, 9, 12)).astype("float32"))
+    plain = keras.layers.Conv2D(3, kernel_size, padding="same", use_bias=True)
+    wide = WideInputConv2D(3, kernel_size, padding="same", use_bias=True)
+    plain.build(x.shape)
+    plain.bias.assign([0.1, -0.2, 0.3])
+    _assert_same_training_pass(plain, wide, x, output_atol=1e-4)
+
+
+def test_wide_input_conv_traces_with_unknown_spatial_size():
+    wide = WideInputConv2D(2, 3, padding="same")
+    wide.build((None, None, None, 8))
+
+    @tf.function(input_signature=[tf.TensorSpec([None, None, None, 8], tf.float32)])
+    def kernel_gradient(x):
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(wide(x, training=True) ** 2)
+        return tape.gradient(loss, wide.kernel)
+
+    x = tf.constant(np.random.default_rng(3).normal(size=(1, 6, 10, 8)).astype("float32"))
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_sum(tf.nn.conv2d(x, wide.kernel, 1, "SAME") ** 2)
+    np.testing.assert_allclose(kernel_gradient(x), tape.gradient(loss, wide.kernel), rtol=1e-4, atol=1e-3)
+
+
+def test_conv_norm_act_picks_wide_input_conv_only_for_wide_inputs():
+    wide_in = keras.Input((8, 8, 64))
+    narrow_in = keras.Input((8, 8, 16))
+    model_wide = keras.Model(wide_in, conv_norm_act(wide_in, 16, 3, 1, "batch", False, name="w"))
+    model_narrow = keras.Model(narrow_in, conv_norm_act(narrow_in, 16, 3, 1, "batch", False, name="n"))
+    assert any(isinstance(layer, WideInputConv2D) for layer in model_wide.layers)
+    assert not any(isinstance(layer, WideInputConv2D) for layer in model_narrow.layers)
+    assert any(isinstance(layer, FusedBatchNormalization) for layer in model_narrow.layers)
+
+
+def test_fused_adam_matches_keras_adam_over_steps():
+    rng = np.random.default_rng(4)
+    initial = rng.normal(size=(4, 3)).astype("float32")
+    schedule = keras.optimizers.schedules.ExponentialDecay(2e-3, decay_steps=2, decay_rate=0.5)
+    results = []
+    for optimizer in (keras.optimizers.Adam(schedule, beta_1=0.5), FusedAdam(schedule, beta_1=0.5)):
+        variable = keras.Variable(initial)
+        for step in range(6):
+            gradient = tf.constant(np.sin(initial * (step + 1)).astype("float32"))
+            optimizer.apply_gradients([(gradient, variable)])
+        results.append((np.asarray(variable), int(optimizer.iterations)))
+    (keras_value, keras_iterations), (fused_value, fused_iterations) = results
+    assert fused_iterations == keras_iterations == 6
+    assert np.abs(fused_value - initial).max() > 1e-3  # it did move
+    np.testing.assert_allclose(fused_value, keras_value, rtol=1e-5, atol=1e-7)
+
+
+def test_fused_adam_falls_back_for_amsgrad():
+    variable = keras.Variable(np.ones((3,), "float32"))
+    optimizer = FusedAdam(1e-2, amsgrad=True)
+    optimizer.apply_gradients([(tf.constant([1.0, -1.0, 0.5]), variable)])
+    np.testing.assert_allclose(variable, [0.99, 1.01, 0.99], atol=1e-6)
