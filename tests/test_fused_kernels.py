@@ -12,8 +12,10 @@ import pytest
 import tensorflow as tf
 import keras
 
+from ssp_keras.networks import build_generator
 from ssp_keras.networks.layers import FusedBatchNormalization, WideInputConv2D, conv_norm_act
 from ssp_keras.training.optimizers import FusedAdam
+from tiny import tiny_config
 
 
 def _values_and_gradients(layer, x, training):
@@ -132,3 +134,38 @@ def test_fused_adam_falls_back_for_amsgrad():
     optimizer = FusedAdam(1e-2, amsgrad=True)
     optimizer.apply_gradients([(tf.constant([1.0, -1.0, 0.5]), variable)])
     np.testing.assert_allclose(variable, [0.99, 1.01, 0.99], atol=1e-6)
+
+
+def test_weight_files_are_interchangeable_with_plain_keras_and_synchronised_generators(tmp_path, monkeypatch):
+    """Keras files weights by class name; the library's layers keep Keras' names, so generators
+    built with plain Keras layers, with the fused ones and with synchronised batch norm read each
+    other's weight files (the bundled model was saved with plain Keras layers)."""
+    import ssp_keras.networks.layers as layers_module
+
+    # Decoder stages narrower than a quarter of their input, so WideInputConv2D is in the network.
+    config = tiny_config(**{"generator.decoder_widths": (2, 2, 2, 2, 2)})
+    keras.utils.set_random_seed(5)
+    library = build_generator(config)
+    assert any(isinstance(layer, WideInputConv2D) for layer in library.layers)
+    assert any(isinstance(layer, FusedBatchNormalization) for layer in library.layers)
+
+    monkeypatch.setattr(layers_module, "BATCH_NORMALIZATION", keras.layers.BatchNormalization)
+    monkeypatch.setattr(layers_module, "WIDE_INPUT_RATIO", 0)
+    keras.utils.set_random_seed(6)
+    plain = build_generator(config)
+    assert not any(isinstance(layer, (WideInputConv2D, FusedBatchNormalization)) for layer in plain.layers)
+    monkeypatch.undo()
+    keras.utils.set_random_seed(7)
+    synchronised = build_generator(config, sync_batch_norm=True)
+
+    # Give every variable a distinct value, so a weight landing in the wrong layer cannot go unseen.
+    for index, variable in enumerate(plain.weights):
+        variable.assign(np.full(variable.shape, index + 1.0, "float32"))
+    plain.save_weights(tmp_path / "plain.weights.h5")
+    for model in (library, synchronised):
+        model.load_weights(tmp_path / "plain.weights.h5")
+        for expected, variable in zip(plain.weights, model.weights):
+            np.testing.assert_array_equal(variable.numpy(), expected.numpy())
+    synchronised.save_weights(tmp_path / "synchronised.weights.h5")
+    plain.load_weights(tmp_path / "synchronised.weights.h5")
+    assert float(plain.weights[-1].numpy().ravel()[0]) == len(plain.weights)

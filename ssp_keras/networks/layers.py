@@ -12,7 +12,7 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
     Keras 3 builds training-mode batch norm from a dozen element-wise ops and reductions
     (``tf.nn.moments``, ``tf.nn.batch_normalization``) and differentiates them op by op; on the
     TensorFlow backend this layer calls ``FusedBatchNormV3`` instead (one kernel forward, one
-    backward; with oneDNN, grappler also fuses the following ReLU into it). Same variables, same
+    backward). Same variables, same
     outputs and gradients up to float32 rounding, same moving-statistics update (momentum, biased
     batch variance) as the Keras layer. Inference, masks, renorm, other axes and other backends take
     the Keras path unchanged. Measured in ``benchmarks/RESULTS.md``.
@@ -53,14 +53,6 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
             and len(inputs.shape) == 4
             and self.axis in (-1, 3)
         )
-
-
-# Keras' .keras format files a layer's weights under its class name (saving_lib names each layer of
-# a model after ``__class__.__name__``, numbered by occurrence), so a subclass with a name of its own
-# would move the weights of every such layer in the file. Under Keras' names, models built with these
-# classes and with Keras' own (the bundled ccmid-lite, anything saved before they existed) read each
-# other's files; the registered names above keep their configs apart.
-FusedBatchNormalization.__name__ = FusedBatchNormalization.__qualname__ = "BatchNormalization"
 
 
 #: The class ``normalization("batch")`` builds when statistics are not synchronised (the benchmarks
@@ -160,9 +152,6 @@ def _kernel_gradient_from_output_columns(x, dy, kernel_shape):
         tf.reshape(x, [-1, in_channels]), tf.reshape(columns, [-1, size * size * out_channels]), transpose_a=True
     )  # [C_in, k*k*C_out]
     return tf.transpose(tf.reshape(product, [in_channels, size, size, out_channels]), [1, 2, 0, 3])
-
-
-WideInputConv2D.__name__ = WideInputConv2D.__qualname__ = "Conv2D"  # same reason as above
 
 
 #: Input channels per output channel from which `conv_norm_act` builds a `WideInputConv2D`
@@ -292,3 +281,17 @@ def synchronized_moments(x, axes):
     squares = tf.reduce_sum(tf.math.squared_difference(x, tf.stop_gradient(mean)), axis=axes, keepdims=True)
     variance = context.all_reduce(tf.distribute.ReduceOp.SUM, squares) / count
     return tf.squeeze(mean, axes), tf.squeeze(variance, axes)
+
+
+# Keras' .keras format files a layer's weights under its class name (saving_lib names each layer of a
+# model after ``__class__.__name__``, numbered by occurrence), so subclasses with names of their own
+# would move the weights of every such layer in the file. Under Keras' names, generators built with
+# any of these classes or with Keras' own (the bundled ccmid-lite, models saved before these classes
+# existed, a model trained on several replicas) read each other's weights; the names they are
+# registered under (``ssp_keras>FusedBatchNormalization``, ...) keep their configs apart.
+for _layer_class, _keras_name in (
+    (FusedBatchNormalization, "BatchNormalization"),
+    (SyncBatchNormalization, "BatchNormalization"),
+    (WideInputConv2D, "Conv2D"),
+):
+    _layer_class.__name__ = _layer_class.__qualname__ = _keras_name
