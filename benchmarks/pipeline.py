@@ -2,7 +2,7 @@
 
 Run by hand:
 
-    python benchmarks/pipeline.py [--lq DIR --hq DIR] [--batches 50] [--json results.json]
+    python benchmarks/pipeline.py [--lq DIR --hq DIR] [--batches 50] [--json results.json] [--tcmalloc]
 
 Without ``--lq``/``--hq``, 64 synthetic 384x384 images per domain are generated into a temporary
 folder (8-bit PNG, as the bundled sample set). For each setting the dataset is built, iterated
@@ -23,6 +23,9 @@ import sys
 import tempfile
 import time
 
+import common
+
+common.reexec_with_tcmalloc_if_asked()  # before TensorFlow loads
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import tensorflow as tf  # noqa: E402
@@ -71,10 +74,13 @@ def main(argv=None) -> int:
     parser.add_argument("--channels", type=int, choices=(1, 3), default=1)
     parser.add_argument("--batch-size", type=int, default=4, help="images per domain per batch")
     parser.add_argument("--batches", type=int, default=50, help="timed batches per setting")
-    parser.add_argument("--json", help="also write the results here")
+    common.add_common_arguments(parser)
     args = parser.parse_args(argv)
     if (args.lq is None) != (args.hq is None):
         parser.error("give both --lq and --hq, or neither")
+    common.configure_threads(args.intra_op, args.inter_op)
+    if args.max_load:
+        common.wait_for_quiet(args.max_load, args.wait)
 
     with tempfile.TemporaryDirectory(prefix="ssp-pipeline-bench-") as scratch:
         if args.lq is None:
@@ -94,7 +100,8 @@ def main(argv=None) -> int:
 
     print(f"input: {source} ({len(lq_files)} LQ, {len(hq_files)} HQ files)")
     print(f"crop {args.image_size}x{args.image_size}x{args.channels}, batch {args.batch_size} per domain, "
-          f"{args.batches} timed batches, {os.cpu_count()} CPUs, TensorFlow {tf.__version__}")
+          f"{args.batches} timed batches, {os.cpu_count()} CPUs, TensorFlow {tf.__version__}, "
+          f"allocator {common.allocator()}")
     print(f"{'cache':>6} {'augment':>8} {'first batch (s)':>16} {'images/s (LQ+HQ)':>18}")
     for row in rows:
         print(f"{'on' if row['cache'] else 'off':>6} {'on' if row['augment'] else 'off':>8} "
@@ -107,6 +114,7 @@ def main(argv=None) -> int:
             "platform": platform.platform(),
             "python": sys.version.split()[0],
             "tensorflow": tf.__version__,
+            "allocator": common.allocator(),
             "results": rows,
         }
         atomic_write_bytes(args.json, (json.dumps(report, indent=2) + "\n").encode("utf-8"))

@@ -28,6 +28,8 @@ import time
 
 import common
 
+common.reexec_with_tcmalloc_if_asked()  # before TensorFlow loads
+
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPOSITORY)
 
