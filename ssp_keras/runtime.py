@@ -93,3 +93,15 @@ def prepare_process(argv: Sequence[str], module: str = "ssp_keras.cli.main") -> 
         os.execve(sys.executable, [sys.executable, "-m", module, *argv], env)
     except OSError:
         return  # could not re-execute: carry on with glibc's malloc
+
+
+def describe() -> str:
+    """One line on the CPU settings this process runs with, for the start of long commands."""
+    onednn = os.environ.get("TF_ENABLE_ONEDNN_OPTS", "unset (TensorFlow's default)")
+    if tcmalloc_loaded():
+        allocator = "tcmalloc"
+    elif tcmalloc_path() is None:
+        allocator = "glibc malloc (install libtcmalloc-minimal4 for faster CPU training)"
+    else:
+        allocator = "glibc malloc (tcmalloc is installed but not preloaded)"
+    return f"CPU settings: TF_ENABLE_ONEDNN_OPTS={onednn}, allocator {allocator}; {SWITCH}=0 leaves both alone"

@@ -79,3 +79,11 @@ def test_prepare_process_relaunches_with_the_preload_once(tmp_path, fake_tcmallo
         [sys.executable, "-m", "probe_runtime"], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120
     )
     assert "ONEDNN None RELAUNCHED None LOADED False" in result.stdout
+
+
+def test_describe_names_both_settings(monkeypatch):
+    monkeypatch.setenv("TF_ENABLE_ONEDNN_OPTS", "1")
+    line = runtime.describe()
+    assert line.startswith("CPU settings: TF_ENABLE_ONEDNN_OPTS=1, allocator ")
+    assert ("allocator tcmalloc" in line) == runtime.tcmalloc_loaded()
+    assert runtime.SWITCH in line

@@ -45,6 +45,9 @@ def run(args: argparse.Namespace) -> int:
     if args.exclude:
         lq, hq = _without_excluded(lq, args.exclude), _without_excluded(hq, args.exclude)
     config = config_from_args(args)
+    from ssp_keras.runtime import describe
+
+    print(describe(), flush=True)
     result = train(config, lq, hq, args.out, verbose="auto" if args.verbose_fit is None else args.verbose_fit,
                    initial_generator=args.init_from)
     if result.generator_path:
