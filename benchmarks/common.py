@@ -19,7 +19,8 @@ What is here:
   graph, counted op by op from TensorFlow's registered statistics (the numbers
   ``tf.compat.v1.profiler`` adds up), on the ops that actually run (dead gradient branches are
   excluded), and :func:`profiler_flops`, the profiler's own raw total for comparison.
-* timing and output: :func:`median`, :func:`print_table`, :func:`write_json`, :func:`add_common_arguments`.
+* timing and output: :func:`median`, :func:`print_table`, :func:`write_json`, :func:`add_common_arguments`
+  and :func:`apply_common_arguments`.
 
 Nothing here imports TensorFlow at module level, so the tcmalloc re-exec can come first.
 """
@@ -382,6 +383,14 @@ def add_common_arguments(parser) -> None:
     parser.add_argument("--max-load", type=float, default=0.0,
                         help="wait (up to --wait seconds) until the 1-min load average is below this")
     parser.add_argument("--wait", type=float, default=600.0, help="longest wait for --max-load, seconds")
+
+
+def apply_common_arguments(args) -> None:
+    """Acts on `add_common_arguments`' thread and load options: sets the TensorFlow thread pools
+    (before any op runs) and, with ``--max-load``, waits for a quiet machine."""
+    configure_threads(args.intra_op, args.inter_op)
+    if args.max_load:
+        wait_for_quiet(args.max_load, args.wait)
 
 
 def run_child(argv: Sequence[str], env: Optional[dict] = None, json_path: Optional[str] = None) -> Optional[dict]:

@@ -164,9 +164,7 @@ def main(argv=None) -> int:
     if args.child_huge:
         child_huge(args)
         return 0
-    common.configure_threads(args.intra_op, args.inter_op)
-    if args.max_load:
-        common.wait_for_quiet(args.max_load, args.wait)
+    common.apply_common_arguments(args)
     generator = make_generator(args.preset, args.channels)
     rows = latency_rows(generator, args.channels, args.repeats)
     rows.append(folder_row(generator, args.channels, args.folder_images))

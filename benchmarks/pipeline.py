@@ -78,9 +78,7 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if (args.lq is None) != (args.hq is None):
         parser.error("give both --lq and --hq, or neither")
-    common.configure_threads(args.intra_op, args.inter_op)
-    if args.max_load:
-        common.wait_for_quiet(args.max_load, args.wait)
+    common.apply_common_arguments(args)
 
     with tempfile.TemporaryDirectory(prefix="ssp-pipeline-bench-") as scratch:
         if args.lq is None:

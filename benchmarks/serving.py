@@ -49,9 +49,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    common.configure_threads(args.intra_op, args.inter_op)
-    if args.max_load:
-        common.wait_for_quiet(args.max_load, args.wait)
+    common.apply_common_arguments(args)
 
     import numpy as np
     import tensorflow as tf

@@ -112,7 +112,10 @@ def test_conv_norm_act_picks_wide_input_conv_only_for_wide_inputs():
     assert any(isinstance(layer, FusedBatchNormalization) for layer in model_narrow.layers)
 
 
-def test_fused_adam_matches_keras_adam_over_steps():
+def test_fused_adam_matches_keras_adam_over_steps(monkeypatch):
+    fused_calls = []
+    fused_kernel = tf.raw_ops.ResourceApplyAdam
+    monkeypatch.setattr(tf.raw_ops, "ResourceApplyAdam", lambda **kw: fused_calls.append(1) or fused_kernel(**kw))
     rng = np.random.default_rng(4)
     initial = rng.normal(size=(4, 3)).astype("float32")
     schedule = keras.optimizers.schedules.ExponentialDecay(2e-3, decay_steps=2, decay_rate=0.5)
@@ -125,6 +128,7 @@ def test_fused_adam_matches_keras_adam_over_steps():
         results.append((np.asarray(variable), int(optimizer.iterations)))
     (keras_value, keras_iterations), (fused_value, fused_iterations) = results
     assert fused_iterations == keras_iterations == 6
+    assert len(fused_calls) == 6  # FusedAdam took the fused kernel, not Keras' fallback
     assert np.abs(fused_value - initial).max() > 1e-3  # it did move
     np.testing.assert_allclose(fused_value, keras_value, rtol=1e-5, atol=1e-7)
 

@@ -12,9 +12,8 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
     Keras 3 builds training-mode batch norm from a dozen element-wise ops and reductions
     (``tf.nn.moments``, ``tf.nn.batch_normalization``) and differentiates them op by op; on the
     TensorFlow backend this layer calls ``FusedBatchNormV3`` instead (one kernel forward, one
-    backward). Same variables, same
-    outputs and gradients up to float32 rounding, same moving-statistics update (momentum, biased
-    batch variance) as the Keras layer. Inference, masks, renorm, other axes and other backends take
+    backward). Same variables, same outputs and gradients up to float32 rounding, same
+    moving-statistics update (momentum, biased batch variance) as the Keras layer. Inference, masks, renorm, other axes and other backends take
     the Keras path unchanged. Measured in ``benchmarks/RESULTS.md``.
     """
 
