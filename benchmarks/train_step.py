@@ -39,11 +39,13 @@ Columns:
 
 Variants (``+``-joined tokens): ``concat`` (the library's step: one G pass over the concatenated
 LQ+HQ batch), ``two-pass`` (benchmark-only: two separate G passes, as a naive port does), ``xla``
-(``jit_compile=True``), ``bf16`` (``mixed_bfloat16`` dtype policy), and, benchmark-only, to
-measure the library's optimisations against what they replaced: ``keras-bn`` (Keras'
-``BatchNormalization`` instead of ``FusedBatchNormalization``), ``keras-adam`` (Keras' ``Adam``
-instead of ``FusedAdam``), ``keras-conv`` (plain ``Conv2D`` instead of ``WideInputConv2D``).
-``concat+keras-bn+keras-adam+keras-conv`` is the step as it was before them.
+(``jit_compile=True``), ``bf16`` (``mixed_bfloat16`` dtype policy), the generator's design
+(``batch-norm``: batch normalisation instead of the default instance norm; ``zero-pad``: Keras'
+"same" zero padding instead of mirror padding; ``concat+batch-norm+zero-pad`` is the generator as
+it was before instance norm), and, to measure the library's CPU kernels against what they
+replace: ``keras-kernels`` (``SSPGenerator(fused_kernels=False)``: Keras' ``BatchNormalization``
+and plain ``Conv2D`` instead of ``FusedBatchNormalization`` and ``WideInputConv2D``) and
+``keras-adam`` (Keras' ``Adam`` instead of ``FusedAdam``).
 """
 
 from __future__ import annotations
@@ -63,7 +65,7 @@ import gc  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
-VARIANT_TOKENS = ("concat", "two-pass", "xla", "bf16", "keras-bn", "keras-adam", "keras-conv")
+VARIANT_TOKENS = ("concat", "two-pass", "xla", "bf16", "batch-norm", "zero-pad", "keras-kernels", "keras-adam")
 
 
 def parse_variant(text: str) -> dict:
@@ -76,9 +78,10 @@ def parse_variant(text: str) -> dict:
         "two_pass": "two-pass" in tokens,
         "jit_compile": "xla" in tokens,
         "precision": "mixed_bfloat16" if "bf16" in tokens else "float32",
-        "keras_bn": "keras-bn" in tokens,
-        "keras_adam": "keras-adam" in tokens,
-        "keras_conv": "keras-conv" in tokens,
+        "normalization": "batch" if "batch-norm" in tokens else "instance",
+        "padding": "zero" if "zero-pad" in tokens else "mirror",
+        "fused_kernels": "keras-kernels" not in tokens,
+        "fused_adam": "keras-adam" not in tokens,
     }
 
 
@@ -94,29 +97,19 @@ def build(preset_name: str, image_size: int, batch_size: int, variant: dict, cha
     config = preset(preset_name).replace(**{
         "data.image_size": image_size, "data.channels": channels, "train.batch_size": batch_size,
         "train.precision": variant["precision"], "train.jit_compile": variant["jit_compile"],
+        "generator.normalization": variant["normalization"], "generator.padding": variant["padding"],
     })
-    import ssp_keras.networks.layers as layers_module
-    import ssp_keras.training.model as model_module
-
-    previous = (keras.config.dtype_policy(), layers_module.BATCH_NORMALIZATION, model_module.ADAM,
-                layers_module.WIDE_INPUT_RATIO)
+    previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(config.train.precision)
-    # Benchmark-only: Keras' own layer / optimiser / convolution, to measure the library's versions.
-    if variant["keras_bn"]:
-        layers_module.BATCH_NORMALIZATION = keras.layers.BatchNormalization
-    if variant["keras_adam"]:
-        model_module.ADAM = keras.optimizers.Adam
-    if variant["keras_conv"]:
-        layers_module.WIDE_INPUT_RATIO = 0  # plain Conv2D everywhere
     try:
         keras.utils.set_random_seed(0)
-        model = build_sspnet(config)
+        model = build_sspnet(config, fused_kernels=variant["fused_kernels"])
         if variant["two_pass"]:
             model.__class__ = TwoPassSSPNet
-        model.compile(*build_optimizers(config, steps_per_epoch=100), jit_compile=config.train.jit_compile)
+        optimizers = build_optimizers(config, steps_per_epoch=100, fused=variant["fused_adam"])
+        model.compile(*optimizers, jit_compile=config.train.jit_compile)
     finally:
-        keras.config.set_dtype_policy(previous[0])
-        layers_module.BATCH_NORMALIZATION, model_module.ADAM, layers_module.WIDE_INPUT_RATIO = previous[1:]
+        keras.config.set_dtype_policy(previous_policy)
     rng = np.random.default_rng(0)
     shape = (batch_size, image_size, image_size, channels)
     lq = tf.constant(rng.random(shape, np.float32))
@@ -366,7 +359,7 @@ def main(argv=None) -> int:
     parser.add_argument("--variants", type=lambda text: [parse_variant(v) for v in text.split(",")],
                         default=[parse_variant("concat")],
                         help="comma-separated variants, tokens joined by '+': concat | two-pass, xla, bf16, "
-                             "keras-bn, keras-adam, keras-conv (see the module docstring)")
+                             "batch-norm, zero-pad, keras-kernels, keras-adam (see the module docstring)")
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per variant")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per variant per round")

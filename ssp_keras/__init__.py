@@ -3,6 +3,7 @@
 The package is laid out by concern:
 
 * ``ssp_keras.config``: the one configuration object and its presets.
+* ``ssp_keras.defaults``: the models' hyperparameter defaults and rules (read by constructors and config).
 * ``ssp_keras.networks``: the generator (ResNet encoder U-Net) and the PatchGAN discriminator.
 * ``ssp_keras.losses``: adversarial, illumination-uniformity and structure losses.
 * ``ssp_keras.training``: the ``SSPNet`` model, learning-rate schedule, callbacks and trainer.

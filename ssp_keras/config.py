@@ -1,10 +1,14 @@
 """The one configuration object of ssp-keras.
 
 `SSPNetConfig` is a tree of small dataclasses (generator, discriminator, losses, training, data).
-It is the only place defaults live: the command line, the model, the data pipeline and the
-trainer all read their settings from it. It round-trips through JSON and YAML, and every field is
-validated: a bad value raises `ValueError` naming the field (for example
-``generator.encoder_stages``).
+The command line, the model, the data pipeline and the trainer all read their settings from it.
+It round-trips through JSON and YAML, and every field is validated: a bad value raises
+`ValueError` naming the field (for example ``generator.encoder_stages``).
+
+Where defaults live: the network and loss sections (generator, discriminator, loss) are views of
+constructor arguments of `SSPGenerator`, `PatchDiscriminator` and `SSPNet`; their defaults and
+rules live once, in `ssp_keras.defaults`, which both the constructors and these dataclasses read.
+The training and data sections' defaults and rules (no constructor takes them) live here.
 
 Presets:
 
@@ -19,16 +23,32 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
-from typing import Any, Optional, Tuple
+from typing import Any, Callable, Optional, Tuple
 
-LOSS_VARIANTS = ("gan", "gan+iu", "gan+te", "gan+sp")
-ADVERSARIAL_CRITERIA = ("lsgan", "bce")
-NORMALIZATIONS = ("batch", "instance", "none")
-ENCODER_BLOCKS = ("bottleneck", "basic")
+from ssp_keras import defaults
+from ssp_keras.defaults import (  # noqa: F401  (the choices, importable from here as before)
+    ADVERSARIAL_CRITERIA,
+    DISCRIMINATOR,
+    DISCRIMINATOR_RULES,
+    ENCODER_BLOCKS,
+    GENERATOR,
+    GENERATOR_RULES,
+    LOSS,
+    LOSS_RULES,
+    LOSS_VARIANT_TERMS,
+    LOSS_VARIANTS,
+    NORMALIZATIONS,
+    PADDINGS,
+)
+
 STRATEGIES = ("auto", "none", "mirrored", "multiworker")
 PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+
+
+def _field(prefix: str) -> Callable[[str], str]:
+    """How errors name a field of the section ``prefix``: ``config field 'generator.stem_width'``."""
+    return lambda name: f"config field '{prefix}.{name}'" if prefix else f"config field '{name}'"
 
 
 def _require(condition: bool, field: str, message: str) -> None:
@@ -36,39 +56,8 @@ def _require(condition: bool, field: str, message: str) -> None:
         raise ValueError(f"config field '{field}': {message}")
 
 
-def _positive_int(value: Any, field: str) -> None:
-    _require(
-        isinstance(value, int) and not isinstance(value, bool) and value > 0,
-        field,
-        f"must be a positive integer, got {value!r}",
-    )
-
-
-def _non_negative_number(value: Any, field: str) -> None:
-    _require(
-        isinstance(value, (int, float))
-        and not isinstance(value, bool)
-        and math.isfinite(value)
-        and value >= 0,
-        field,
-        f"must be a finite number >= 0, got {value!r}",
-    )
-
-
-def _positive_int_tuple(value: Any, field: str, length: Optional[int] = None) -> None:
-    _require(
-        isinstance(value, tuple) and len(value) > 0,
-        field,
-        f"must be a non-empty list of positive integers, got {value!r}",
-    )
-    if length is not None:
-        _require(len(value) == length, field, f"must have {length} entries, got {len(value)}")
-    for item in value:
-        _positive_int(item, field)
-
-
-def _one_of(value: Any, choices: Tuple[str, ...], field: str) -> None:
-    _require(value in choices, field, f"must be one of {list(choices)}, got {value!r}")
+def _section_values(section) -> dict:
+    return {field.name: getattr(section, field.name) for field in dataclasses.fields(section)}
 
 
 @dataclasses.dataclass
@@ -80,32 +69,29 @@ class GeneratorConfig:
     encoder_widths: inner width of each stage (ResNet-50: 64, 128, 256, 512).
     stem_width: width of the 7x7 stem and of the stride-2 3x3 conv replacing its max-pool.
     decoder_widths: five widths, from the 1/16 stage up to full resolution.
-    normalization: ``batch`` (ResNet's), ``instance`` (per sample) or ``none``.
+    normalization: ``instance`` (per sample, the default: an image's enhancement never depends on
+      the rest of the batch), ``batch`` (ResNet's; blotches full frames when trained on crops) or
+      ``none``.
+    padding: ``mirror`` (symmetric mirror padding before each convolution) or ``zero`` (Keras'
+      "same", which pads only bottom/right at stride 2 and leaves a band along those borders).
+    output_skip: G outputs sigmoid(logit(input) + correction), starting as the identity.
     sync_batch_norm: synchronise batch-norm statistics across replicas; ``None`` means on
       exactly when training on more than one replica.
     """
 
-    encoder_block: str = "bottleneck"
-    encoder_stages: Tuple[int, ...] = (3, 4, 6, 3)
-    encoder_widths: Tuple[int, ...] = (64, 128, 256, 512)
-    stem_width: int = 64
-    decoder_widths: Tuple[int, ...] = (256, 128, 64, 32, 16)
-    normalization: str = "batch"
+    encoder_block: str = GENERATOR["encoder_block"]
+    encoder_stages: Tuple[int, ...] = GENERATOR["encoder_stages"]
+    encoder_widths: Tuple[int, ...] = GENERATOR["encoder_widths"]
+    stem_width: int = GENERATOR["stem_width"]
+    decoder_widths: Tuple[int, ...] = GENERATOR["decoder_widths"]
+    normalization: str = GENERATOR["normalization"]
+    padding: str = GENERATOR["padding"]
+    output_skip: bool = GENERATOR["output_skip"]
     sync_batch_norm: Optional[bool] = None
     encoder_weights: Optional[str] = None
 
     def validate(self, prefix: str = "generator") -> None:
-        _one_of(self.encoder_block, ENCODER_BLOCKS, f"{prefix}.encoder_block")
-        _positive_int_tuple(self.encoder_stages, f"{prefix}.encoder_stages", 4)
-        _positive_int_tuple(self.encoder_widths, f"{prefix}.encoder_widths", 4)
-        _positive_int(self.stem_width, f"{prefix}.stem_width")
-        _positive_int_tuple(self.decoder_widths, f"{prefix}.decoder_widths", 5)
-        _one_of(self.normalization, NORMALIZATIONS, f"{prefix}.normalization")
-        _require(
-            self.sync_batch_norm in (None, True, False),
-            f"{prefix}.sync_batch_norm",
-            f"must be true, false or null, got {self.sync_batch_norm!r}",
-        )
+        defaults.check(GENERATOR_RULES, _section_values(self), _field(prefix))
         if self.encoder_weights is not None:
             _require(
                 isinstance(self.encoder_weights, str) and self.encoder_weights != "",
@@ -123,15 +109,12 @@ class DiscriminatorConfig:
     normalization: normalisation of the middle convolutions.
     """
 
-    num_layers: int = 3
-    base_width: int = 64
-    normalization: str = "instance"
+    num_layers: int = DISCRIMINATOR["num_layers"]
+    base_width: int = DISCRIMINATOR["base_width"]
+    normalization: str = DISCRIMINATOR["normalization"]
 
     def validate(self, prefix: str = "discriminator") -> None:
-        _positive_int(self.num_layers, f"{prefix}.num_layers")
-        _require(self.num_layers >= 2, f"{prefix}.num_layers", "must be at least 2")
-        _positive_int(self.base_width, f"{prefix}.base_width")
-        _one_of(self.normalization, NORMALIZATIONS, f"{prefix}.normalization")
+        defaults.check(DISCRIMINATOR_RULES, _section_values(self), _field(prefix))
 
 
 @dataclasses.dataclass
@@ -141,50 +124,38 @@ class LossConfig:
     variant: the paper's Table 3 ablation; ``gan+sp`` is the full SSP-Net.
     lambda1, lambda2: weights of the LQ and HQ adversarial branches.
     alpha: weight of the structure-preserving loss L_SP = L_IU + beta * L_TE.
-    iu_patch_divisors: L_IU patch sizes as fractions of the image height (8 -> H/8).
+    iu_patch_sizes: L_IU patch sizes in pixels (StillGAN's 48 and 96: H/8 and H/4 of a 384-pixel
+      frame). Pixels, not fractions of the crop, so shading is judged at frame scale whatever the
+      training crop; crops must be at least as large as the largest patch.
     structure_noise: std of the shared Gaussian noise added to both images of the structure term
       (StillGAN's 0.01); without it a flat output scores as perfect structure (see losses.structure).
     identity_weight: optional L1 between y and G(y) (0 = off).
     history_pool_size: optional pool of past fakes for D (0 = off; CycleGAN uses 50).
     """
 
-    variant: str = "gan+sp"
-    adversarial: str = "lsgan"
-    lambda1: float = 0.6
-    lambda2: float = 0.4
-    alpha: float = 5.1
-    beta: float = 1.0
-    iu_patch_divisors: Tuple[int, ...] = (8, 4)
-    ssim_window: int = 11
-    ssim_sigma: float = 1.5
-    structure_noise: float = 0.01
-    identity_weight: float = 0.0
-    history_pool_size: int = 0
+    variant: str = LOSS["variant"]
+    adversarial: str = LOSS["adversarial"]
+    lambda1: float = LOSS["lambda1"]
+    lambda2: float = LOSS["lambda2"]
+    alpha: float = LOSS["alpha"]
+    beta: float = LOSS["beta"]
+    iu_patch_sizes: Tuple[int, ...] = LOSS["iu_patch_sizes"]
+    ssim_window: int = LOSS["ssim_window"]
+    ssim_sigma: float = LOSS["ssim_sigma"]
+    structure_noise: float = LOSS["structure_noise"]
+    identity_weight: float = LOSS["identity_weight"]
+    history_pool_size: int = LOSS["history_pool_size"]
 
     def validate(self, prefix: str = "loss") -> None:
-        _one_of(self.variant, LOSS_VARIANTS, f"{prefix}.variant")
-        _one_of(self.adversarial, ADVERSARIAL_CRITERIA, f"{prefix}.adversarial")
-        for name in ("lambda1", "lambda2", "alpha", "beta", "identity_weight"):
-            _non_negative_number(getattr(self, name), f"{prefix}.{name}")
-        _positive_int_tuple(self.iu_patch_divisors, f"{prefix}.iu_patch_divisors")
-        _positive_int(self.ssim_window, f"{prefix}.ssim_window")
-        _require(self.ssim_window % 2 == 1, f"{prefix}.ssim_window", "must be odd")
-        _non_negative_number(self.ssim_sigma, f"{prefix}.ssim_sigma")
-        _non_negative_number(self.structure_noise, f"{prefix}.structure_noise")
-        _require(self.ssim_sigma > 0, f"{prefix}.ssim_sigma", "must be > 0")
-        _require(
-            isinstance(self.history_pool_size, int) and self.history_pool_size >= 0,
-            f"{prefix}.history_pool_size",
-            f"must be an integer >= 0, got {self.history_pool_size!r}",
-        )
+        defaults.check(LOSS_RULES, _section_values(self), _field(prefix))
 
     @property
     def use_illumination(self) -> bool:
-        return self.variant in ("gan+iu", "gan+sp")
+        return "illumination" in LOSS_VARIANT_TERMS[self.variant]
 
     @property
     def use_structure(self) -> bool:
-        return self.variant in ("gan+te", "gan+sp")
+        return "structure" in LOSS_VARIANT_TERMS[self.variant]
 
 
 @dataclasses.dataclass
@@ -219,86 +190,67 @@ class TrainConfig:
     image_grid_size: int = 4
 
     def validate(self, prefix: str = "train") -> None:
-        _positive_int(self.batch_size, f"{prefix}.batch_size")
-        _positive_int(self.epochs, f"{prefix}.epochs")
-        if self.steps_per_epoch is not None:
-            _positive_int(self.steps_per_epoch, f"{prefix}.steps_per_epoch")
-        for name in ("lr_warmup_start", "lr_peak"):
-            _non_negative_number(getattr(self, name), f"{prefix}.{name}")
-        _require(self.lr_peak > 0, f"{prefix}.lr_peak", "must be > 0")
-        _require(
-            isinstance(self.lr_warmup_steps, int) and self.lr_warmup_steps >= 0,
-            f"{prefix}.lr_warmup_steps",
-            f"must be an integer >= 0, got {self.lr_warmup_steps!r}",
-        )
-        _positive_int(self.lr_halving_epochs, f"{prefix}.lr_halving_epochs")
-        for name in (
-            "generator_beta_1",
-            "generator_beta_2",
-            "discriminator_beta_1",
-            "discriminator_beta_2",
-        ):
-            value = getattr(self, name)
-            _require(
-                isinstance(value, (int, float)) and 0 <= value < 1,
-                f"{prefix}.{name}",
-                f"must be in [0, 1), got {value!r}",
-            )
-        _require(
-            isinstance(self.seed, int) and not isinstance(self.seed, bool),
-            f"{prefix}.seed",
-            f"must be an integer, got {self.seed!r}",
-        )
-        _one_of(self.precision, PRECISIONS, f"{prefix}.precision")
-        _require(isinstance(self.jit_compile, bool), f"{prefix}.jit_compile", "must be true or false")
-        _one_of(self.strategy, STRATEGIES, f"{prefix}.strategy")
-        _require(
-            isinstance(self.cpu_replicas, int) and self.cpu_replicas >= 0,
-            f"{prefix}.cpu_replicas",
-            f"must be an integer >= 0, got {self.cpu_replicas!r}",
-        )
-        _positive_int(self.image_grid_size, f"{prefix}.image_grid_size")
+        defaults.check(_TRAIN_RULES, _section_values(self), _field(prefix))
+
+
+_TRAIN_RULES = {
+    "batch_size": defaults.positive_int,
+    "epochs": defaults.positive_int,
+    "steps_per_epoch": defaults.optional(defaults.positive_int),
+    "lr_warmup_start": defaults.non_negative_number,
+    "lr_peak": defaults.positive_number,
+    "lr_warmup_steps": defaults.non_negative_int,
+    "lr_halving_epochs": defaults.positive_int,
+    **{name: defaults.number_in(0, 1) for name in (
+        "generator_beta_1", "generator_beta_2", "discriminator_beta_1", "discriminator_beta_2")},
+    "seed": defaults.integer,
+    "precision": defaults.one_of(PRECISIONS),
+    "jit_compile": defaults.boolean,
+    "strategy": defaults.one_of(STRATEGIES),
+    "cpu_replicas": defaults.non_negative_int,
+    "image_grid_size": defaults.positive_int,
+}
 
 
 @dataclasses.dataclass
 class DataConfig:
     """Training images (SPEC section 5).
 
-    image_size: side of the square random training crops (a multiple of 32); images smaller than
+    image_size: side of the square random training crops (a multiple of 32,
+      `defaults.GENERATOR_SIZE_MULTIPLE`); images smaller than
       this are resized up first.
     channels: 1 (grayscale, the default for confocal microscopy) or 3 (RGB).
     flip: random horizontal and vertical flips.
     brightness_jitter, contrast_jitter: strength of the mild colour-space jitter (0 = off).
+    lq_shading: strength (0 = off, at most 1) of random smooth illumination fields multiplied into
+      LQ training crops: an off-centre vignette times a linear ramp, different for every crop, so
+      G learns to remove shading wherever it lies rather than the one vignette of its data set.
     cache: keep decoded images in memory; ``None`` decides from the folder's size.
     """
 
     image_size: int = 384
-    channels: int = 1
+    channels: int = defaults.DEFAULT_CHANNELS
     flip: bool = True
     brightness_jitter: float = 0.05
     contrast_jitter: float = 0.1
+    lq_shading: float = 0.5
     cache: Optional[bool] = None
     cache_limit_mb: int = 2048
 
     def validate(self, prefix: str = "data") -> None:
-        _positive_int(self.image_size, f"{prefix}.image_size")
-        _require(
-            self.image_size % 32 == 0,
-            f"{prefix}.image_size",
-            f"must be a multiple of 32 (the generator downsamples 5 times), got {self.image_size}",
-        )
-        _require(self.channels in (1, 3), f"{prefix}.channels", f"must be 1 or 3, got {self.channels!r}")
-        _require(isinstance(self.flip, bool), f"{prefix}.flip", "must be true or false")
-        for name in ("brightness_jitter", "contrast_jitter"):
-            value = getattr(self, name)
-            _non_negative_number(value, f"{prefix}.{name}")
-            _require(value < 1, f"{prefix}.{name}", f"must be < 1, got {value!r}")
-        _require(
-            self.cache in (None, True, False),
-            f"{prefix}.cache",
-            f"must be true, false or null, got {self.cache!r}",
-        )
-        _positive_int(self.cache_limit_mb, f"{prefix}.cache_limit_mb")
+        defaults.check(_DATA_RULES, _section_values(self), _field(prefix))
+
+
+_DATA_RULES = {
+    "image_size": defaults.multiple_of(defaults.GENERATOR_SIZE_MULTIPLE, "the generator downsamples 5 times"),
+    "channels": defaults.one_of(defaults.CHANNEL_COUNTS),
+    "flip": defaults.boolean,
+    "brightness_jitter": defaults.number_in(0, 1),
+    "contrast_jitter": defaults.number_in(0, 1),
+    "lq_shading": defaults.number_in(0, 1, high_included=True),
+    "cache": defaults.optional_boolean,
+    "cache_limit_mb": defaults.positive_int,
+}
 
 
 _SECTIONS = {
@@ -330,6 +282,13 @@ class SSPNetConfig:
             section = getattr(self, name)
             _require(isinstance(section, cls), name, f"must be a {cls.__name__}")
             section.validate(name)
+        largest_patch = max(self.loss.iu_patch_sizes)
+        _require(
+            largest_patch <= self.data.image_size,
+            "loss.iu_patch_sizes",
+            f"the largest patch ({largest_patch} px) must fit in the training crop (data.image_size = "
+            f"{self.data.image_size}); use larger crops or smaller patches (--iu-patch-sizes)",
+        )
         return self
 
     # ---------------------------------------------------------------- (de)serialisation
@@ -467,7 +426,7 @@ def _lite() -> SSPNetConfig:
         ),
         discriminator=DiscriminatorConfig(num_layers=3, base_width=16),
         train=TrainConfig(epochs=20),
-        data=DataConfig(image_size=128),
+        data=DataConfig(image_size=256),
     )
 
 

@@ -12,12 +12,22 @@ Two settings made the ``paper`` training step 1.6x faster on the project's 2-cor
 `prepare_process` applies them to the ``ssp-net`` command before anything imports TensorFlow: a
 variable the user has set is left as it is, tcmalloc is used only when it is installed, and
 ``SSP_KERAS_CPU_SETTINGS=0`` turns the whole thing off. Nothing here imports TensorFlow or NumPy.
+
+`quiet_tensorflow_import` hides the C++ lines TensorFlow prints while it loads (the absl pre-init
+warning, the oneDNN notice, the CUDA stub, each twice: two of TensorFlow's shared libraries carry
+their own copy). They are printed before TensorFlow reads ``TF_CPP_MIN_LOG_LEVEL``, so they can only
+be filtered: standard error (file descriptor 2) goes to a temporary file while ``import
+tensorflow`` runs, and everything but those lines is written back afterwards.
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib.abc
 import os
+import re
 import sys
+import tempfile
 from typing import Mapping, Optional, Sequence
 
 #: Where Debian/Ubuntu's ``libtcmalloc-minimal4`` (and Fedora's gperftools-libs) put the library.
@@ -105,3 +115,116 @@ def describe() -> str:
     else:
         allocator = "glibc malloc (tcmalloc is installed but not preloaded)"
     return f"CPU settings: TF_ENABLE_ONEDNN_OPTS={onednn}, allocator {allocator}; {SWITCH}=0 leaves both alone"
+
+
+# ------------------------------------------------------------------------ TensorFlow's start-up lines
+#: absl's warning before its logging is initialised; TensorFlow 2.21 prints it once per library.
+_ABSL_PRE_INIT = b"WARNING: All log messages before absl::InitializeLog() is called are written to STDERR"
+#: A C++ (glog/absl format) INFO, WARNING or ERROR line: ``I0000 00:00:1796... 5322 port.cc:153] ...``.
+#: FATAL (``F``) lines are kept: they explain a crash.
+_CPP_LOG_LINE = re.compile(rb"^[IWE]\d{4} \d\d:\d\d:\d+\.\d+\s+\d+ [^\s\]]+:\d+\] ")
+
+
+def is_tensorflow_startup_noise(line: bytes) -> bool:
+    """Whether ``line`` (one line of standard error printed while TensorFlow loads) is its C++ chatter."""
+    line = line.rstrip(b"\r\n")
+    return line == _ABSL_PRE_INIT or bool(_CPP_LOG_LINE.match(line))
+
+
+@contextlib.contextmanager
+def filtered_stderr(is_noise=is_tensorflow_startup_noise):
+    """Captures file descriptor 2 for the duration; then writes back every line but ``is_noise`` ones.
+
+    What Python and C++ write to standard error meanwhile comes out afterwards, in order. Does
+    nothing where descriptor 2 cannot be duplicated.
+    """
+    try:
+        sys.stderr.flush()
+        saved = os.dup(2)
+    except (OSError, ValueError, AttributeError):
+        yield
+        return
+    capture = tempfile.TemporaryFile()
+    try:
+        os.dup2(capture.fileno(), 2)
+        yield
+    finally:
+        with contextlib.suppress(Exception):
+            sys.stderr.flush()
+        os.dup2(saved, 2)
+        os.close(saved)
+        capture.seek(0)
+        kept = b"".join(line for line in capture.read().splitlines(keepends=True) if not is_noise(line))
+        capture.close()
+        while kept:
+            kept = kept[os.write(2, kept):]
+
+
+class _QuietImportFinder(importlib.abc.MetaPathFinder):
+    """Finds ``tensorflow`` through the other finders and loads it inside `filtered_stderr`."""
+
+    def __init__(self) -> None:
+        self._searching = False
+
+    def find_spec(self, name, path=None, target=None):
+        if name != "tensorflow" or self._searching:
+            return None
+        self._searching = True
+        try:
+            for finder in sys.meta_path:
+                if finder is self or not hasattr(finder, "find_spec"):
+                    continue
+                spec = finder.find_spec(name, path, target)
+                if spec is not None:
+                    break
+            else:
+                return None
+        finally:
+            self._searching = False
+        if spec.loader is None or not hasattr(spec.loader, "exec_module"):
+            return spec
+        spec.loader = _QuietLoader(spec.loader, self)
+        return spec
+
+    def uninstall(self) -> None:
+        with contextlib.suppress(ValueError):
+            sys.meta_path.remove(self)
+
+
+class _QuietLoader(importlib.abc.Loader):
+    def __init__(self, loader, finder: _QuietImportFinder) -> None:
+        self._loader = loader
+        self._finder = finder
+
+    def create_module(self, spec):
+        return self._loader.create_module(spec)
+
+    def exec_module(self, module) -> None:
+        self._finder.uninstall()  # once: TensorFlow loads a single time per process
+        try:
+            with filtered_stderr():
+                self._loader.exec_module(module)
+        finally:
+            module.__loader__ = self._loader
+            if getattr(module, "__spec__", None) is not None:
+                module.__spec__.loader = self._loader
+
+    def __getattr__(self, name):
+        return getattr(self._loader, name)
+
+
+def quiet_tensorflow_import():
+    """Makes the first ``import tensorflow`` of this process hide TensorFlow's C++ start-up lines.
+
+    Returns a function that undoes it (a no-op once TensorFlow has loaded), or None when TensorFlow
+    is already loaded. Later C++ messages (``failed call to cuInit`` on a machine without a GPU...)
+    honour ``TF_CPP_MIN_LOG_LEVEL``, which the caller sets.
+    """
+    if "tensorflow" in sys.modules:
+        return None
+    for finder in sys.meta_path:
+        if isinstance(finder, _QuietImportFinder):
+            return finder.uninstall
+    finder = _QuietImportFinder()
+    sys.meta_path.insert(0, finder)
+    return finder.uninstall

@@ -18,3 +18,39 @@ def shared_data():
     if not path.is_dir():
         pytest.skip("../shared/data is not beside this checkout")
     return path
+
+
+def write_test_dicom(path, pixels, bits_stored, photometric="MONOCHROME2", slope=None, intercept=None,
+                     signed=False, **attributes):
+    """A minimal valid DICOM file of 16-bit-allocated grayscale frames ([H, W] or [frames, H, W]).
+
+    Shared by the reading tests and the enhance tests (DICOM in, DICOM out); ``attributes`` are
+    further elements by keyword (``PatientName="Doe^Jane"``, ``StudyInstanceUID=...``).
+    """
+    import numpy as np
+    from pydicom.dataset import Dataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
+
+    dataset = Dataset()
+    dataset.file_meta = FileMetaDataset()
+    dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    dataset.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
+    dataset.file_meta.MediaStorageSOPInstanceUID = generate_uid()
+    dataset.SOPClassUID = SecondaryCaptureImageStorage
+    dataset.SOPInstanceUID = dataset.file_meta.MediaStorageSOPInstanceUID
+    if pixels.ndim == 3:  # several frames
+        dataset.NumberOfFrames = pixels.shape[0]
+    dataset.Rows, dataset.Columns = pixels.shape[-2:]
+    dataset.SamplesPerPixel = 1
+    dataset.PhotometricInterpretation = photometric
+    dataset.BitsAllocated = 16
+    dataset.BitsStored = bits_stored
+    dataset.HighBit = bits_stored - 1
+    dataset.PixelRepresentation = 1 if signed else 0
+    if slope is not None:
+        dataset.RescaleSlope = slope
+        dataset.RescaleIntercept = intercept
+    for keyword, value in attributes.items():
+        setattr(dataset, keyword, value)
+    dataset.PixelData = pixels.astype(np.int16 if signed else np.uint16).tobytes()
+    dataset.save_as(str(path), enforce_file_format=True)

@@ -11,7 +11,7 @@ from ssp_keras.evaluation.baselines import (
     guided_filter,
     identity,
 )
-from test_niqe import pink_noise  # the shared natural-like test texture
+from helpers import pink_noise  # the shared natural-like test texture
 
 
 def mse(a, b):
@@ -98,7 +98,7 @@ def test_guided_filter_keeps_constants_and_smooths_noise():
 
 def test_registry_lookup():
     assert get_baseline("clahe") is clahe and get_baseline("dcp") is dark_channel_prior
-    with pytest.raises(ValueError, match=r"unknown baseline 'sharpen'.*'clahe', 'dcp', 'identity'"):
+    with pytest.raises(ValueError, match=r"unknown baseline 'sharpen'.*'clahe', 'dcp', 'flat_field', 'identity'"):
         get_baseline("sharpen")
 
 

@@ -13,7 +13,7 @@ def test_presets_are_valid_and_differ():
     assert (paper.loss.lambda1, paper.loss.lambda2, paper.loss.alpha, paper.loss.beta) == (0.6, 0.4, 5.1, 1.0)
     assert (paper.train.generator_beta_1, paper.train.generator_beta_2) == (0.5, 0.9)
     assert (paper.train.discriminator_beta_1, paper.train.discriminator_beta_2) == (0.9, 0.999)
-    assert lite.generator.encoder_block == "basic" and lite.data.image_size == 128
+    assert lite.generator.encoder_block == "basic" and lite.data.image_size == 256
 
 
 @pytest.mark.parametrize("name", ["paper", "lite"])

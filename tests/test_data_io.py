@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
+from conftest import write_test_dicom as write_dicom
 from ssp_keras.data import io as image_io
 from ssp_keras.errors import InputError
 
@@ -18,34 +19,6 @@ def gradient(height=24, width=32, channels=1):
     cols = np.linspace(0.0, 1.0, width, dtype=np.float32)[None, :]
     planes = [(rows + cols) / 2, rows * np.ones_like(cols), 1 - cols * np.ones_like(rows)]
     return np.stack(planes[:channels], axis=-1)
-
-
-def write_dicom(path, pixels, bits_stored, photometric="MONOCHROME2", slope=None, intercept=None):
-    """A minimal valid DICOM file of 16-bit-allocated grayscale frames ([H, W] or [frames, H, W])."""
-    from pydicom.dataset import Dataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, SecondaryCaptureImageStorage, generate_uid
-
-    dataset = Dataset()
-    dataset.file_meta = FileMetaDataset()
-    dataset.file_meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    dataset.file_meta.MediaStorageSOPClassUID = SecondaryCaptureImageStorage
-    dataset.file_meta.MediaStorageSOPInstanceUID = generate_uid()
-    dataset.SOPClassUID = SecondaryCaptureImageStorage
-    dataset.SOPInstanceUID = dataset.file_meta.MediaStorageSOPInstanceUID
-    if pixels.ndim == 3:  # several frames
-        dataset.NumberOfFrames = pixels.shape[0]
-    dataset.Rows, dataset.Columns = pixels.shape[-2:]
-    dataset.SamplesPerPixel = 1
-    dataset.PhotometricInterpretation = photometric
-    dataset.BitsAllocated = 16
-    dataset.BitsStored = bits_stored
-    dataset.HighBit = bits_stored - 1
-    dataset.PixelRepresentation = 0
-    if slope is not None:
-        dataset.RescaleSlope = slope
-        dataset.RescaleIntercept = intercept
-    dataset.PixelData = pixels.astype(np.uint16).tobytes()
-    dataset.save_as(str(path), enforce_file_format=True)
 
 
 # ------------------------------------------------------------------------------ round trips
@@ -157,6 +130,154 @@ def test_dicom_multiframe_reads_first_frame(tmp_path):
     image = image_io.read_image(str(tmp_path / "cine.dcm"))
     assert image.shape == (3, 4, 1)
     np.testing.assert_allclose(image, 100 / 4095.0, atol=1e-6)
+
+
+# ------------------------------------------------------------------------------ stacks
+def test_read_frames_returns_every_tiff_page_and_read_image_warns_once(tmp_path, caplog):
+    import tifffile
+
+    pages = np.stack([np.full((6, 9), 1000 * (index + 1), np.uint16) for index in range(3)])
+    tifffile.imwrite(tmp_path / "stack.tif", pages, photometric="minisblack")
+    frames, info = image_io.read_frames(str(tmp_path / "stack.tif"))
+    assert [frame.shape for frame in frames] == [(6, 9, 1)] * 3
+    np.testing.assert_allclose([frame[0, 0, 0] for frame in frames], np.array([1000, 2000, 3000]) / 65535.0)
+    assert (info.frames, info.bit_depth, info.dtype, info.format) == (3, 16, "uint16", "tiff")
+    with caplog.at_level(logging.WARNING):
+        first = image_io.read_image(str(tmp_path / "stack.tif"))
+        image_io.read_image(str(tmp_path / "stack.tif"))  # the same file again: no second warning
+    np.testing.assert_allclose(first, frames[0])
+    warnings = [record.getMessage() for record in caplog.records if "stack.tif" in record.getMessage()]
+    assert len(warnings) == 1 and "3 pages" in warnings[0] and "only the first" in warnings[0]
+
+
+def test_single_images_do_not_warn(tmp_path, caplog):
+    image_io.write_image(str(tmp_path / "one.tif"), gradient(), bit_depth=16)
+    with caplog.at_level(logging.WARNING):
+        frames, info = image_io.read_frames(str(tmp_path / "one.tif"))
+        image_io.read_image(str(tmp_path / "one.tif"))
+    assert len(frames) == 1 and info.frames == 1 and not caplog.records
+
+
+def test_float_tiff_stack_is_scaled_by_the_whole_stack(tmp_path):
+    import tifffile
+
+    pages = np.stack([np.full((4, 4), value, np.float32) for value in (-2.0, 0.0, 6.0)])
+    tifffile.imwrite(tmp_path / "float.tif", pages, photometric="minisblack")
+    frames, _ = image_io.read_frames(str(tmp_path / "float.tif"))
+    # one scale for the stack: -2 -> 0, 0 -> 0.25, 6 -> 1 (frame by frame each would be 0)
+    np.testing.assert_allclose([frame[0, 0, 0] for frame in frames], [0.0, 0.25, 1.0])
+
+
+def test_read_frames_returns_every_dicom_frame(tmp_path, caplog):
+    volume = np.stack([np.full((3, 4), value, np.uint16) for value in (100, 2000, 4000)])
+    write_dicom(tmp_path / "cine.dcm", volume, bits_stored=12)
+    frames, info = image_io.read_frames(str(tmp_path / "cine.dcm"))
+    np.testing.assert_allclose([frame[0, 0, 0] for frame in frames], np.array([100, 2000, 4000]) / 4095.0, atol=1e-6)
+    assert (info.frames, info.format) == (3, "dicom")
+    with caplog.at_level(logging.WARNING):
+        image_io.read_image(str(tmp_path / "cine.dcm"))
+    assert "cine.dcm" in caplog.text and "3 frames" in caplog.text
+    assert image_io.dicom_frame_count(str(tmp_path / "cine.dcm")) == 3
+
+
+@pytest.mark.parametrize("bit_depth, channels, dtype", [(8, 1, np.uint8), (16, 1, np.uint16), (16, 3, np.uint16)])
+def test_write_frames_writes_a_multi_page_tiff(tmp_path, bit_depth, channels, dtype):
+    import tifffile
+
+    frames = [gradient(10, 12, channels) * scale for scale in (0.2, 0.6, 1.0, 0.4)]
+    image_io.write_frames(str(tmp_path / "out.tif"), frames, bit_depth=bit_depth)
+    with tifffile.TiffFile(tmp_path / "out.tif") as tiff:
+        assert len(tiff.pages) == 4
+        assert all(page.dtype == dtype for page in tiff.pages)
+    back, info = image_io.read_frames(str(tmp_path / "out.tif"))
+    assert len(back) == 4 and info.dtype == np.dtype(dtype).name
+    for original, read in zip(frames, back):
+        np.testing.assert_allclose(read, original, atol=0.5 / (2**bit_depth - 1) + 1e-7)
+
+
+def test_write_frames_keeps_pages_of_different_sizes(tmp_path):
+    image_io.write_frames(str(tmp_path / "mixed.tif"), [gradient(5, 6), gradient(7, 3)], bit_depth=8)
+    frames, info = image_io.read_frames(str(tmp_path / "mixed.tif"))
+    assert [frame.shape for frame in frames] == [(5, 6, 1), (7, 3, 1)] and info.frames == 2
+
+
+def test_write_frames_refuses_several_frames_for_single_frame_formats(tmp_path):
+    with pytest.raises(ValueError, match="only TIFF holds several"):
+        image_io.write_frames(str(tmp_path / "a.png"), [gradient(), gradient()], bit_depth=8)
+    assert not os.listdir(tmp_path)
+
+
+# ------------------------------------------------------------------------------ DICOM out
+def dicom_source(path, pixels, **options):
+    """A DICOM with patient, study and series, as a scanner would write it."""
+    from pydicom.uid import generate_uid
+
+    attributes = dict(
+        PatientName="Doe^Jane", PatientID="P-123", PatientBirthDate="19700101", StudyInstanceUID=generate_uid(),
+        StudyDate="20240102", AccessionNumber="A42", SeriesInstanceUID=generate_uid(), Modality="OT",
+        ImageType=["ORIGINAL", "PRIMARY", "CONFOCAL"], SeriesDescription="cornea scan",
+    )
+    attributes.update(options.pop("attributes", {}))
+    write_dicom(path, pixels, **options, **attributes)
+
+
+def test_derived_dicom_keeps_patient_and_study_with_new_uids(tmp_path):
+    import pydicom
+
+    volume = np.stack([np.full((5, 6), value, np.uint16) for value in (0, 1000, 4095)])
+    dicom_source(tmp_path / "in.dcm", volume, bits_stored=12)
+    frames, _ = image_io.read_frames(str(tmp_path / "in.dcm"))
+    enhanced = [1.0 - frame for frame in frames]
+    image_io.write_derived_dicom(str(tmp_path / "out.dcm"), enhanced, str(tmp_path / "in.dcm"),
+                                 "SSP-Net enhanced (ccmid-lite)", "Enhanced with SSP-Net, model ccmid-lite")
+    source, result = pydicom.dcmread(tmp_path / "in.dcm"), pydicom.dcmread(tmp_path / "out.dcm")
+    for keyword in ("PatientName", "PatientID", "PatientBirthDate", "StudyInstanceUID", "StudyDate",
+                    "AccessionNumber", "SOPClassUID", "Modality"):
+        assert result[keyword].value == source[keyword].value, keyword
+    assert result.SOPInstanceUID != source.SOPInstanceUID and result.SeriesInstanceUID != source.SeriesInstanceUID
+    assert result.file_meta.MediaStorageSOPInstanceUID == result.SOPInstanceUID
+    assert result.file_meta.TransferSyntaxUID == pydicom.uid.ExplicitVRLittleEndian
+    assert list(result.ImageType) == ["DERIVED", "SECONDARY", "CONFOCAL"]
+    assert result.SeriesDescription == "SSP-Net enhanced (ccmid-lite)"
+    assert "ccmid-lite" in result.DerivationDescription
+    assert result.SourceImageSequence[0].ReferencedSOPInstanceUID == source.SOPInstanceUID
+    assert (result.BitsAllocated, result.BitsStored, result.HighBit, result.PixelRepresentation) == (16, 12, 11, 0)
+    assert int(result.NumberOfFrames) == 3
+    np.testing.assert_array_equal(result.pixel_array[:, 0, 0], [4095, 3095, 0])
+    back, info = image_io.read_frames(str(tmp_path / "out.dcm"))
+    assert info.frames == 3
+    for expected, read in zip(enhanced, back):
+        np.testing.assert_allclose(read, expected, atol=0.5 / 4095 + 1e-6)
+
+
+def test_derived_dicom_keeps_signed_rescaled_monochrome1_values(tmp_path):
+    import pydicom
+
+    pixels = np.arange(-2000, 2000, 100, dtype=np.int16).reshape(5, 8)
+    dicom_source(tmp_path / "ct.dcm", pixels, bits_stored=12, signed=True, slope=2, intercept=-1024,
+                 photometric="MONOCHROME1")
+    (frame,), _ = image_io.read_frames(str(tmp_path / "ct.dcm"))
+    image_io.write_derived_dicom(str(tmp_path / "out.dcm"), [frame], str(tmp_path / "ct.dcm"), "x", "y")
+    result = pydicom.dcmread(tmp_path / "out.dcm")
+    assert (result.PixelRepresentation, result.PhotometricInterpretation) == (1, "MONOCHROME1")
+    assert (float(result.RescaleSlope), float(result.RescaleIntercept)) == (2.0, -1024.0)
+    assert "NumberOfFrames" not in result
+    np.testing.assert_array_equal(result.pixel_array, pixels)  # an unchanged image gives the same stored values
+
+
+def test_derived_dicoms_of_one_series_share_one_new_series(tmp_path):
+    import pydicom
+    from pydicom.uid import generate_uid
+
+    series = generate_uid()
+    uids = {}
+    for name in ("a", "b"):
+        dicom_source(tmp_path / f"{name}.dcm", np.zeros((4, 4), np.uint16), bits_stored=16,
+                     attributes={"SeriesInstanceUID": series})
+        image_io.write_derived_dicom(str(tmp_path / f"{name}-out.dcm"), [np.zeros((4, 4, 1))],
+                                     str(tmp_path / f"{name}.dcm"), "x", "y", series_uid=uids)
+    a, b = (pydicom.dcmread(tmp_path / f"{name}-out.dcm") for name in ("a", "b"))
+    assert a.SeriesInstanceUID == b.SeriesInstanceUID != series and a.SOPInstanceUID != b.SOPInstanceUID
 
 
 # ------------------------------------------------------------------------------ channels

@@ -20,7 +20,7 @@ from ssp_keras.data.pipeline import (  # noqa: E402
 from ssp_keras.errors import InputError  # noqa: E402
 
 CROP = 32
-PLAIN = DataConfig(image_size=CROP, flip=False, brightness_jitter=0.0, contrast_jitter=0.0, cache=False)
+PLAIN = DataConfig(image_size=CROP, flip=False, brightness_jitter=0.0, contrast_jitter=0.0, lq_shading=0.0, cache=False)
 
 
 def textured_files(folder, count, size=(48, 56), seed=0):
@@ -217,3 +217,28 @@ def test_distribute_dataset_over_two_replicas(folders):
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=240)
     assert result.returncode == 0, result.stderr[-3000:]
     assert result.stdout.count("replica batches [4, 4]") == 2  # 2 LQ + 2 HQ on each replica
+
+
+def test_lq_shading_darkens_lq_crops_smoothly_and_leaves_hq_alone(folders):
+    import dataclasses
+
+    shaded = dataclasses.replace(PLAIN, lq_shading=1.0)
+    plain_lq, plain_hq = next(iter(make_unpaired_dataset(folders["lq"], folders["hq"], PLAIN, 2, seed=3)))
+    lq, hq = next(iter(make_unpaired_dataset(folders["lq"], folders["hq"], shaded, 2, seed=3)))
+    np.testing.assert_array_equal(hq.numpy(), plain_hq.numpy())  # HQ targets are never shaded
+    ratio = lq.numpy() / np.maximum(plain_lq.numpy(), 1e-3)
+    valid = plain_lq.numpy() > 0.05
+    assert np.all(ratio[valid] <= 1.0 + 1e-4)  # a field with maximum 1 only darkens
+    assert ratio[valid].min() < 0.9  # and it does darken somewhere
+
+
+def test_random_shading_fields_are_smooth_and_seeded():
+    from ssp_keras.data.pipeline import random_shading
+
+    ones = tf.ones([3, 64, 64, 1])
+    fields = random_shading(ones, 0.8, tf.constant([5, 7], tf.int64)).numpy()
+    again = random_shading(ones, 0.8, tf.constant([5, 7], tf.int64)).numpy()
+    np.testing.assert_array_equal(fields, again)
+    assert np.allclose(fields.max(axis=(1, 2, 3)), 1.0)
+    assert np.abs(np.diff(fields, axis=1)).max() < 0.05 and np.abs(np.diff(fields, axis=2)).max() < 0.05
+    assert not np.allclose(fields[0], fields[1])  # each image its own field

@@ -13,7 +13,6 @@ import ssp_keras.cli.main as cli_main
 from ssp_keras.data.io import read_image, write_image
 from ssp_keras.data.synthetic import generate_pair
 from ssp_keras.errors import InputError
-from ssp_keras.evaluation import report as report_module
 from ssp_keras.evaluation.report import (
     ORIGINAL,
     TABLE1_METRICS,
@@ -169,10 +168,10 @@ def test_small_images_have_no_niqe_and_say_so(tmp_path):
 
 
 @pytest.mark.slow
-def test_labels_without_segmenter_train_a_quick_one(dataset, tmp_path, monkeypatch):
+def test_labels_without_segmenter_train_a_quick_one(dataset, tmp_path):
     tiny = dict(epochs=1, steps_per_epoch=2, image_size=32, batch_size=2, base_width=4, depth=2, synthetic_count=2, synthetic_size=64)
-    monkeypatch.setattr(report_module, "QUICK_SEGMENTER", tiny)
-    result = evaluate(None, str(dataset / "images"), str(tmp_path / "r"), labels=str(dataset / "labels"), baselines=())
+    result = evaluate(None, str(dataset / "images"), str(tmp_path / "r"), labels=str(dataset / "labels"), baselines=(),
+                      quick_segmenter=tiny)
     assert result.table2 is not None
     assert os.path.isfile(tmp_path / "r" / "segmenter" / "segmenter.keras")
     assert "synthetic" in result.sources["segmenter"]

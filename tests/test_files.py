@@ -40,3 +40,31 @@ def test_outputs_inside_inputs_are_refused(tmp_path):
     with pytest.raises(ValueError, match="input file"):
         check_output_location(str(inputs), [str(inputs / "a.png")])
     check_output_location(str(tmp_path / "elsewhere"), [str(inputs)])
+
+
+def test_outputs_beside_input_files_can_be_allowed(tmp_path):
+    inputs = tmp_path / "in"
+    inputs.mkdir()
+    (inputs / "a.png").write_bytes(b"x")
+    check_output_location(str(inputs / "results"), [str(inputs / "a.png")], allow_beside_files=True)
+    with pytest.raises(ValueError, match="input folder"):  # a folder given as input stays refused
+        check_output_location(str(inputs / "results"), [str(inputs)], allow_beside_files=True)
+
+
+def test_stale_staging_folders_are_told_from_live_ones(tmp_path):
+    import subprocess
+    import sys
+
+    from ssp_keras.utils.files import make_staging_dir, pid_is_alive, remove_stale_staging_dirs
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    assert not pid_is_alive(child.pid) and pid_is_alive(os.getpid())
+    live = make_staging_dir(str(tmp_path), "v1")
+    stale = tmp_path / os.path.basename(live).replace(f".tmp-{os.getpid()}-", f".tmp-{child.pid}-", 1)
+    stale.mkdir()
+    (stale / "half.bin").write_bytes(b"x")
+    unrelated = tmp_path / ".tmp-notours"
+    unrelated.mkdir()
+    assert remove_stale_staging_dirs(str(tmp_path)) == [str(stale)]
+    assert sorted(os.listdir(tmp_path)) == sorted([os.path.basename(live), ".tmp-notours"])

@@ -11,11 +11,11 @@ def _ramp(strength, size=64):
 
 
 def test_illumination_loss_is_zero_on_a_constant_image():
-    np.testing.assert_allclose(illumination_uniformity_loss(tf.fill([2, 64, 64, 1], 0.7)).numpy(), 0.0, atol=1e-5)
+    np.testing.assert_allclose(illumination_uniformity_loss(tf.fill([2, 64, 64, 1], 0.7), (8, 16)).numpy(), 0.0, atol=1e-5)
 
 
 def test_illumination_loss_grows_with_the_planted_ramp():
-    values = [float(tf.reduce_mean(illumination_uniformity_loss(_ramp(s)))) for s in (0.0, 0.2, 0.5, 0.9)]
+    values = [float(tf.reduce_mean(illumination_uniformity_loss(_ramp(s), (8, 16)))) for s in (0.0, 0.2, 0.5, 0.9)]
     assert values[0] < 1e-6
     assert values == sorted(values) and values[-1] > 0.05
 
@@ -25,7 +25,7 @@ def test_illumination_loss_known_value_for_a_step():
     # everywhere before upsampling; bicubic overshoot at the edge keeps the mean close to 1/2.
     image = np.zeros((1, 64, 64, 1), np.float32)
     image[:, :, 32:] = 1.0
-    value = float(illumination_uniformity_loss(image)[0])
+    value = float(illumination_uniformity_loss(image, (8, 16))[0])
     assert 0.45 < value < 0.55
 
 
@@ -35,8 +35,21 @@ def test_illumination_loss_matches_tf_resize_bicubic():
     patch = 64 // 8
     deviation = tf.nn.avg_pool2d(images, patch, patch, "VALID") - tf.reduce_mean(images, [1, 2], keepdims=True)
     reference = tf.reduce_mean(tf.abs(tf.image.resize(deviation, (64, 96), method="bicubic")), [1, 2, 3])
-    ours = illumination_uniformity_loss(images, patch_divisors=(8,))
+    ours = illumination_uniformity_loss(images, patch_sizes=(patch,))
     np.testing.assert_allclose(ours.numpy(), reference.numpy(), rtol=1e-5)
+
+
+def test_illumination_patches_are_pixels_and_partial_edge_patches_are_plain_means():
+    # 48-pixel patches on a 100-pixel image: a 3 x 3 grid whose last row/column holds 4 pixels;
+    # the reference pools those partial patches over their own pixels and upsamples bicubically.
+    images = tf.random.stateless_uniform([1, 100, 100, 1], seed=[9, 10])
+    array = images.numpy()[0, :, :, 0]
+    grid = np.array([[array[r:r + 48, c:c + 48].mean() for c in (0, 48, 96)] for r in (0, 48, 96)], np.float32)
+    deviation = grid - array.mean()
+    reference = tf.reduce_mean(tf.abs(tf.image.resize(deviation[None, :, :, None], (100, 100), method="bicubic")))
+    np.testing.assert_allclose(float(illumination_uniformity_loss(images, (48,))[0]), float(reference), rtol=1e-5)
+    with pytest.raises(ValueError, match="does not fit"):
+        illumination_uniformity_loss(images, (128,))
 
 
 def test_structure_of_an_image_with_itself_is_zero():
@@ -58,7 +71,7 @@ def test_gradients_are_finite_on_constant_images():
     constant = tf.Variable(tf.fill([2, 32, 32, 1], 0.5))
     with tf.GradientTape() as tape:
         loss = tf.reduce_sum(structure_loss(constant, tf.fill([2, 32, 32, 1], 0.25)))
-        loss += tf.reduce_sum(illumination_uniformity_loss(constant))
+        loss += tf.reduce_sum(illumination_uniformity_loss(constant, (8, 16)))
     gradient = tape.gradient(loss, constant)
     assert np.isfinite(gradient.numpy()).all()
     assert np.isfinite(loss.numpy())

@@ -103,6 +103,7 @@ def test_sspnet_serialises():
     assert restored.variant == model.variant and restored.generator.get_config() == model.generator.get_config()
 
 
+@pytest.mark.slow
 def test_paper_preset_builds_and_trains_one_step_at_384():
     config = preset("paper").replace(**{"train.batch_size": 1})
     model = build_sspnet(config)
@@ -116,12 +117,13 @@ def test_paper_preset_builds_and_trains_one_step_at_384():
     assert int(model.generator_optimizer.iterations) == 1
 
 
+@pytest.mark.slow
 def test_lite_training_learns_to_even_the_illumination():
     """A few dozen steps on synthetic LQ images with a planted illumination ramp: G(LQ) ends up more
     evenly lit than LQ while keeping its structure, and both measures improved during training."""
-    size, steps = 64, 40
+    size, steps = 64, 60
     config = preset("lite").replace(**{"data.image_size": size, "train.batch_size": 4, "train.lr_warmup_steps": 0,
-                                       "train.lr_peak": 1e-3})
+                                       "train.lr_peak": 1e-3, "loss.iu_patch_sizes": (8, 16)})
     keras.utils.set_random_seed(1)
     model = build_sspnet(config)
     model.compile(*build_optimizers(config, steps_per_epoch=steps))
@@ -134,13 +136,50 @@ def test_lite_training_learns_to_even_the_illumination():
 
     def measure():
         enhanced = model.generator(held_out, training=False)
-        return (float(tf.reduce_mean(illumination_uniformity_loss(enhanced))),
+        return (float(tf.reduce_mean(illumination_uniformity_loss(enhanced, (8, 16)))),
                 float(tf.reduce_mean(structure_loss(held_out, enhanced))))
 
     iu_before, te_before = measure()
     model.fit(dataset, epochs=1, steps_per_epoch=steps, verbose=0)
     iu_after, te_after = measure()
-    iu_input = float(tf.reduce_mean(illumination_uniformity_loss(held_out)))
+    iu_input = float(tf.reduce_mean(illumination_uniformity_loss(held_out, (8, 16))))
     print(f"IU input {iu_input:.4f}, G(LQ) before {iu_before:.4f} after {iu_after:.4f}; TE before {te_before:.3f} after {te_after:.3f}")
-    assert te_after < te_before and te_after < 0.5, (te_before, te_after)  # structure kept (0 = identical structure)
-    assert iu_after < 0.5 * iu_input and iu_after < iu_before, (iu_input, iu_before, iu_after)  # evened out
+    # G starts as the identity (output skip): the illumination is the input's, the structure intact.
+    assert iu_before == pytest.approx(iu_input, rel=0.05) and te_before < 0.05, (iu_input, iu_before, te_before)
+    assert te_after < 0.5, (te_before, te_after)  # structure kept (0 = identical structure)
+    assert iu_after < 0.75 * iu_input and iu_after < iu_before, (iu_input, iu_before, iu_after)  # evened out
+
+
+def test_the_private_keras_hook_sspnet_overrides_is_still_there():
+    """SSPNet overrides Keras' private `Model._maybe_symbolic_build` (no public route avoids the
+    `strategy.reduce` of the first batch that fails under MultiWorkerMirroredStrategy,
+    keras-team/keras#20585; tests/test_multiworker.py runs that path). A Keras upgrade that
+    renames or re-signs the hook, or stops reducing the batch there, fails here, loudly, rather
+    than silently bypassing the override: then re-check the issue and drop or adapt it."""
+    import inspect
+
+    from ssp_keras.training.model import SSPNet
+
+    hook = getattr(keras.Model, "_maybe_symbolic_build", None)
+    assert hook is not None, f"Keras {keras.__version__} has no Model._maybe_symbolic_build any more"
+    assert list(inspect.signature(hook).parameters) == ["self", "iterator", "data_batch"]
+    assert list(inspect.signature(SSPNet._maybe_symbolic_build).parameters) == ["self", "iterator", "data_batch"]
+    assert "distribute_strategy.reduce" in inspect.getsource(hook), "Keras no longer reduces the first batch there"
+
+
+def test_image_grid_logger_writes_the_preview_png_and_the_tensorboard_image(tmp_path):
+    import os
+
+    from ssp_keras.data.io import read_image
+    from ssp_keras.training.callbacks import PREVIEW_COLUMNS, ImageGridLogger
+    from ssp_keras.utils.image_grid import grid_size
+
+    model, _ = _model()
+    lq, hq = _batch(size=64, batch=2)
+    logger = ImageGridLogger(lq, hq, log_dir=str(tmp_path / "logs"), png_directory=str(tmp_path / "previews"))
+    logger.set_model(model)
+    logger.on_epoch_end(0)
+    logger.on_train_end()
+    grid = read_image(str(tmp_path / "previews" / "epoch0001.png"), 3)
+    assert grid.shape == (*grid_size(2, len(PREVIEW_COLUMNS), 64), 3)  # rows are frames, cells as large as them
+    assert any(name.startswith("events") for name in os.listdir(tmp_path / "logs" / "images"))

@@ -60,7 +60,7 @@ def test_two_workers_train_and_only_the_chief_keeps_the_run(tmp_path):
             outputs.append(log)
             processes.append(subprocess.Popen(
                 [sys.executable, "-m", "ssp_keras.cli.main", "train", "--data", str(data), "--preset", "lite",
-                 "--image-size", "64", "--batch-size", "1", "--epochs", str(EPOCHS), "--steps-per-epoch", str(STEPS),
+                 "--image-size", "64", "--iu-patch-sizes", "16", "32", "--batch-size", "1", "--epochs", str(EPOCHS), "--steps-per-epoch", str(STEPS),
                  "--strategy", "multiworker", "--verbose-fit", "0", "--out", str(tmp_path / f"run{index}")],
                 stdout=log, stderr=subprocess.STDOUT, env=env,
             ))

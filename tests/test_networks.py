@@ -4,9 +4,8 @@ import pytest
 
 from ssp_keras.config import preset
 from ssp_keras.networks import PatchDiscriminator, SSPGenerator, build_discriminator, build_generator, load_encoder_weights
-
-TINY = dict(encoder_block="basic", encoder_stages=(1, 1, 1, 1), encoder_widths=(4, 4, 8, 8),
-            stem_width=4, decoder_widths=(8, 8, 4, 4, 4))
+from tiny import TINY_GENERATOR as TINY
+from tiny import randomised
 
 
 @pytest.mark.parametrize("channels", [1, 3])
@@ -80,3 +79,75 @@ def test_encoder_weights_load_from_a_local_file(tmp_path):
         np.testing.assert_array_equal(keras.ops.convert_to_numpy(a), keras.ops.convert_to_numpy(b))
     with pytest.raises(ValueError, match="not found"):
         load_encoder_weights(target, str(tmp_path / "missing.weights.h5"))
+
+
+def test_generator_defaults_are_per_sample_mirror_padded_and_start_as_the_identity():
+    generator = SSPGenerator(channels=1, **TINY)
+    assert generator.normalization == "instance" and generator.padding == "mirror" and generator.output_skip
+    images = np.random.default_rng(2).random((2, 64, 64, 1)).astype("float32")
+    out = keras.ops.convert_to_numpy(generator(images))
+    np.testing.assert_allclose(out, np.clip(images, 1e-3, 1 - 1e-3), atol=1e-5)
+
+
+def test_an_image_is_enhanced_the_same_alone_and_in_any_batch():
+    generator = randomised(SSPGenerator(channels=1, **TINY))
+    rng = np.random.default_rng(3)
+    image = rng.random((1, 64, 64, 1)).astype("float32")
+    others = rng.random((3, 64, 64, 1)).astype("float32") * 0.2  # very different batch-mates
+    alone = keras.ops.convert_to_numpy(generator(image))
+    in_batch = keras.ops.convert_to_numpy(generator(np.concatenate([others, image])))[-1:]
+    in_training_mode = keras.ops.convert_to_numpy(generator(np.concatenate([image, others]), training=True))[:1]
+    assert np.abs(alone - image).max() > 0.05  # the randomised network does change the image
+    np.testing.assert_allclose(in_batch, alone, atol=1e-5)
+    np.testing.assert_allclose(in_training_mode, alone, atol=1e-5)
+
+
+@pytest.mark.parametrize("padding, expect_flat", [("mirror", True), ("zero", False)])
+def test_mirror_padding_leaves_no_border_band(padding, expect_flat):
+    """A uniform image stays uniform through a mirror-padded network (every pixel sees the same
+    neighbourhood); zero padding makes the border differ, which is the band users saw."""
+    generator = randomised(SSPGenerator(channels=1, padding=padding, output_skip=False, **TINY), seed=4)
+    out = keras.ops.convert_to_numpy(generator(np.full((1, 96, 96, 1), 0.4, "float32")))[0, :, :, 0]
+    band = abs(float(np.concatenate([out[:6].ravel(), out[-6:].ravel(), out[:, :6].ravel(), out[:, -6:].ravel()]).mean()
+                     - out[12:-12, 12:-12].mean()))
+    if expect_flat:
+        assert float(out.std()) < 1e-5 and band < 1e-5
+    else:
+        assert band > 1e-3
+
+
+def test_instance_normalization_equals_keras_group_normalization_per_channel():
+    from ssp_keras.networks.layers import InstanceNormalization
+
+    x = np.random.default_rng(5).normal(2.0, 3.0, (3, 9, 7, 4)).astype("float32")
+    ours, keras_layer = InstanceNormalization(epsilon=1e-5), keras.layers.GroupNormalization(groups=-1, epsilon=1e-5)
+    ours.build(x.shape), keras_layer.build(x.shape)
+    gamma, beta = np.array([1.0, 2.0, -1.0, 0.5], "float32"), np.array([0.0, 1.0, 2.0, -3.0], "float32")
+    ours.set_weights([gamma, beta]), keras_layer.set_weights([gamma, beta])
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(ours(x)), keras.ops.convert_to_numpy(keras_layer(x)), atol=1e-4)
+
+
+def test_generators_saved_before_padding_existed_load_as_zero_padded_sigmoid_networks():
+    config = SSPGenerator(channels=1, normalization="batch", padding="zero", output_skip=False, **TINY).get_config()
+    legacy = {key: value for key, value in config.items() if key not in ("padding", "output_skip", "fused_kernels")}
+    rebuilt = SSPGenerator.from_config(legacy)
+    assert rebuilt.padding == "zero" and not rebuilt.output_skip and rebuilt.normalization == "batch"
+
+
+def test_instance_normalization_gradients_equal_keras_group_normalization():
+    import tensorflow as tf
+
+    from ssp_keras.networks.layers import InstanceNormalization
+
+    x = tf.constant(np.random.default_rng(6).normal(1.0, 2.0, (2, 6, 5, 3)).astype("float32"))
+    weight = tf.constant(np.random.default_rng(7).normal(size=(2, 6, 5, 3)).astype("float32"))
+    results = []
+    for layer in (InstanceNormalization(epsilon=1e-5), keras.layers.GroupNormalization(groups=-1, epsilon=1e-5)):
+        layer.build(x.shape)
+        layer.set_weights([np.array([1.5, -0.5, 2.0], "float32"), np.array([0.1, 0.2, 0.3], "float32")])
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            loss = tf.reduce_sum(tf.sin(layer(x)) * weight)  # a non-trivial upstream gradient
+        results.append(tape.gradient(loss, [x] + layer.trainable_weights))
+    for ours, reference in zip(*results):
+        np.testing.assert_allclose(ours.numpy(), reference.numpy(), rtol=1e-4, atol=1e-4)

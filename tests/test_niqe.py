@@ -7,6 +7,7 @@ from scipy.ndimage import gaussian_filter
 
 from ssp_keras.metrics import niqe
 from ssp_keras.metrics.niqe import _matlab_resize_matrix, load_pristine_model, matlab_imresize
+from helpers import pink_noise  # the shared natural-like test texture
 
 MATLAB_BABOON_NIQE = 5.72957338  # MATLAB R2021a niqe on the BT.601 luma of baboon.png
 # 0.5 * cubic(d / 2) at d = -3.5 ... 3.5: cubic = 0.8671875 (|x| = 0.25), 0.2265625 (0.75),
@@ -14,20 +15,6 @@ MATLAB_BABOON_NIQE = 5.72957338  # MATLAB R2021a niqe on the BT.601 luma of babo
 HALF_SCALE_TAPS = np.array(
     [-0.01171875, -0.03515625, 0.11328125, 0.43359375, 0.43359375, 0.11328125, -0.03515625, -0.01171875]
 )
-
-
-def pink_noise(size, seed, exponent=1.5):
-    """A texture with a natural-image-like 1/f^exponent amplitude spectrum, float64 in [0, 1].
-
-    Also imported by test_piqe and test_baselines (tests/ is on sys.path under pytest).
-    """
-    rng = np.random.default_rng(seed)
-    frequencies = np.fft.fftfreq(size)
-    radius = np.hypot(frequencies[:, None], frequencies[None, :])
-    radius[0, 0] = 1.0
-    spectrum = (rng.normal(size=(size, size)) + 1j * rng.normal(size=(size, size))) / radius**exponent
-    texture = np.real(np.fft.ifft2(spectrum))
-    return (texture - texture.min()) / (texture.max() - texture.min())
 
 
 @pytest.fixture

@@ -7,7 +7,7 @@ from scipy.ndimage import correlate
 
 from ssp_keras.metrics import piqe, piqe_with_masks
 from ssp_keras.metrics.no_reference import gaussian_window
-from test_niqe import pink_noise  # the shared natural-like test texture
+from helpers import pink_noise  # the shared natural-like test texture
 
 
 def matlab_piqe_transcription(gray8):

@@ -192,3 +192,18 @@ def test_load_segmenter_rejects_what_is_not_one(tmp_path):
         load_segmenter(str(tmp_path / "broken.keras"))
     with pytest.raises(InputError, match="missing"):
         load_segmenter(str(tmp_path / "missing"))
+
+
+def test_training_options_hold_the_defaults_and_check_them():
+    from ssp_keras.defaults import CSNET
+    from ssp_keras.evaluation.segmenter import SegmenterTrainingOptions
+
+    options = SegmenterTrainingOptions()
+    assert options.network() == dict(CSNET)  # the network's defaults are CSNet's own
+    assert (options.epochs, options.steps_per_epoch, options.batch_size, options.image_size) == (4, 50, 4, 128)
+    with pytest.raises(ValueError, match="epochs must be a positive integer"):
+        SegmenterTrainingOptions(epochs=0)
+    with pytest.raises(ValueError, match="multiple of 2\\*\\*depth = 16"):
+        SegmenterTrainingOptions(image_size=40)
+    with pytest.raises(TypeError, match="nonsense"):
+        train_segmenter(None, None, "unused", nonsense=1)

@@ -19,9 +19,12 @@ from ssp_keras.inference import enhance_array  # noqa: E402
 from ssp_keras.serving.client import PredictionClient, decode_png, encode_png  # noqa: E402
 from ssp_keras.serving.export import export_saved_model  # noqa: E402
 from ssp_keras.serving.testing import InProcessModelServer  # noqa: E402
-from test_inference import random_image, run_cli, tiny_generator  # noqa: E402
+from helpers import random_image, run_cli  # noqa: E402
+from tiny import tiny_generator  # noqa: E402
 
 SIGNATURES = ("serving_default", "enhance_float", "enhance_png")
+#: Request limits of the model 'limited' (set at export).
+LIMITED_PIXELS, LIMITED_BATCH = 64 * 64, 2
 GARBAGE_B64 = base64.b64encode(b"garbage").decode()
 
 
@@ -32,16 +35,20 @@ def generators():
 
 @pytest.fixture(scope="module")
 def models_base(tmp_path_factory, generators):
-    """Both generators exported once, as models 'gray' and 'rgb' under one base folder."""
+    """Both generators exported once, as models 'gray' and 'rgb' under one base folder, and the
+    gray one again as 'limited', with request limits small enough to test cheaply."""
     base = tmp_path_factory.mktemp("models")
     for name, generator in generators.items():
         export_saved_model(generator, str(base), name=name, warmup=False)
+    export_saved_model(generators["gray"], str(base), name="limited", warmup=False,
+                       max_pixels=LIMITED_PIXELS, max_batch=LIMITED_BATCH)
     return base
 
 
 @pytest.fixture(scope="module")
 def server(models_base, generators):
-    with InProcessModelServer({name: str(models_base / name) for name in generators}) as running:
+    models = {name: str(models_base / name) for name in [*generators, "limited"]}
+    with InProcessModelServer(models) as running:
         yield running
 
 
@@ -98,7 +105,11 @@ def test_large_images_are_tiled_within_the_message_limit(server, generators):
     with PredictionClient(server.grpc_address, model="gray", max_message_bytes=50_000, tile_overlap=32) as client:
         assert client._tile_side(384, 352, 1, 8) == 192
         served = client.enhance(image)
-    local = enhance_array(generators["gray"], image, tile_size=192, overlap=32)
+    # The server sees each tile on its own, so each tile is normalised with its own statistics
+    # (local tiling shares the whole image's; see ssp_keras.serving.client): compare with that.
+    from ssp_keras.inference import blend_tiles
+
+    local = blend_tiles(image, lambda tile: enhance_array(generators["gray"], tile), 192, 32)
     assert np.abs(np.round(served * 255) - np.round(local * 255)).max() <= 1
 
 
@@ -111,13 +122,15 @@ def test_a_server_limit_below_the_request_is_a_clear_error(models_base):
 
 # ------------------------------------------------------------------------------ malformed requests
 def raw_grpc_predict(server, signature, inputs, model="gray"):
+    """Predict with ``inputs`` as arrays, or as ready TensorProtos (e.g. `claimed_tensor`)."""
+    from tensorflow.core.framework.tensor_pb2 import TensorProto
     from tensorflow_serving.apis import predict_pb2, prediction_service_pb2_grpc
 
     request = predict_pb2.PredictRequest()
     request.model_spec.name = model
     request.model_spec.signature_name = signature
     for key, value in inputs.items():
-        request.inputs[key].CopyFrom(tf.make_tensor_proto(value))
+        request.inputs[key].CopyFrom(value if isinstance(value, TensorProto) else tf.make_tensor_proto(value))
     with grpc.insecure_channel(server.grpc_address) as channel:
         return prediction_service_pb2_grpc.PredictionServiceStub(channel).Predict(request, timeout=60)
 
@@ -212,12 +225,22 @@ def test_rest_status_and_metadata(server):
 
 
 # ------------------------------------------------------------------------------ retries
-def test_retries_then_a_clear_error_when_nobody_listens():
-    started = time.perf_counter()
+def test_retries_then_a_clear_error_when_nobody_listens(monkeypatch):
+    import ssp_keras.serving.client as client_module
+
+    delays = []
+
+    class Clock:  # the client's `time`, recording its sleeps (the time module itself is left alone)
+        sleep = staticmethod(delays.append)
+
+        def __getattr__(self, name):
+            return getattr(time, name)
+
+    monkeypatch.setattr(client_module, "time", Clock())
     with PredictionClient(f"127.0.0.1:{free_port()}", retries=2, backoff=0.05, timeout=5) as client:
         with pytest.raises(ServingError, match="cannot reach the gRPC server .* 3 attempts"):
             client.enhance(random_image(32, 32))
-    assert time.perf_counter() - started >= 0.05 + 0.1  # backed off twice
+    assert delays == [0.05, 0.1]  # backed off twice, doubling
 
 
 def test_retries_reach_a_server_that_starts_late(models_base):
@@ -261,3 +284,93 @@ def test_cli_predict_not_found_is_one_line_and_exit_1(server, tmp_path, monkeypa
     error = capsys.readouterr().err.strip()
     assert error.startswith("ssp-net predict: error: ") and "NOT_FOUND" in error and "'nope'" in error
     assert "\n" not in error
+
+
+# ------------------------------------------------------------------------------ request limits
+def claimed_tensor(shape, dtype=tf.uint8):
+    """A TensorProto that claims ``shape`` and carries no content (the server zero-fills it)."""
+    from tensorflow.core.framework import tensor_pb2, tensor_shape_pb2
+
+    dims = [tensor_shape_pb2.TensorShapeProto.Dim(size=size) for size in shape]
+    return tensor_pb2.TensorProto(dtype=dtype.as_datatype_enum, tensor_shape=tensor_shape_pb2.TensorShapeProto(dim=dims))
+
+
+def assert_invalid_argument(server, signature, inputs, *messages, model="limited"):
+    with pytest.raises(grpc.RpcError) as caught:
+        raw_grpc_predict(server, signature, inputs, model=model)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    for message in messages:
+        assert message in caught.value.details()
+
+
+@pytest.mark.parametrize("signature, dtype", [("serving_default", tf.uint8), ("enhance_float", tf.float32)])
+def test_a_request_claiming_a_huge_image_is_refused_and_the_server_keeps_serving(server, signature, dtype):
+    from tensorflow_serving.apis import predict_pb2
+
+    claim = claimed_tensor([1, 1536, 1536, 1], dtype)
+    request = predict_pb2.PredictRequest()
+    request.model_spec.name, request.model_spec.signature_name = "limited", signature
+    request.inputs["images"].CopyFrom(claim)
+    assert request.ByteSize() < 100  # the issue's 62-byte request
+    assert_invalid_argument(server, signature, {"images": claim},
+                            "1536 x 1536 = 2359296 pixels", f"{LIMITED_PIXELS} pixels per image", "--max-pixels")
+    # ... and the next request, within the limits, is answered.
+    response = raw_grpc_predict(server, "serving_default", {"images": np.zeros((1, 64, 64, 1), np.uint8)}, model="limited")
+    assert tf.make_ndarray(response.outputs["enhanced"]).shape == (1, 64, 64, 1)
+
+
+def test_too_many_images_in_one_request_are_refused(server):
+    assert_invalid_argument(server, "serving_default", {"images": np.zeros((3, 8, 8, 1), np.uint8)},
+                            "batch of 3 images", f"{LIMITED_BATCH} images per request", "--max-batch")
+    images = np.array([encode_png(random_image(8, 8))] * 3, dtype=object)
+    assert_invalid_argument(server, "enhance_png", {"image_bytes": images}, "batch of 3 images")
+
+
+def test_a_png_whose_header_claims_a_huge_image_is_refused_before_decoding(server):
+    import struct
+
+    small = encode_png(random_image(8, 8))
+    bomb = small[:16] + struct.pack(">II", 100_000, 100_000) + small[24:]  # IHDR width, height
+    assert_invalid_argument(server, "enhance_png", {"image_bytes": np.array([bomb], dtype=object)},
+                            "header declares 100000 x 100000", "--max-pixels")
+    too_big = encode_png(random_image(65, 64))  # a real image, one row over the limit
+    assert_invalid_argument(server, "enhance_png", {"image_bytes": np.array([too_big], dtype=object)},
+                            "65 x 64 = 4160 pixels")
+
+
+@pytest.mark.parametrize("signature, inputs", [
+    ("serving_default", {"images": np.zeros((0, 8, 8, 1), np.uint8)}),
+    ("enhance_float", {"images": np.zeros((0, 8, 8, 1), np.float32)}),
+    ("enhance_png", {"image_bytes": np.array([], dtype=object)}),
+])
+def test_an_empty_batch_is_a_clear_error(server, signature, inputs):
+    assert_invalid_argument(server, signature, inputs, "empty batch: the request holds no image", model="gray")
+
+
+def raw_http(address, head: bytes) -> tuple:
+    """Sends ``head`` (request line and headers, no body) and reads until the server closes."""
+    host, port = address.split(":")
+    with socket.create_connection((host, int(port)), timeout=30) as connection:
+        connection.sendall(head)
+        reply = b""
+        while True:
+            chunk = connection.recv(65536)
+            if not chunk:
+                break
+            reply += chunk
+    status_line, _, rest = reply.partition(b"\r\n")
+    return int(status_line.split()[1]), json.loads(rest.partition(b"\r\n\r\n")[2])
+
+
+@pytest.mark.parametrize("header, status, message", [
+    (f"Content-Length: {10**12}", 413, "exceeds this server's limit"),
+    ("Content-Length: lots", 400, "invalid Content-Length"),
+    ("Transfer-Encoding: chunked", 411, "Content-Length"),
+])
+def test_rest_bodies_over_the_limit_are_refused_unread(server, header, status, message):
+    head = (f"POST /v1/models/gray:predict HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n"
+            f"{header}\r\n\r\n").encode()
+    code, body = raw_http(server.rest_address, head)  # a server that read the body would hang here
+    assert code == status and set(body) == {"error"} and message in body["error"]
+    with urllib.request.urlopen(f"http://{server.rest_address}/v1/models/gray", timeout=30) as response:
+        assert response.status == 200  # still serving

@@ -51,6 +51,7 @@ def _state(run_dir, epoch):
     return np.load(os.path.join(run_dir, "checkpoints", f"state-epoch{epoch:04d}.npz"))
 
 
+@pytest.mark.slow
 def test_train_writes_a_complete_run_directory(dataset, config_file, tmp_path):
     run_dir = tmp_path / "run"
     result = _cli("train", "--data", dataset, "--config", config_file, "--epochs", 2, "--steps-per-epoch", STEPS,
@@ -67,6 +68,7 @@ def test_train_writes_a_complete_run_directory(dataset, config_file, tmp_path):
     assert not [n for n in os.listdir(run_dir) if n.startswith(".tmp-")]  # atomic writes left nothing behind
 
 
+@pytest.mark.slow
 def test_resume_after_sigkill_continues_epochs_optimiser_and_schedule(dataset, config_file, tmp_path):
     run_dir = tmp_path / "run"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
@@ -105,16 +107,28 @@ def test_resume_after_sigkill_continues_epochs_optimiser_and_schedule(dataset, c
     assert float(rows[-1]["generator_lr"]) == pytest.approx(expected_lr, rel=1e-5)
 
 
-def test_missing_and_empty_folders_are_one_line_errors(tmp_path, dataset):
-    missing = _cli("train", "--lq", tmp_path / "nope", "--hq", dataset / "trainB", "--out", tmp_path / "run")
-    assert missing.returncode == 2
-    assert "nope" in missing.stderr and "Traceback" not in missing.stderr
+def _in_process(capsys, *args):
+    """``ssp-net ARGS`` through ``ssp_keras.cli.main.main`` in this process: (exit status, stderr)."""
+    from ssp_keras.cli.main import main
+
+    capsys.readouterr()
+    code = main([str(arg) for arg in args])
+    return code, capsys.readouterr().err
+
+
+def test_missing_and_empty_folders_are_one_line_errors(tmp_path, dataset, capsys):
+    code, error = _in_process(capsys, "train", "--lq", tmp_path / "nope", "--hq", dataset / "trainB",
+                              "--out", tmp_path / "run")
+    assert code == 2
+    assert "nope" in error and "Traceback" not in error
     (tmp_path / "empty").mkdir()
-    empty = _cli("train", "--lq", tmp_path / "empty", "--hq", dataset / "trainB", "--out", tmp_path / "run")
-    assert empty.returncode == 2 and "empty" in empty.stderr and "Traceback" not in empty.stderr
+    code, error = _in_process(capsys, "train", "--lq", tmp_path / "empty", "--hq", dataset / "trainB",
+                              "--out", tmp_path / "run")
+    assert code == 2 and "empty" in error and "Traceback" not in error
     assert not (tmp_path / "run" / "generator.keras").exists()
 
 
+@pytest.mark.slow
 def test_corrupt_files_are_skipped_by_name(tmp_path, dataset, config_file):
     lq = tmp_path / "lq"
     lq.mkdir()
@@ -131,13 +145,15 @@ def test_corrupt_files_are_skipped_by_name(tmp_path, dataset, config_file):
     assert {name: (lq / name).read_bytes() for name in os.listdir(lq)} == before  # inputs untouched
 
 
-def test_bad_config_value_names_the_field(tmp_path, dataset):
-    result = _cli("train", "--data", dataset, "--preset", "lite", "--image-size", 100, "--out", tmp_path / "run")
-    assert result.returncode == 2
-    assert "data.image_size" in result.stderr and "Traceback" not in result.stderr
+def test_bad_config_value_names_the_field(tmp_path, dataset, capsys):
+    code, error = _in_process(capsys, "train", "--data", dataset, "--preset", "lite", "--image-size", 100,
+                              "--out", tmp_path / "run")
+    assert code == 2
+    assert "data.image_size" in error and "Traceback" not in error
 
 
-def test_init_from_fine_tunes_a_saved_generator_and_refuses_another_architecture(dataset, config_file, tmp_path):
+@pytest.mark.slow
+def test_init_from_fine_tunes_a_saved_generator_and_refuses_another_architecture(dataset, config_file, tmp_path, capsys):
     first = _cli("train", "--data", dataset, "--config", config_file, "--epochs", 1, "--steps-per-epoch", 1,
                  "--out", tmp_path / "a")
     assert first.returncode == 0, first.stderr
@@ -145,6 +161,20 @@ def test_init_from_fine_tunes_a_saved_generator_and_refuses_another_architecture
                  "--init-from", tmp_path / "a", "--out", tmp_path / "b")
     assert tuned.returncode == 0, tuned.stderr
     assert f"Generator initialised from {tmp_path / 'a'}" in tuned.stdout
-    other = _cli("train", "--data", dataset, "--preset", "lite", "--image-size", 64, "--epochs", 1,
-                 "--steps-per-epoch", 1, "--init-from", tmp_path / "a", "--out", tmp_path / "c")
-    assert other.returncode == 2 and "architecture differs" in other.stderr and "Traceback" not in other.stderr
+    code, error = _in_process(capsys, "train", "--data", dataset, "--preset", "lite", "--image-size", 64,
+                              "--iu-patch-sizes", 16, 32, "--epochs", 1, "--steps-per-epoch", 1,
+                              "--init-from", tmp_path / "a", "--out", tmp_path / "c")
+    assert code == 2 and "architecture differs" in error and "Traceback" not in error
+
+
+def test_init_from_a_generator_of_another_architecture_is_one_line(dataset, tmp_path, capsys):
+    """The refusal above, in the local loop: a saved (untrained) tiny generator, a lite run."""
+    from ssp_keras.networks import build_generator
+
+    (tmp_path / "a").mkdir()
+    build_generator(tiny_config(**SCHEDULE)).save(tmp_path / "a" / "generator.keras")
+    code, error = _in_process(capsys, "train", "--data", dataset, "--preset", "lite", "--image-size", 64,
+                              "--iu-patch-sizes", 16, 32, "--epochs", 1, "--steps-per-epoch", 1,
+                              "--init-from", tmp_path / "a", "--out", tmp_path / "c")
+    assert code == 2 and "architecture differs" in error and "Traceback" not in error
+    assert not (tmp_path / "c" / "generator.keras").exists()

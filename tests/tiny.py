@@ -1,4 +1,6 @@
-"""Tiny configurations shared by the tests: the real architectures, a few thousand parameters."""
+"""Tiny configurations and models shared by the tests: the real architectures, a few thousand parameters."""
+
+import numpy as np
 
 from ssp_keras.config import preset
 
@@ -11,6 +13,7 @@ TINY_OVERRIDES = {
     "generator.decoder_widths": (8, 8, 4, 4, 4),
     "discriminator.base_width": 4,
     "data.image_size": 64,
+    "loss.iu_patch_sizes": (8, 16),
     "train.batch_size": 2,
 }
 
@@ -18,3 +21,36 @@ TINY_OVERRIDES = {
 def tiny_config(**overrides):
     """The tiny configuration, with further dotted-key overrides."""
     return preset("lite").replace(**{**TINY_OVERRIDES, **overrides})
+
+
+def randomised(model, seed: int = 0, scale: float = 0.3):
+    """``model`` with random kernels and normalisation weights (in place; returned for chaining).
+
+    An untrained generator with the output skip is the identity (its last convolution starts at
+    zero), which would make comparisons of its outputs vacuous; this gives every layer weight.
+    """
+    rng = np.random.default_rng(seed)
+    for variable in model.weights:
+        path = variable.path
+        if "kernel" in path or "gamma" in path or "beta" in path:
+            base = 1.0 if "gamma" in path else 0.0
+            variable.assign(base + scale * rng.standard_normal(variable.shape).astype("float32"))
+    return model
+
+
+#: `SSPGenerator` arguments of the smallest generator that still has every part (5 down, 5 up stages).
+TINY_GENERATOR = dict(
+    encoder_block="basic", encoder_stages=(1, 1, 1, 1), encoder_widths=(4, 4, 8, 8), stem_width=4,
+    decoder_widths=(8, 8, 4, 4, 4),
+)
+
+
+def tiny_generator(channels=1):
+    """The tiny `SSPGenerator`, with random weights throughout (untrained, its output skip would
+    make it the identity)."""
+    import keras
+
+    from ssp_keras.networks import SSPGenerator
+
+    keras.utils.set_random_seed(1)
+    return randomised(SSPGenerator(channels=channels, **TINY_GENERATOR), seed=1, scale=0.2)

@@ -21,7 +21,7 @@ from ssp_keras.cli.options import add_config_options, config_from_args
 
 # Training budget of the demo: 2 CPU cores finish it in a few minutes.
 DEMO_EPOCHS = 4
-DEMO_STEPS_PER_EPOCH = 75
+DEMO_STEPS_PER_EPOCH = 50
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -78,9 +78,16 @@ def _compatible_pretrained(config) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ssp_keras.cli.options import require_corn_root, require_model, require_output_folder
+    from ssp_keras.errors import InputError
+
+    # Before TensorFlow loads (seconds), with the messages the later checks would give.
+    require_corn_root(args.data)
+    require_output_folder(args.out)
+    require_model(args.init_from)
+
     import keras
 
-    from ssp_keras.errors import InputError
     from ssp_keras.evaluation.report import evaluate
     from ssp_keras.training.trainer import corn_folders, train
     from ssp_keras.utils.files import atomic_write_bytes
@@ -128,7 +135,8 @@ def run(args: argparse.Namespace) -> int:
         labels=labels if os.path.isdir(labels) else None,
         baselines=("clahe", "dcp"),
     )
-    _write_before_after(report, os.path.join(args.out, "before_after.png"))
+    label = f"SSP-Net ({'fine-tuned ' + initial if initial else config.preset + ', from scratch'})"
+    _write_before_after(report, os.path.join(args.out, "before_after.png"), label)
     losses = _losses_table(os.path.join(run_dir, "history.csv"))
     atomic_write_bytes(os.path.join(args.out, "losses.md"), losses.encode())
 
@@ -141,21 +149,13 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_before_after(report, path: str) -> None:
-    """Original | SSP-Net, one row per test image."""
-    import numpy as np
-
+def _write_before_after(report, path: str, model_label: str) -> None:
+    """Whole frames, labelled columns: original | SSP-Net, one row per test image."""
     from ssp_keras.data.io import read_image, write_image
-    from ssp_keras.training.callbacks import image_grid
+    from ssp_keras.utils.image_grid import comparison_grid
 
-    pairs = report.image_pairs("model")
-    # Images may differ in size; a grid needs one size, so each row is cropped to the smallest.
-    originals = [read_image(original, 1) for original, _ in pairs]
-    enhanced = [read_image(result, 1) for _, result in pairs]
-    height = min(image.shape[0] for image in originals)
-    width = min(image.shape[1] for image in originals)
-    crop = lambda images: np.stack([image[:height, :width] for image in images])  # noqa: E731
-    write_image(path, image_grid(crop(originals), crop(enhanced), gap=4))
+    rows = [[read_image(original, 1), read_image(result, 1)] for original, result in report.image_pairs("model")]
+    write_image(path, comparison_grid(rows, ["original", model_label], cell=384))
 
 
 def _losses_table(history_csv: str) -> str:

@@ -3,21 +3,50 @@
 from __future__ import annotations
 
 import argparse
+import os
+
+#: Exit status when some inputs were unreadable and skipped (the readable ones were written).
+EXIT_SOME_SKIPPED = 3
+
+EPILOG = """\
+exit status:
+  0  every input was enhanced and written
+  1  an unexpected failure (a traceback says where)
+  2  bad input, nothing written: a missing input or model, an --out that is an input folder,
+     an output that would replace an input, or existing outputs without --overwrite
+  3  some inputs were unreadable and skipped (each is named on stderr, with a count);
+     the outputs of the readable files were written
+  130 interrupted (Ctrl-C); files already written stay, none is half-written
+
+Stacks: every page of a multi-page TIFF and every frame of a multi-frame DICOM is enhanced and
+written back (same page/frame count, bit depth kept). DICOM inputs give derived DICOMs (same
+patient and study, a new series "SSP-Net enhanced (MODEL)"); --dicom-as png writes PNG instead
+(one NAME_frameNNN.png per frame of a multi-frame file).
+"""
 
 
 def register(subparsers) -> argparse.ArgumentParser:
+    from ssp_keras.inference.enhance import DICOM_OUTPUT_FORMATS
+
     parser = subparsers.add_parser(
         "enhance",
-        help="enhance image files or folders (any size, bit depth kept)",
+        help="enhance image files or folders (any size, bit depth and frames kept)",
         description="Enhance images with a trained generator. Names and sub-folders are kept; 16-bit "
-        "PNG/TIFF (and DICOM, as PNG) give 16-bit outputs. Any size works (reflect-padded to a "
-        "multiple of 32, cropped back); very large images are processed in blended tiles. Inputs are "
-        "never overwritten: --out may not be, or lie inside, an input folder.",
+        "PNG/TIFF give 16-bit outputs, DICOM gives DICOM at its own bit depth. Any size works "
+        "(reflect-padded to a multiple of 32, cropped back); very large images are processed in blended "
+        "tiles. Inputs are never overwritten: --out may not be, or lie inside, an input folder, and no "
+        "output may be an input file; existing outputs are refused unless --overwrite.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders (recursive)")
     parser.add_argument("--model", required=True, metavar="MODEL",
                         help="a run folder holding generator.keras, a .keras file, or a pretrained name")
     parser.add_argument("--out", required=True, metavar="OUT_DIR", help="folder for the enhanced images")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace output files that exist already in OUT_DIR (never an input)")
+    parser.add_argument("--dicom-as", choices=DICOM_OUTPUT_FORMATS, default="dicom",
+                        help="what DICOM inputs become: a derived DICOM (default) or PNG")
     parser.add_argument("--tile-size", type=int, default=None, metavar="PIXELS",
                         help="process in square tiles of this side (default: automatic above about 4 "
                         "megapixels, tiles of 1024; 0 = never tile)")
@@ -28,15 +57,31 @@ def register(subparsers) -> argparse.ArgumentParser:
     return parser
 
 
+def model_label(source: str) -> str:
+    """A short name for ``--model`` in DICOM series descriptions: a pretrained name, the run
+    folder's name, or the ``.keras`` file's name (with its folder when it is ``generator.keras``)."""
+    path = os.path.normpath(source)
+    if os.path.isdir(path):
+        return os.path.basename(os.path.abspath(path))
+    if os.path.isfile(path):
+        name = os.path.basename(path)
+        folder = os.path.basename(os.path.dirname(os.path.abspath(path)))
+        return f"{folder}/{name}" if name == "generator.keras" and folder else name
+    return source
+
+
 def run(args: argparse.Namespace) -> int:
     from ssp_keras.errors import InputError
     from ssp_keras.inference import DEFAULT_TILE_OVERLAP, DEFAULT_TILE_SIZE, enhance_files, load_generator
+    from ssp_keras.inference.enhance import plan_outputs
 
     if args.tile_size is not None and args.tile_size < 0:
         raise InputError(f"--tile-size must be >= 0, got {args.tile_size}")
     overlap = DEFAULT_TILE_OVERLAP if args.overlap is None else args.overlap
     if overlap < 0 or overlap >= (args.tile_size or DEFAULT_TILE_SIZE):
         raise InputError(f"--overlap must be >= 0 and smaller than --tile-size, got {overlap}")
+    # Inputs, --out and existing outputs are checked before the model is loaded.
+    plan_outputs(args.inputs, args.out, dicom_as=args.dicom_as, overwrite=args.overwrite)
     generator = load_generator(args.model)
     result = enhance_files(
         generator,
@@ -45,7 +90,17 @@ def run(args: argparse.Namespace) -> int:
         tile_size=args.tile_size,
         overlap=overlap,
         progress=None if args.quiet else print,
+        dicom_as=args.dicom_as,
+        overwrite=args.overwrite,
+        model_name=model_label(args.model),
+        model_source=args.model,
     )
-    print(f"Enhanced {len(result.written)} image(s) into {args.out} in {result.seconds:.1f} s"
-          + (f"; skipped {len(result.skipped)} unreadable file(s) (named above)" if result.skipped else ""))
-    return 0
+    images = len(result.written) if result.frames <= len(result.written) else None
+    summary = (
+        f"Enhanced {len(result.written)} image(s)" if images is not None
+        else f"Enhanced {result.frames} frame(s) in {len(result.written)} file(s)"
+    )
+    print(f"{summary} into {args.out} in {result.seconds:.1f} s"
+          + (f"; skipped {len(result.skipped)} unreadable file(s) (named above; exit status "
+             f"{EXIT_SOME_SKIPPED})" if result.skipped else ""))
+    return EXIT_SOME_SKIPPED if result.skipped else 0

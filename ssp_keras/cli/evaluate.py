@@ -48,12 +48,19 @@ def parse_baselines(text: str) -> tuple:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ssp_keras.cli.options import require_folder, require_model, require_output_folder
     from ssp_keras.evaluation.report import evaluate
 
     if args.masks and not args.labels:
         from ssp_keras.errors import InputError
 
         raise InputError("--masks (field of view) only applies to Table 2: give --labels too")
+    # Before TensorFlow loads (seconds), with the messages `evaluate` would give.
+    require_folder(args.images, "images")
+    require_folder(args.labels, "labels")
+    require_folder(args.masks, "masks")
+    require_model(args.model)
+    require_output_folder(args.out)
     report = evaluate(
         args.model,
         args.images,

@@ -6,7 +6,7 @@ import argparse
 
 
 def register(subparsers) -> argparse.ArgumentParser:
-    from ssp_keras.serving.export import DEFAULT_MODEL_NAME
+    from ssp_keras.serving.export import DEFAULT_MAX_BATCH, DEFAULT_MAX_PIXELS, DEFAULT_MODEL_NAME
 
     parser = subparsers.add_parser(
         "export",
@@ -24,6 +24,15 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help="integer version (default: one more than the largest present, or 1)")
     parser.add_argument("--no-warmup", action="store_true",
                         help="do not write assets.extra/tf_serving_warmup_requests")
+    parser.add_argument("--max-pixels", type=int, default=DEFAULT_MAX_PIXELS, metavar="N",
+                        help="largest image a request may hold, in pixels (H*W); larger ones are refused "
+                        f"with INVALID_ARGUMENT before the network runs (default {DEFAULT_MAX_PIXELS}, "
+                        "8192x8192)")
+    parser.add_argument("--max-batch", type=int, default=DEFAULT_MAX_BATCH, metavar="N",
+                        help=f"most images one request may hold (default {DEFAULT_MAX_BATCH})")
+    parser.add_argument("--format", choices=("savedmodel", "onnx"), default="savedmodel",
+                        help="savedmodel (default, for TensorFlow Serving) or onnx: BASE_DIR/NAME/VERSION/model.onnx "
+                        "(float32 images in [0, 1], any size; needs pip install \"ssp-keras[onnx]\")")
     parser.set_defaults(run=run)
     return parser
 
@@ -32,10 +41,29 @@ def run(args: argparse.Namespace) -> int:
     from ssp_keras.inference import load_generator
     from ssp_keras.serving.export import SIGNATURE_FLOAT, SIGNATURE_PNG, SIGNATURE_UINT8, export_saved_model
 
+    if args.format == "onnx":
+        return run_onnx(args)
+    from ssp_keras.serving.export import check_limits
+
+    check_limits(args.max_pixels, args.max_batch)  # before the model loads
     generator = load_generator(args.model)
     result = export_saved_model(generator, args.base, name=args.name, version=args.version,
-                                warmup=not args.no_warmup)
+                                warmup=not args.no_warmup, max_pixels=args.max_pixels, max_batch=args.max_batch)
+    for path in result.removed_staging:
+        print(f"Removed {path}, left by an export that was killed")
     print(f"Exported {args.model} as model '{result.name}' version {result.version} to {result.path}")
+    print(f"Limits: at most {result.max_batch} image(s) per request, {result.max_pixels} pixels per image "
+          "(assets.extra/ssp_net_limits.json)")
     print(f"Signatures: {SIGNATURE_UINT8}, {SIGNATURE_FLOAT}, {SIGNATURE_PNG} "
           f"(inspect with: saved_model_cli show --dir {result.path} --all)")
+    return 0
+
+
+def run_onnx(args: argparse.Namespace) -> int:
+    from ssp_keras.serving.onnx_export import export_onnx, require_onnx_tools
+
+    require_onnx_tools()  # one clear line before the model loads when the extra is missing
+    result = export_onnx(args.model, args.base, name=args.name, version=args.version)
+    print(f"Exported {args.model} as ONNX model '{result.name}' version {result.version} to {result.path} "
+          f"(opset {result.opset}; onnxruntime matches Keras to {result.max_abs_difference:.2g})")
     return 0

@@ -22,17 +22,29 @@ def build_parser() -> argparse.ArgumentParser:
         prog="ssp-net",
         description="SSP-Net: Siamese structure-preserving GAN for unpaired medical image enhancement.",
     )
-    parser.add_argument("--verbose", "-v", action="store_true", help="show TensorFlow's log messages")
+    parser.add_argument("--verbose", "-v", action="store_true",
+                        help="show TensorFlow's own log messages (C++ start-up lines, TF_CPP_MIN_LOG_LEVEL "
+                        "as set) and the project's INFO lines; without it only ssp-net's lines are shown")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in SUBCOMMANDS:
         importlib.import_module(f"ssp_keras.cli.{name}").register(subparsers)
     return parser
 
 
-def _quiet_tensorflow(verbose: bool) -> None:
-    if not verbose:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+def _quiet_tensorflow(verbose: bool):
+    """Without ``--verbose``, TensorFlow's C++ lines are hidden; returns a function undoing the filter.
+
+    Its start-up lines (printed while it loads, before it reads any setting) are filtered out of
+    standard error (`ssp_keras.runtime.quiet_tensorflow_import`); its later ones, such as ``failed
+    call to cuInit`` on a machine without a GPU, are hidden by ``TF_CPP_MIN_LOG_LEVEL=3``.
+    """
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s: %(message)s")
+    if verbose:
+        return None
+    from ssp_keras.runtime import quiet_tensorflow_import
+
+    os.environ["TF_CPP_MIN_LOG_LEVEL"] = "3"
+    return quiet_tensorflow_import()
 
 
 def main(argv=None) -> int:
@@ -43,9 +55,15 @@ def main(argv=None) -> int:
 
         prepare_process(sys.argv[1:])
     argv = sys.argv[1:] if argv is None else argv
-    _quiet_tensorflow("--verbose" in argv or "-v" in argv)
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    unquiet = _quiet_tensorflow("--verbose" in argv or "-v" in argv)
+    try:
+        return _run(build_parser().parse_args(argv))
+    finally:
+        if unquiet is not None:
+            unquiet()
+
+
+def _run(args: argparse.Namespace) -> int:
     from ssp_keras.errors import InputError, ServingError
 
     try:

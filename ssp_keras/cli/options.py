@@ -1,10 +1,16 @@
-"""Command-line options shared by several subcommands, and their mapping onto `SSPNetConfig`."""
+"""Command-line options shared by several subcommands, and their mapping onto `SSPNetConfig`.
+
+The ``require_*`` checks report a missing input, model or a bad output folder before a command
+imports TensorFlow (which takes seconds), with the same messages the later checks would give.
+"""
 
 from __future__ import annotations
 
 import argparse
+import os
 
 from ssp_keras.config import LOSS_VARIANTS, PRECISIONS, STRATEGIES, SSPNetConfig, preset
+from ssp_keras.defaults import CHANNEL_COUNTS
 
 
 def add_config_options(parser: argparse.ArgumentParser) -> None:
@@ -16,8 +22,10 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--epochs", type=int, help="total number of epochs")
     group.add_argument("--steps-per-epoch", type=int, help="optimiser iterations per epoch")
     group.add_argument("--image-size", type=int, help="side of the square training crops (a multiple of 32)")
+    group.add_argument("--iu-patch-sizes", type=int, nargs="+", metavar="PIXELS",
+                       help="illumination-uniformity patch sizes in pixels (default 48 96; at most the crop size)")
     group.add_argument("--batch-size", type=int, help="images per domain per replica")
-    group.add_argument("--channels", type=int, choices=[1, 3], help="1 = grayscale, 3 = RGB")
+    group.add_argument("--channels", type=int, choices=CHANNEL_COUNTS, help="1 = grayscale, 3 = RGB")
     group.add_argument("--seed", type=int, help="random seed")
     group.add_argument("--variant", choices=LOSS_VARIANTS, help="loss variant (the paper's Table 3 ablation)")
     group.add_argument("--strategy", choices=STRATEGIES, help="distribution strategy (default auto)")
@@ -30,6 +38,7 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
 
 _OVERRIDES = {
     "epochs": "train.epochs",
+    "iu_patch_sizes": "loss.iu_patch_sizes",
     "steps_per_epoch": "train.steps_per_epoch",
     "batch_size": "train.batch_size",
     "seed": "train.seed",
@@ -64,3 +73,56 @@ def _mixed_policy() -> str:
     import tensorflow as tf
 
     return "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
+
+
+# ------------------------------------------------------------------ checks before TensorFlow loads
+def require_paths(paths, message: str = "image file or folder not found: '{}'") -> None:
+    """`InputError` naming the first of ``paths`` (files or folders) that does not exist."""
+    from ssp_keras.errors import InputError
+
+    for path in [paths] if isinstance(paths, (str, os.PathLike)) else paths or ():
+        if not os.path.exists(path):
+            raise InputError(message.format(os.fspath(path)))
+
+
+def require_folder(path, what: str) -> None:
+    """`InputError` ("{what} folder not found: 'PATH'") unless ``path`` is None or a folder."""
+    from ssp_keras.errors import InputError
+
+    if path is not None and not os.path.isdir(path):
+        raise InputError(f"{what} folder not found: '{os.fspath(path)}'")
+
+
+def require_corn_root(root) -> None:
+    """`InputError` unless ``root`` is None or holds ``trainA/`` and ``trainB/`` (as `corn_folders`)."""
+    from ssp_keras.errors import InputError
+
+    for name in ("trainA", "trainB") if root is not None else ():
+        folder = os.path.join(root, name)
+        if not os.path.isdir(folder):
+            raise InputError(f"'{root}' is not a CORN-style data root: missing folder '{folder}'")
+
+
+def require_output_folder(path, option: str = "--out") -> None:
+    """`InputError` when ``path``, or the first of its parents that exists, is not a folder.
+
+    An output folder that is an existing file can only fail later, after the work is done.
+    """
+    from ssp_keras.errors import InputError
+
+    path = os.fspath(path)
+    if os.path.exists(path) and not os.path.isdir(path):
+        raise InputError(f"{option} '{path}' is an existing file, not a folder: choose another {option}")
+    parent = os.path.dirname(os.path.abspath(path))
+    while parent and not os.path.exists(parent):
+        parent = os.path.dirname(parent) if os.path.dirname(parent) != parent else ""
+    if parent and not os.path.isdir(parent):
+        raise InputError(f"{option} '{path}' cannot be created: '{parent}' is a file, not a folder")
+
+
+def require_model(source) -> None:
+    """`InputError` unless ``source`` is a run folder with a generator, a .keras file or a pretrained name."""
+    from ssp_keras.inference.loading import resolve_generator_path  # no TensorFlow
+
+    if source is not None:
+        resolve_generator_path(os.fspath(source))

@@ -11,6 +11,8 @@ import argparse
 
 
 def register(subparsers) -> argparse.ArgumentParser:
+    from ssp_keras.defaults import CHANNEL_COUNTS  # no TensorFlow
+
     # Defaults are left to train_segmenter (None here): importing its module would load Keras and
     # TensorFlow for every ssp-net command, since main builds all parsers.
     parser = subparsers.add_parser(
@@ -36,7 +38,7 @@ def register(subparsers) -> argparse.ArgumentParser:
                        help="side of the random training crops, a multiple of 2**depth")
     train.add_argument("--batch-size", type=int, help="crops per step")
     train.add_argument("--learning-rate", type=float, help="Adam's learning rate")
-    train.add_argument("--channels", type=int, choices=[1, 3], help="1 = grayscale (default), 3 = RGB")
+    train.add_argument("--channels", type=int, choices=CHANNEL_COUNTS, help="1 = grayscale (default), 3 = RGB")
     train.add_argument("--base-width", type=int, help="width of the first encoder block (CS-Net: 32)")
     train.add_argument("--depth", type=int, help="number of 2x2 poolings (CS-Net: 4)")
     train.add_argument("--seed", type=int, help="random seed (weights, crops, synthetic images)")
@@ -52,6 +54,11 @@ _TRAINING_OPTIONS = (
 
 
 def run_train(args: argparse.Namespace) -> int:
+    from ssp_keras.cli.options import require_output_folder, require_paths
+
+    # Before TensorFlow loads (seconds), with the messages train_segmenter would give.
+    require_paths([path for path in (args.images, args.labels) if path], "folder not found: '{}'")
+    require_output_folder(args.out)
     from ssp_keras.evaluation.segmenter import train_segmenter
 
     options = {name: getattr(args, name) for name in _TRAINING_OPTIONS if getattr(args, name) is not None}

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import argparse
 
-from ssp_keras.cli.options import add_config_options, config_from_args
+from ssp_keras.cli.options import (
+    add_config_options,
+    config_from_args,
+    require_corn_root,
+    require_model,
+    require_output_folder,
+    require_paths,
+)
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -20,6 +27,10 @@ def register(subparsers) -> argparse.ArgumentParser:
     data.add_argument("--data", metavar="ROOT", help="CORN-style root with trainA/ (LQ) and trainB/ (HQ)")
     data.add_argument("--exclude", action="append", default=[], metavar="PATTERN",
                       help="leave out files whose name matches this glob (e.g. held-out test frames); repeatable")
+    data.add_argument("--preview-lq", nargs="+", metavar="PATH",
+                      help="LQ images whose whole frames the previews show each epoch (default: the first LQ images)")
+    data.add_argument("--preview-hq", nargs="+", metavar="PATH",
+                      help="HQ images for the previews (default: the first HQ images)")
     parser.add_argument("--out", required=True, metavar="RUN_DIR", help="run directory (created; resumed if it exists)")
     parser.add_argument("--init-from", metavar="MODEL",
                         help="fine-tune: start the generator from a run folder, .keras file or pretrained name")
@@ -31,25 +42,35 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    import os
+
     from ssp_keras.errors import InputError
-    from ssp_keras.training.trainer import corn_folders, train
 
     if args.data and (args.lq or args.hq):
         raise InputError("give either --data ROOT or --lq and --hq, not both")
-    if args.data:
-        lq, hq = corn_folders(args.data)
-    elif args.lq and args.hq:
-        lq, hq = args.lq, args.hq
-    else:
+    if not args.data and not (args.lq and args.hq):
         raise InputError("no training data: give --lq DIR and --hq DIR, or --data ROOT")
+    # What can be checked without TensorFlow is checked before it loads (seconds).
+    require_corn_root(args.data)
+    require_paths((args.lq or []) + (args.hq or []) + (args.preview_lq or []) + (args.preview_hq or []))
+    require_output_folder(args.out)
+    if args.init_from and not os.path.isdir(os.path.join(args.out, "checkpoints")):
+        require_model(args.init_from)  # (ignored when the run resumes)
+    config = config_from_args(args)  # a bad field too
+
+    from ssp_keras.training.trainer import corn_folders, train
+
+    lq, hq = corn_folders(args.data) if args.data else (args.lq, args.hq)
     if args.exclude:
         lq, hq = _without_excluded(lq, args.exclude), _without_excluded(hq, args.exclude)
-    config = config_from_args(args)
     from ssp_keras.runtime import describe
 
     print(describe(), flush=True)
+    preview = None
+    if args.preview_lq or args.preview_hq:
+        preview = (args.preview_lq or lq, args.preview_hq or hq)
     result = train(config, lq, hq, args.out, verbose="auto" if args.verbose_fit is None else args.verbose_fit,
-                   initial_generator=args.init_from)
+                   initial_generator=args.init_from, preview=preview)
     if result.generator_path:
         print(f"Generator saved to {result.generator_path}")
     if result.skipped_files:

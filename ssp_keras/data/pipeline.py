@@ -7,6 +7,7 @@ seeds, and the two are zipped at the end::
     files -> decode (parallel; cached in memory when it fits) -> shuffle (own seed, reshuffled
     every pass) -> repeat -> resize up if smaller than S -> random S x S crop -> batch
     -> flips / brightness / contrast (Keras preprocessing layers, clipping to [0, 1])
+    -> LQ only: random smooth shading (``data.lq_shading``, see `random_shading`)
 
 then ``zip(lq, hq).prefetch(AUTOTUNE)``.
 
@@ -63,12 +64,13 @@ class _StreamSeeds:
     flip_vertical: int
     brightness: int
     contrast: int
+    shading: int
 
     @classmethod
     def derive(cls, seed: int, stream: int, shard_index: int) -> "_StreamSeeds":
         # SeedSequence mixes (seed, stream, shard) so LQ and HQ, and different workers, never
         # share a random sequence, while the same arguments always give the same seeds.
-        state = np.random.SeedSequence([seed & 0xFFFFFFFF, stream, shard_index]).generate_state(6)
+        state = np.random.SeedSequence([seed & 0xFFFFFFFF, stream, shard_index]).generate_state(7)
         return cls(*(int(value) & 0x7FFFFFFF for value in state))
 
 
@@ -123,6 +125,8 @@ def make_unpaired_dataset(
             cache=cache,
             repeat=repeat,
             augment=augment,
+            # Shading is a degradation: planted on LQ crops only, never on the HQ targets.
+            shading=data_config.lq_shading if stream_index == 0 else 0.0,
         )
         for stream_index, (files, cache) in enumerate(zip(streams.values(), cache_flags))
     ]
@@ -198,6 +202,7 @@ def _training_stream(
     cache: bool,
     repeat: bool,
     augment: bool,
+    shading: float = 0.0,
 ) -> tf.data.Dataset:
     """One domain: ``[B, S, S, C]`` float32 batches in [0, 1]."""
     decode = _decoder(data_config.channels)
@@ -220,7 +225,41 @@ def _training_stream(
         if augmenter.layers:
             # sequential on purpose: the layers' seeded state must advance in batch order
             batches = batches.map(augmenter)
+        if shading > 0:
+            indexed_batches = tf.data.Dataset.zip((batches, tf.data.Dataset.counter()))
+            batches = indexed_batches.map(
+                lambda batch, index: random_shading(batch, shading, tf.stack([tf.constant(seeds.shading, tf.int64), index])),
+                num_parallel_calls=AUTOTUNE,
+            )
     return batches
+
+
+def random_shading(batch: tf.Tensor, strength: float, seed: tf.Tensor) -> tf.Tensor:
+    """Multiplies each image of ``[B, H, W, C]`` by its own smooth illumination field.
+
+    The field is a vignette ``1 - a * min(r^2, 1)`` around a random point anywhere in the frame
+    (r: distance in half-widths over sqrt 2), times a linear ramp ``1 + b * t`` in a random
+    direction (t in [-1, 1]), scaled to a maximum of 1; a ~ U(0, strength), b ~ U(0, strength / 2).
+    Stateless: the same ``seed`` (``[2]`` int64) always gives the same fields. Returns float32
+    in [0, 1].
+    """
+    shape = tf.shape(batch)
+    count, height, width = shape[0], shape[1], shape[2]
+    draws = tf.random.stateless_uniform([count, 5], seed=seed)
+    centre_row = (draws[:, 0] * 2.0 - 1.0) * 0.8
+    centre_col = (draws[:, 1] * 2.0 - 1.0) * 0.8
+    vignette_strength = draws[:, 2] * strength
+    angle = draws[:, 3] * 2.0 * np.pi
+    ramp_strength = draws[:, 4] * strength * 0.5
+    per_image = lambda value: value[:, None, None]  # noqa: E731
+    rows = tf.linspace(-1.0, 1.0, height)[None, :, None]
+    cols = tf.linspace(-1.0, 1.0, width)[None, None, :]
+    radius_squared = ((rows - per_image(centre_row)) ** 2 + (cols - per_image(centre_col)) ** 2) / 2.0
+    vignette = 1.0 - per_image(vignette_strength) * tf.minimum(radius_squared, 1.0)
+    along = (per_image(tf.cos(angle)) * cols + per_image(tf.sin(angle)) * rows) / np.sqrt(2.0)
+    field = vignette * (1.0 + per_image(ramp_strength) * along)
+    field = field / tf.reduce_max(field, axis=[1, 2], keepdims=True)
+    return tf.clip_by_value(tf.cast(batch, tf.float32) * field[:, :, :, None], 0.0, 1.0)
 
 
 def _shuffle_and_repeat(dataset: tf.data.Dataset, count: int, seed: int, repeat: bool) -> tf.data.Dataset:

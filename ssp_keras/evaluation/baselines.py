@@ -8,6 +8,8 @@
   Dark Channel Prior", CVPR 2009 / IEEE TPAMI 33(12), 2011) with the transmission refined by the
   guided filter (K. He, J. Sun, X. Tang, "Guided Image Filtering", ECCV 2010), applied by default to
   the inverted image (see :func:`dark_channel_prior`).
+* ``flat_field``: retrospective flat-field (shading) correction: the image divided by an estimate
+  of its illumination, a heavy Gaussian blur of the image itself (see :func:`flat_field`).
 
 Every baseline takes an image ``[H, W]`` or ``[H, W, C]`` (C = 1 or 3, RGB) that is float in [0, 1]
 (``uint8`` is accepted and divided by 255) and returns float32 in [0, 1] of the same shape. Bad
@@ -177,10 +179,55 @@ def dark_channel_prior(
     return _like_input(1.0 - radiance if invert else radiance, image)
 
 
+def flat_field(image, sigma: Optional[float] = None, floor: float = 1e-3) -> np.ndarray:
+    """Retrospective flat-field (shading) correction with a Gaussian-blur illumination estimate.
+
+    The image is modelled as ``I = R * F``: the scene's reflectance ``R`` times a smooth
+    illumination (shading) field ``F``. Without a calibration ("flat") frame, ``F`` is estimated
+    from the image itself as a low-pass version of it, here a Gaussian blur far wider than any
+    structure of interest, and the corrected image is ``I / F``, rescaled so that its mean equals
+    the input's. This is the classical retrospective shading correction of microscopy (e.g.
+    D. Tomazevic, B. Likar, F. Pernus, "Comparative evaluation of retrospective shading correction
+    methods", J. Microscopy 208(3), 2002: the "low-pass filtering" method), and the division by a
+    low-pass field is what homomorphic filtering does in the log domain (A. V. Oppenheim, R. W.
+    Schafer, T. G. Stockham, "Nonlinear filtering of multiplied and convolved signals", Proc. IEEE
+    56(8), 1968): ``log I - lowpass(log I)``, with the blur taken on ``I`` rather than ``log I``.
+
+    Each channel is corrected with its own field and keeps its own mean. Large bright structures
+    (wider than about ``sigma``) are partly taken for illumination and flattened too.
+
+    Args:
+        image: ``[H, W]`` or ``[H, W, C]`` (C = 1 or 3), float in [0, 1] or ``uint8``.
+        sigma: standard deviation of the Gaussian illumination estimate in pixels; default
+            ``min(H, W) / 8`` (48 px for 384x384). Computed with ``cv2.GaussianBlur`` (OpenCV's
+            kernel for float images, about ``8 sigma + 1`` taps) with reflected borders
+            (``BORDER_REFLECT``).
+        floor: the field is clamped to at least this before dividing (dark regions and all-black
+            images do not divide by ~0).
+
+    Returns:
+        float32 in [0, 1], the input's shape.
+    """
+    unit = _as_unit_float(image).astype(np.float64)
+    height, width, channels = unit.shape
+    sigma = float(sigma) if sigma is not None else min(height, width) / 8.0
+    if not np.isfinite(sigma) or sigma <= 0:
+        raise ValueError(f"sigma must be a positive number of pixels, got {sigma!r}")
+    field = cv2.GaussianBlur(unit, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT)
+    field = field.reshape(unit.shape)  # OpenCV drops a trailing axis of size 1
+    corrected = unit / np.maximum(field, floor)
+    # Keep each channel's mean brightness: the field's level is not shading, only its variation is.
+    input_mean = unit.reshape(-1, channels).mean(axis=0)
+    corrected_mean = corrected.reshape(-1, channels).mean(axis=0)
+    scale = np.where(corrected_mean > 0, input_mean / np.maximum(corrected_mean, 1e-12), 0.0)
+    return _like_input(corrected * scale, image)
+
+
 BASELINES: Dict[str, Callable[..., np.ndarray]] = {
     "identity": identity,
     "clahe": clahe,
     "dcp": dark_channel_prior,
+    "flat_field": flat_field,
 }
 
 

@@ -40,11 +40,12 @@ import logging
 import math
 import os
 import time
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 from ssp_keras.errors import InputError
+from ssp_keras.utils.image_grid import DEFAULT_GRID_CELL, comparison_grid, grid_size  # noqa: F401  (part of this API)
 
 logger = logging.getLogger(__name__)
 
@@ -55,9 +56,6 @@ ORIGINAL = "original"
 #: The method name of the generator, unless ``model_name`` says otherwise.
 DEFAULT_MODEL_NAME = "ssp-net"
 DEFAULT_GRID_ROWS = 6
-DEFAULT_GRID_CELL = 192  # pixels per grid cell side (images are letterboxed into it)
-GRID_GAP = 4
-GRID_HEADER = 28  # height of the band with the method names
 
 REPORT_MARKDOWN = "report.md"
 REPORT_JSON = "report.json"
@@ -348,59 +346,6 @@ def json_safe(value):
     return value
 
 
-# ============================================================================ comparison grid
-def _letterbox(image: np.ndarray, cell: int) -> np.ndarray:
-    """``image`` ``[H, W, C]`` in [0, 1] scaled to fit a ``cell`` square, centred, RGB float32."""
-    import cv2
-
-    height, width = image.shape[:2]
-    scale = cell / max(height, width)
-    new_height, new_width = max(1, round(height * scale)), max(1, round(width * scale))
-    interpolation = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
-    resized = cv2.resize(np.ascontiguousarray(image, np.float32), (new_width, new_height), interpolation=interpolation)
-    resized = resized.reshape(new_height, new_width, -1)
-    if resized.shape[-1] == 1:
-        resized = np.repeat(resized, 3, axis=-1)
-    canvas = np.zeros((cell, cell, 3), np.float32)
-    top, left = (cell - new_height) // 2, (cell - new_width) // 2
-    canvas[top : top + new_height, left : left + new_width] = np.clip(resized, 0.0, 1.0)
-    return canvas
-
-
-def grid_size(rows: int, columns: int, cell: int = DEFAULT_GRID_CELL) -> Tuple[int, int]:
-    """``(height, width)`` in pixels of a comparison grid of ``rows`` x ``columns`` cells."""
-    return GRID_HEADER + rows * cell + (rows + 1) * GRID_GAP, columns * cell + (columns + 1) * GRID_GAP
-
-
-def comparison_grid(
-    cells: Sequence[Sequence[np.ndarray]], column_names: Sequence[str], cell: int = DEFAULT_GRID_CELL
-) -> np.ndarray:
-    """A white sheet with ``cells[row][column]`` letterboxed into squares and a header of names.
-
-    cells: rows of images (float ``[H, W, C]`` in [0, 1], any sizes), all rows as long as
-    ``column_names``. Returns float32 RGB ``[height, width, 3]`` (:func:`grid_size`).
-    """
-    import cv2
-
-    height, width = grid_size(len(cells), len(column_names), cell)
-    sheet = np.ones((height, width, 3), np.float32)
-    header = np.full((GRID_HEADER, width, 3), 255, np.uint8)  # OpenCV draws text on 8-bit images only
-    font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.5
-    for column, name in enumerate(column_names):
-        left = GRID_GAP + column * (cell + GRID_GAP)
-        text = name
-        while len(text) > 1 and cv2.getTextSize(text, font, scale, 1)[0][0] > cell:  # shorten to fit
-            text = text[:-1]
-        cv2.putText(header, text, (left + 2, GRID_HEADER - 9), font, scale, (0, 0, 0), 1, cv2.LINE_AA)
-    sheet[:GRID_HEADER] = header.astype(np.float32) / 255.0
-    for row, images in enumerate(cells):
-        top = GRID_HEADER + GRID_GAP + row * (cell + GRID_GAP)
-        for column, image in enumerate(images):
-            left = GRID_GAP + column * (cell + GRID_GAP)
-            sheet[top : top + cell, left : left + cell] = _letterbox(image, cell)
-    return sheet
-
-
 # ============================================================================ evaluate
 def _method_functions(generator, baselines: Sequence[str], model_name: str) -> Dict[str, Callable[[np.ndarray], np.ndarray]]:
     """``{method name: image -> enhanced image}``, original first, the model last."""
@@ -435,15 +380,16 @@ def _resolve_generator(generator):
     return load_generator(os.fspath(generator)), os.fspath(generator)
 
 
-def _resolve_segmenter(segmenter, out_dir: str, progress: Callable[[str], None]):
+def _resolve_segmenter(segmenter, out_dir: str, progress: Callable[[str], None], quick: Mapping[str, object]):
     """``(model, description)`` from a model, a folder / ``.keras`` path, or None (quick training)."""
-    from ssp_keras.evaluation.segmenter import load_segmenter, train_segmenter
+    from ssp_keras.evaluation.segmenter_inference import load_segmenter
+    from ssp_keras.evaluation.segmenter_training import train_segmenter
 
     if segmenter is None:
         folder = os.path.join(out_dir, QUICK_SEGMENTER_FOLDER)
-        steps = QUICK_SEGMENTER["epochs"] * QUICK_SEGMENTER["steps_per_epoch"]
+        steps = quick["epochs"] * quick["steps_per_epoch"]
         progress(f"no segmenter given: training a small CS-Net on synthetic fibre images ({steps} steps)")
-        result = train_segmenter(None, None, folder, **QUICK_SEGMENTER)
+        result = train_segmenter(None, None, folder, **quick)
         description = (
             f"CS-Net trained for {steps} steps on synthetic HQ fibre images ({result.seconds:.0f} s, "
             f"saved to `{QUICK_SEGMENTER_FOLDER}/`)"
@@ -459,6 +405,165 @@ def _check_folder(folder: Optional[str], what: str) -> None:
         raise InputError(f"{what} folder not found: '{folder}'")
 
 
+@dataclasses.dataclass
+class _Inputs:
+    """The test images and, matched by name (stem), their labels and field-of-view masks."""
+
+    images: str
+    labels: Optional[str]
+    masks: Optional[str]
+    image_paths: List[str]
+    label_of: Dict[str, str]
+    fov_of: Dict[str, str]
+
+    def sources(self, model_source, segmenter_description) -> Dict[str, object]:
+        used_masks = self.masks if self.labels is not None else None
+        return {
+            "images": os.path.abspath(self.images),
+            "labels": os.path.abspath(self.labels) if self.labels is not None else None,
+            "masks": os.path.abspath(used_masks) if used_masks is not None else None,
+            "model": model_source,
+            "segmenter": segmenter_description,
+        }
+
+
+def _match_inputs(images: str, labels: Optional[str], masks: Optional[str], out_dir: str) -> _Inputs:
+    """Checks the folders and matches their files by name, before any work (unreadable files are
+    found when met)."""
+    from ssp_keras.data.io import list_images
+    from ssp_keras.data.labels import index_by_stem, match_by_stem
+    from ssp_keras.utils.files import check_output_location
+
+    _check_folder(images, "images")
+    _check_folder(labels, "labels")
+    _check_folder(masks, "masks")
+    try:
+        check_output_location(out_dir, [folder for folder in (images, labels, masks) if folder is not None])
+    except ValueError as error:
+        raise InputError(str(error)) from None
+    image_paths = list_images(images)
+    index_by_stem(image_paths, images)  # unique names: they name the outputs
+    label_of = match_by_stem(image_paths, images, labels, "label") if labels is not None else {}
+    fov_of = match_by_stem(image_paths, images, masks, "mask") if (labels is not None and masks is not None) else {}
+    if masks is not None and labels is None:
+        logger.warning("field-of-view masks are only used with labels (Table 2); ignoring '%s'", masks)
+    return _Inputs(images, labels, masks, image_paths, label_of, fov_of)
+
+
+class _Measurements:
+    """Enhances, writes and measures one image after the other with every method."""
+
+    def __init__(self, method_functions, segmenter, out_dir: str, channels: Optional[int]):
+        self.method_functions = method_functions
+        self.segmenter = segmenter
+        self.out_dir = out_dir
+        self.channels = channels
+        self.metric_timer, self.enhance_timer, self.segment_timer = Timer(), Timer(), Timer()
+        self.per_image: Dict[str, Dict[str, Dict[str, float]]] = {method: {} for method in method_functions}
+        self.names: List[str] = []
+        self.grid_cells: List[List[np.ndarray]] = []
+        self.small_for_niqe: List[str] = []
+
+    def measure(self, path: str, inputs: _Inputs, in_grid: bool) -> None:
+        """Every method's enhancement of the image ``path``: written, measured, kept for the grid."""
+        from ssp_keras.data.io import read_image_with_info, write_image
+        from ssp_keras.data.labels import read_binary_mask, stem
+        from ssp_keras.inference.enhance import output_bit_depth
+        from ssp_keras.metrics.niqe import NIQE_BLOCK_SIZE
+
+        name = stem(path)
+        self.names.append(name)
+        image, info = read_image_with_info(path, self.channels)
+        label = read_binary_mask(inputs.label_of[path], image.shape[:2]) if path in inputs.label_of else None
+        field_of_view = read_binary_mask(inputs.fov_of[path], image.shape[:2]) if path in inputs.fov_of else None
+        if min(image.shape[:2]) < NIQE_BLOCK_SIZE:
+            self.small_for_niqe.append(name)
+        row = []
+        for method, function in self.method_functions.items():
+            enhanced = self.enhance_timer.run(method, function, image)
+            destination = os.path.join(self.out_dir, method, f"{name}.png")  # EvaluationReport.enhanced_path
+            write_image(destination, enhanced, bit_depth=output_bit_depth(destination, info.bit_depth))
+            self.per_image[method][name] = self._metrics(enhanced, label, field_of_view)
+            if in_grid:
+                row.append(enhanced)
+        if row:
+            self.grid_cells.append(row)
+
+    def _metrics(self, enhanced: np.ndarray, label, field_of_view) -> Dict[str, float]:
+        from ssp_keras.evaluation.segmenter_inference import segment
+        from ssp_keras.metrics import segmentation_metrics
+
+        values = no_reference_metrics(enhanced, self.metric_timer)
+        if label is not None:
+            probabilities = self.segment_timer.run("segmenter", segment, self.segmenter, enhanced)
+            values.update(self.metric_timer.run("segmentation", segmentation_metrics, probabilities, label, field_of_view))
+        return values
+
+    def table(self, metrics: Sequence[str]) -> Table:
+        return {
+            method: {metric: Summary.of([values[name][metric] for name in self.names]) for metric in metrics}
+            for method, values in self.per_image.items()
+        }
+
+    def timing(self, started: float) -> Dict[str, object]:
+        return {
+            "metrics": self.metric_timer.summary(),
+            "enhance": self.enhance_timer.summary(),
+            "segment": self.segment_timer.summary(),
+            "total_s": round(time.perf_counter() - started, 3),
+        }
+
+
+def _notes(measured: _Measurements, table1: Table, table2: Optional[Table], quick_segmenter: bool) -> List[str]:
+    """The remarks under the tables: undefined values, and the quick segmenter's limits."""
+    small = measured.small_for_niqe
+    notes = []
+    if small:
+        notes.append(
+            f"NIQE is undefined for {len(small)} image(s) smaller than 96x96 pixels "
+            f"(its block size): {', '.join(small[:5])}{' ...' if len(small) > 5 else ''}."
+        )
+    for method_table in (table1, table2 or {}):
+        for method, metrics in method_table.items():
+            for metric, summary in metrics.items():
+                undefined = len(measured.names) - summary.count
+                explained = metric == "niqe" and undefined == len(small)
+                if undefined and not explained:
+                    label = METRIC_LABELS[metric].split("[")[0]
+                    notes.append(f"{method}: {label} is undefined for {undefined} image(s) and left out of its mean.")
+    if quick_segmenter:
+        notes.append(
+            "The segmenter was trained on synthetic images only; on real images train one on labelled "
+            "HQ images (`ssp-net segmenter train`) and pass it with --segmenter."
+        )
+    return notes
+
+
+def _write_grid(measured: _Measurements, out_dir: str, cell: int) -> Dict[str, object]:
+    """Writes ``comparison.png``; returns its layout."""
+    from ssp_keras.data.io import write_image
+
+    methods = list(measured.method_functions)
+    write_image(os.path.join(out_dir, GRID_FILE), comparison_grid(measured.grid_cells, methods, cell))
+    return {
+        "file": GRID_FILE,
+        "rows": len(measured.grid_cells),
+        "columns": len(methods),
+        "cell_size": cell,
+        "row_names": measured.names[: len(measured.grid_cells)],
+        "column_names": methods,
+    }
+
+
+def _write_report(report: EvaluationReport) -> None:
+    """``report.json`` and ``report.md``, atomically."""
+    from ssp_keras.utils.files import atomic_write_bytes
+
+    text = json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
+    atomic_write_bytes(report.json_path, text.encode("utf-8"))
+    atomic_write_bytes(report.markdown_path, report.markdown().encode("utf-8"))
+
+
 def evaluate(
     generator,
     images: str,
@@ -471,6 +576,7 @@ def evaluate(
     model_name: str = DEFAULT_MODEL_NAME,
     grid_cell_size: int = DEFAULT_GRID_CELL,
     progress: Optional[Callable[[str], None]] = None,
+    quick_segmenter: Mapping[str, object] = QUICK_SEGMENTER,
 ) -> EvaluationReport:
     """Enhances a folder of test images with every method and measures them like the paper.
 
@@ -491,6 +597,8 @@ def evaluate(
         model_name: the model's column and folder name.
         grid_cell_size: side of one grid cell in pixels.
         progress: called with one line per step (e.g. ``print``); silent when None.
+        quick_segmenter: the `train_segmenter` settings of the quick segmenter (labels without a
+            segmenter); :data:`QUICK_SEGMENTER` unless told otherwise.
 
     Returns:
         An :class:`EvaluationReport`; ``report.md``, ``report.json`` (atomic) and the grid are
@@ -501,140 +609,44 @@ def evaluate(
             label or mask without image (or the reverse), an unreadable file, a label of another
             size than its image, an unknown baseline, or an output folder inside an input folder.
     """
-    from ssp_keras.data.io import list_images, read_image_with_info, write_image
-    from ssp_keras.evaluation.segmenter import index_by_stem, match_by_stem, read_binary_mask, segment, stem
-    from ssp_keras.inference.enhance import model_channels, output_bit_depth
-    from ssp_keras.metrics import segmentation_metrics
-    from ssp_keras.metrics.niqe import NIQE_BLOCK_SIZE
-    from ssp_keras.utils.files import atomic_write_bytes, check_output_location
+    from ssp_keras.inference.enhance import model_channels
 
     started = time.perf_counter()
     say = progress or (lambda line: None)
     if max_grid_rows < 1:
         raise ValueError(f"max_grid_rows must be >= 1, got {max_grid_rows}")
-    _check_folder(images, "images")
-    _check_folder(labels, "labels")
-    _check_folder(masks, "masks")
-    inputs = [folder for folder in (images, labels, masks) if folder is not None]
-    try:
-        check_output_location(out_dir, inputs)
-    except ValueError as error:
-        raise InputError(str(error)) from None
-
-    # Folder-level problems (names, matching) are found before any work; unreadable files when met.
-    image_paths = list_images(images)
-    index_by_stem(image_paths, images)  # unique names: they name the outputs
-    label_of = match_by_stem(image_paths, images, labels, "label") if labels is not None else {}
-    fov_of = match_by_stem(image_paths, images, masks, "mask") if (labels is not None and masks is not None) else {}
-    if masks is not None and labels is None:
-        logger.warning("field-of-view masks are only used with labels (Table 2); ignoring '%s'", masks)
+    inputs = _match_inputs(images, labels, masks, out_dir)
     generator, model_source = _resolve_generator(generator)
     method_functions = _method_functions(generator, baselines, model_name)
-    methods = list(method_functions)
-    channels = model_channels(generator) if generator is not None else None
     os.makedirs(out_dir, exist_ok=True)
     segmenter_model, segmenter_description = (None, None)
     if labels is not None:
-        segmenter_model, segmenter_description = _resolve_segmenter(segmenter, out_dir, say)
+        segmenter_model, segmenter_description = _resolve_segmenter(segmenter, out_dir, say, quick_segmenter)
 
-    metric_timer, enhance_timer, segment_timer = Timer(), Timer(), Timer()
-    per_image: Dict[str, Dict[str, Dict[str, float]]] = {method: {} for method in methods}
-    grid_cells: List[List[np.ndarray]] = []
-    names: List[str] = []
-    small_for_niqe: List[str] = []
-    for number, path in enumerate(image_paths, start=1):
+    channels = model_channels(generator) if generator is not None else None
+    measured = _Measurements(method_functions, segmenter_model, out_dir, channels)
+    for number, path in enumerate(inputs.image_paths, start=1):
         image_started = time.perf_counter()
-        name = stem(path)
-        names.append(name)
-        image, info = read_image_with_info(path, channels)
-        label = read_binary_mask(label_of[path], image.shape[:2]) if path in label_of else None
-        field_of_view = read_binary_mask(fov_of[path], image.shape[:2]) if path in fov_of else None
-        if min(image.shape[:2]) < NIQE_BLOCK_SIZE:
-            small_for_niqe.append(name)
-        row = []
-        for method, function in method_functions.items():
-            enhanced = enhance_timer.run(method, function, image)
-            destination = os.path.join(out_dir, method, f"{name}.png")  # EvaluationReport.enhanced_path
-            write_image(destination, enhanced, bit_depth=output_bit_depth(destination, info.bit_depth))
-            values = no_reference_metrics(enhanced, metric_timer)
-            if label is not None:
-                probabilities = segment_timer.run("segmenter", segment, segmenter_model, enhanced)
-                values.update(metric_timer.run("segmentation", segmentation_metrics, probabilities, label, field_of_view))
-            per_image[method][name] = values
-            if len(grid_cells) < max_grid_rows:
-                row.append(enhanced)
-        if row:
-            grid_cells.append(row)
-        say(f"[{number}/{len(image_paths)}] {path} ({time.perf_counter() - image_started:.1f} s)")
+        measured.measure(path, inputs, in_grid=len(measured.grid_cells) < max_grid_rows)
+        say(f"[{number}/{len(inputs.image_paths)}] {path} ({time.perf_counter() - image_started:.1f} s)")
 
-    def table(metrics: Sequence[str]) -> Table:
-        return {
-            method: {metric: Summary.of([per_image[method][name][metric] for name in names]) for metric in metrics}
-            for method in methods
-        }
-
-    table1 = table(TABLE1_METRICS)
-    table2 = table(TABLE2_METRICS) if labels is not None else None
-
-    notes = []
-    if small_for_niqe:
-        notes.append(
-            f"NIQE is undefined for {len(small_for_niqe)} image(s) smaller than 96x96 pixels "
-            f"(its block size): {', '.join(small_for_niqe[:5])}{' ...' if len(small_for_niqe) > 5 else ''}."
-        )
-    for method_table in (table1, table2 or {}):
-        for method, metrics in method_table.items():
-            for metric, summary in metrics.items():
-                undefined = len(names) - summary.count
-                explained = metric == "niqe" and undefined == len(small_for_niqe)
-                if undefined and not explained:
-                    label = METRIC_LABELS[metric].split("[")[0]
-                    notes.append(f"{method}: {label} is undefined for {undefined} image(s) and left out of its mean.")
-    if labels is not None and segmenter is None:
-        notes.append(
-            "The segmenter was trained on synthetic images only; on real images train one on labelled "
-            "HQ images (`ssp-net segmenter train`) and pass it with --segmenter."
-        )
-
-    grid_image = comparison_grid(grid_cells, methods, grid_cell_size)
-    write_image(os.path.join(out_dir, GRID_FILE), grid_image)
-    grid = {
-        "file": GRID_FILE,
-        "rows": len(grid_cells),
-        "columns": len(methods),
-        "cell_size": grid_cell_size,
-        "row_names": names[: len(grid_cells)],
-        "column_names": methods,
-    }
-    timing = {
-        "metrics": metric_timer.summary(),
-        "enhance": enhance_timer.summary(),
-        "segment": segment_timer.summary(),
-        "total_s": round(time.perf_counter() - started, 3),
-    }
-    sources = {
-        "images": os.path.abspath(images),
-        "labels": os.path.abspath(labels) if labels is not None else None,
-        "masks": os.path.abspath(masks) if (labels is not None and masks is not None) else None,
-        "model": model_source,
-        "segmenter": segmenter_description,
-    }
+    table1 = measured.table(TABLE1_METRICS)
+    table2 = measured.table(TABLE2_METRICS) if labels is not None else None
     report = EvaluationReport(
         out_dir=out_dir,
-        methods=methods,
-        images=names,
+        methods=list(method_functions),
+        images=measured.names,
         table1=table1,
         table2=table2,
-        per_image=per_image,
-        timing=timing,
-        grid=grid,
-        sources=sources,
-        notes=notes,
-        image_paths=list(image_paths),
+        per_image=measured.per_image,
+        notes=_notes(measured, table1, table2, quick_segmenter=labels is not None and segmenter is None),
+        grid=_write_grid(measured, out_dir, grid_cell_size),
+        timing=measured.timing(started),
+        sources=inputs.sources(model_source, segmenter_description),
+        image_paths=list(inputs.image_paths),
         model_method=model_name if generator is not None else None,
     )
-    atomic_write_bytes(report.json_path, (json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
-    atomic_write_bytes(report.markdown_path, report.markdown().encode("utf-8"))
+    _write_report(report)
     return report
 
 

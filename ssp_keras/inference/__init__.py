@@ -5,35 +5,8 @@ takes float32 ``[H, W, C]`` / ``[N, H, W, C]`` images in [0, 1]; `enhance_files`
 folders into an output folder, keeping names and bit depth.
 """
 
-from ssp_keras.inference.enhance import (
-    AUTO_TILE_PIXELS,
-    DEFAULT_TILE_OVERLAP,
-    DEFAULT_TILE_SIZE,
-    PAD_MULTIPLE,
-    FilesResult,
-    blend_tiles,
-    crop_to_size,
-    enhance_array,
-    enhance_files,
-    enhance_tensor,
-    model_channels,
-    pad_to_multiple,
-)
+from ssp_keras.inference.enhance import *  # noqa: F401,F403  (its __all__: padding, tiling, arrays, files)
+from ssp_keras.inference.enhance import __all__ as _ENHANCE_NAMES
 from ssp_keras.inference.loading import load_generator, resolve_generator_path
 
-__all__ = [
-    "AUTO_TILE_PIXELS",
-    "DEFAULT_TILE_OVERLAP",
-    "DEFAULT_TILE_SIZE",
-    "PAD_MULTIPLE",
-    "FilesResult",
-    "blend_tiles",
-    "crop_to_size",
-    "enhance_array",
-    "enhance_files",
-    "enhance_tensor",
-    "load_generator",
-    "model_channels",
-    "pad_to_multiple",
-    "resolve_generator_path",
-]
+__all__ = [*_ENHANCE_NAMES, "load_generator", "resolve_generator_path"]

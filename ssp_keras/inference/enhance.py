@@ -16,10 +16,13 @@ Shapes and ranges: images are float32 ``[H, W, C]`` or ``[N, H, W, C]`` in [0, 1
 results have the same shape, in [0, 1].
 
 Tiled and whole-image results are not identical: near a tile's border the network sees less
-context (and zero padding inside its convolutions), which is why tiles overlap and the ramp gives
-those border pixels little weight. With ``normalization="instance"`` the output also depends on
-the statistics of what the network sees, so tiles may differ slightly in tone; both presets use
-batch normalisation, whose inference statistics are fixed.
+context (mirrored instead of real), which is why tiles overlap and the ramp gives those border
+pixels little weight. Instance normalisation (the default) makes the output depend on the
+statistics of what the network sees, so every tile is normalised with the statistics of the
+*whole* image (`image_statistics`): one pass over the whole image records each normalisation
+layer's mean and variance, and the tiles reuse them. That pass runs at full resolution up to
+`STATISTICS_PIXELS` and on a downscaled copy beyond (memory stays bounded), so tiles never differ
+in tone; the remaining tiled-vs-whole difference is measured in ``tests/test_inference.py``.
 """
 
 from __future__ import annotations
@@ -48,6 +51,9 @@ AUTO_TILE_PIXELS = 2048 * 2048
 DEFAULT_TILE_SIZE = 1024
 #: Pixels shared by neighbouring tiles; the blending ramp spans this width.
 DEFAULT_TILE_OVERLAP = 64
+#: Largest image (pixels) whose normalisation statistics, when tiling, come from a full-resolution
+#: pass; larger images are downscaled to this size for that pass.
+STATISTICS_PIXELS = AUTO_TILE_PIXELS
 #: Formats written with 16 bits when the input had more than 8 (``data.io.write_image`` allows it).
 SIXTEEN_BIT_EXTENSIONS = (".png", ".tif", ".tiff")
 #: Output extension for inputs whose format cannot be written (DICOM, GIF).
@@ -128,6 +134,61 @@ def _compiled(model) -> Callable:
         function = tf.function(lambda images: enhance_tensor(model, images), reduce_retracing=True)
         _COMPILED[model] = function
     return function
+
+
+_COMPILED_WITH_STATISTICS = weakref.WeakKeyDictionary()
+
+
+def _compiled_with_statistics(model) -> Tuple[Callable, Callable]:
+    """``(record, enhance_with)``: traced functions that record a pass's normalisation statistics,
+    and that enhance with given statistics instead of their own (see `image_statistics`)."""
+    import tensorflow as tf
+
+    from ssp_keras.networks.layers import fixed_statistics, recorded_statistics
+
+    functions = _COMPILED_WITH_STATISTICS.get(model)
+    if functions is None:
+
+        def record(images):
+            with recorded_statistics() as statistics:
+                enhance_tensor(model, images)
+            return statistics
+
+        def enhance_with(images, statistics):
+            with fixed_statistics(statistics):
+                return enhance_tensor(model, images)
+
+        functions = (tf.function(record, reduce_retracing=True), tf.function(enhance_with, reduce_retracing=True))
+        _COMPILED_WITH_STATISTICS[model] = functions
+    return functions
+
+
+def uses_instance_statistics(model) -> bool:
+    """Whether ``model`` normalises with per-image statistics (`InstanceNormalization` anywhere)."""
+    from ssp_keras.networks.layers import InstanceNormalization
+
+    return any(isinstance(layer, InstanceNormalization) for layer in model._flatten_layers(include_self=False))
+
+
+def image_statistics(model, image: np.ndarray, max_pixels: Optional[int] = None) -> dict:
+    """Every normalisation layer's mean and variance over the whole image ``[H, W, C]``.
+
+    Up to ``max_pixels`` pixels (default `STATISTICS_PIXELS`) the image is used as it is; a larger
+    one is first downscaled (area averaging) to about ``max_pixels``, so memory stays that of one
+    image of that size.
+    Returns ``{layer name: (mean, variance)}``, each ``[1, 1, 1, C_layer]``, for `enhance_array`.
+    """
+    import tensorflow as tf
+
+    record, _ = _compiled_with_statistics(model)
+    max_pixels = STATISTICS_PIXELS if max_pixels is None else max_pixels
+    height, width = image.shape[:2]
+    batch = tf.convert_to_tensor(image[None], tf.float32)
+    if height * width > max_pixels:
+        scale = (max_pixels / float(height * width)) ** 0.5
+        size = (max(PAD_MULTIPLE, round(height * scale)), max(PAD_MULTIPLE, round(width * scale)))
+        batch = tf.image.resize(batch, size, method="area")
+    return record(batch)
 
 
 def model_channels(model) -> int:
@@ -252,45 +313,84 @@ def enhance_array(
     height, width = batch.shape[1:3]
     if tile_size is None:
         tile_size = DEFAULT_TILE_SIZE if height * width > AUTO_TILE_PIXELS else 0
-    function = _compiled(generator)
-
-    def enhance_tile(tile: np.ndarray) -> np.ndarray:
-        return function(tile[None]).numpy()[0]
-
     if tile_size and (height > tile_size or width > tile_size):
-        result = np.stack([blend_tiles(item, enhance_tile, tile_size, overlap) for item in batch])
+        result = np.stack([_enhance_tiled(generator, item, tile_size, overlap) for item in batch])
     else:
-        result = function(batch).numpy()
+        result = _compiled(generator)(batch).numpy()
     if single:
         result = result[0]
     return result[:, :, 0] if gray_2d else result
 
 
+def _enhance_tiled(generator, image: np.ndarray, tile_size: int, overlap: int) -> np.ndarray:
+    """One image ``[H, W, C]`` tile by tile, every tile normalised like the whole image."""
+    if uses_instance_statistics(generator):
+        statistics = image_statistics(generator, image)
+        _, enhance_with = _compiled_with_statistics(generator)
+
+        def enhance_tile(tile: np.ndarray) -> np.ndarray:
+            return enhance_with(tile[None], statistics).numpy()[0]
+
+    else:
+        function = _compiled(generator)
+
+        def enhance_tile(tile: np.ndarray) -> np.ndarray:
+            return function(tile[None]).numpy()[0]
+
+    return blend_tiles(image, enhance_tile, tile_size, overlap)
+
+
 # ------------------------------------------------------------------------------ files
+#: What ``dicom_as`` may say DICOM inputs become: a derived DICOM (default) or PNG.
+DICOM_OUTPUT_FORMATS = ("dicom", "png")
+
+
 @dataclasses.dataclass
 class FileJob:
-    """One input file and where its result goes (``relative``: the name kept under --out)."""
+    """One input file and where its result goes (``relative``: the name kept under --out).
+
+    ``frame_destinations``: one file per frame, when a multi-frame input goes to a format that
+    holds one frame (a multi-frame DICOM written as PNG); None otherwise.
+    """
 
     source: str
     relative: str
     destination: str
+    frame_destinations: Optional[List[str]] = None
+
+    @property
+    def outputs(self) -> List[str]:
+        """Every file this job writes."""
+        return list(self.frame_destinations or [self.destination])
 
 
 @dataclasses.dataclass
 class FilesResult:
-    """What `enhance_files` did: ``written`` destinations, ``skipped`` (path, reason) pairs."""
+    """What `enhance_files` did: ``written`` files, ``skipped`` (path, reason) pairs, ``frames``
+    enhanced in all (a TIFF stack or multi-frame DICOM counts each of its frames)."""
 
     written: List[str]
     skipped: List[Tuple[str, str]]
     seconds: float
+    frames: int = 0
 
 
-def output_name(relative: str) -> str:
-    """The output name for an input's relative path: the same, or ``.png`` for DICOM/GIF."""
+def output_name(relative: str, dicom_as: str = "dicom") -> str:
+    """The output name for an input's relative path: the same, or ``.png`` for GIF (and for DICOM
+    with ``dicom_as="png"``)."""
     from ssp_keras.data.io import WRITE_EXTENSIONS
 
     base, extension = os.path.splitext(relative)
+    if extension.lower() == ".dcm" and dicom_as == "dicom":
+        return relative
     return relative if extension.lower() in WRITE_EXTENSIONS else base + FALLBACK_EXTENSION
+
+
+def frame_file_names(destination: str, frames: int) -> List[str]:
+    """``scan_frame001.png, scan_frame002.png, ...``: one name per frame of a multi-frame input."""
+    base, extension = os.path.splitext(destination)
+    width = max(3, len(str(frames)))
+    return [f"{base}_frame{index:0{width}d}{extension}" for index in range(1, frames + 1)]
 
 
 def output_bit_depth(destination: str, source_bit_depth: int) -> int:
@@ -299,51 +399,86 @@ def output_bit_depth(destination: str, source_bit_depth: int) -> int:
     return 16 if source_bit_depth > 8 and extension in SIXTEEN_BIT_EXTENSIONS else 8
 
 
-def plan_outputs(inputs: Sequence[str], out_dir: str) -> List[FileJob]:
+def plan_outputs(
+    inputs: Sequence[str], out_dir: str, dicom_as: str = "dicom", overwrite: bool = False
+) -> List[FileJob]:
     """Maps input files and folders onto files under ``out_dir``, refusing unsafe layouts.
 
     A file keeps its name (``out_dir/name``); a folder's images keep their path relative to the
-    folder (``out_dir/sub/name``). Raises `InputError` when an input does not exist, a folder has
-    no image, ``out_dir`` is or lies inside an input folder or holds an input file, or two inputs
-    would land on the same output.
+    folder (``out_dir/sub/name``). DICOM stays DICOM, or with ``dicom_as="png"`` becomes PNG (one
+    ``name_frameNNN.png`` per frame of a multi-frame file); GIF becomes PNG.
+    Raises `InputError`, before anything is read or written, when an input does not exist, a folder
+    has no image, ``out_dir`` is or lies inside an input folder, an output would be an input file
+    (also through a link), two inputs would land on the same output, or -- unless ``overwrite`` --
+    output files exist already (the message says how many). ``out_dir`` may lie in the folder of
+    an input *file* (``cd scans && ssp-net enhance one.png --out results``).
     """
-    from ssp_keras.data.io import list_images
+    from ssp_keras.data.io import dicom_frame_count, list_images
     from ssp_keras.utils.files import check_output_location
 
+    if dicom_as not in DICOM_OUTPUT_FORMATS:
+        raise InputError(f"dicom_as must be one of {', '.join(DICOM_OUTPUT_FORMATS)}, got {dicom_as!r}")
     inputs = [os.fspath(item) for item in inputs]
+    out_dir = os.fspath(out_dir)
     if not inputs:
         raise InputError("no input images or folders given")
     for item in inputs:
         if not os.path.exists(item):
             raise InputError(f"input not found: '{item}'")
+    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
+        raise InputError(f"--out '{out_dir}' exists and is not a folder")
     try:
-        check_output_location(out_dir, inputs)
+        check_output_location(out_dir, inputs, allow_beside_files=True)
     except ValueError as error:
         raise InputError(str(error)) from None
+
+    def job_for(path: str, relative: str) -> FileJob:
+        relative = output_name(relative, dicom_as)
+        destination = os.path.join(out_dir, relative)
+        frames = dicom_frame_count(path) if path.lower().endswith(".dcm") and dicom_as == "png" else 1
+        return FileJob(path, relative, destination, frame_file_names(destination, frames) if frames > 1 else None)
 
     jobs: List[FileJob] = []
     for item in inputs:
         if os.path.isdir(item):
-            for path in list_images(item):
-                relative = output_name(os.path.relpath(path, item))
-                jobs.append(FileJob(path, relative, os.path.join(out_dir, relative)))
+            jobs.extend(job_for(path, os.path.relpath(path, item)) for path in list_images(item))
         else:
-            relative = output_name(os.path.basename(item))
-            jobs.append(FileJob(item, relative, os.path.join(out_dir, relative)))
+            jobs.append(job_for(item, os.path.basename(item)))
 
     sources = {os.path.realpath(job.source) for job in jobs}
+    source_files = {_file_identity(job.source) for job in jobs} - {None}
     claimed = {}
+    existing = []
     for job in jobs:
-        target = os.path.realpath(job.destination)
-        if target in sources:  # e.g. an input folder that lies inside --out
-            raise InputError(f"refusing to overwrite the input file '{job.source}': choose another --out")
-        if target in claimed:
-            raise InputError(
-                f"'{job.source}' and '{claimed[target]}' would both be written to '{job.destination}'; "
-                "enhance them into different --out folders"
-            )
-        claimed[target] = job.source
+        for output in job.outputs:
+            target = os.path.realpath(output)
+            if target in sources or _file_identity(output) in source_files:  # e.g. an input folder inside --out
+                raise InputError(f"refusing to overwrite the input file '{job.source}': choose another --out")
+            if target in claimed:
+                raise InputError(
+                    f"'{job.source}' and '{claimed[target]}' would both be written to '{output}'; "
+                    "enhance them into different --out folders"
+                )
+            claimed[target] = job.source
+            if os.path.isdir(output):
+                raise InputError(f"cannot write '{output}' for '{job.source}': a folder of that name exists")
+            if os.path.lexists(output):
+                existing.append(output)
+    if existing and not overwrite:
+        raise InputError(
+            f"refusing to overwrite {len(existing)} existing file(s) in '{out_dir}' (first: '{existing[0]}'); "
+            "pass --overwrite to replace them, or choose another --out"
+        )
     return jobs
+
+
+def _file_identity(path: str):
+    """``(device, inode)`` of an existing file (hard links share it), else None."""
+    try:
+        status = os.stat(path)
+    except OSError:
+        return None
+    return (status.st_dev, status.st_ino)
 
 
 def process_image_files(
@@ -352,46 +487,89 @@ def process_image_files(
     transform: Callable[[np.ndarray, "ImageInfo"], Tuple[np.ndarray, Optional[int]]],
     channels: Optional[int],
     progress: Optional[Callable[[str], None]] = None,
+    dicom_as: str = "dicom",
+    overwrite: bool = False,
+    model_name: str = "SSP-Net",
+    model_source: Optional[str] = None,
 ) -> FilesResult:
-    """Reads every input image, applies ``transform`` and writes the result under ``out_dir``.
+    """Reads every input image, applies ``transform`` to each frame and writes the results under ``out_dir``.
 
     The shared loop of `enhance_files` and of the serving client's ``predict_files``.
-    transform: ``(image float32 [H, W, C] in [0, 1], ImageInfo) -> (result [H, W, C], bit_depth)``
-      where ``bit_depth`` None means "as the source had it" (`output_bit_depth`).
+    transform: ``(frame float32 [H, W, C] in [0, 1], ImageInfo) -> (result [H, W, C], bit_depth)``
+      where ``bit_depth`` None means "as the source had it" (`output_bit_depth`). It is called once
+      per frame: every page of a multi-page TIFF and every frame of a multi-frame DICOM is
+      enhanced and written (a multi-page TIFF with the same page count and sample type, a
+      multi-frame DICOM with the same NumberOfFrames).
     channels: read images with this many channels (1 or 3; None keeps the file's).
     progress: called with one line per file (``[3/14] in.png -> out/in.png (0.21 s)``).
+    dicom_as, overwrite: see `plan_outputs`. DICOM outputs are derived DICOMs
+      (`ssp_keras.data.io.write_derived_dicom`) whose SeriesDescription names ``model_name``; the
+      files of one source series share one new series. ``model_source`` (what ``--model`` said)
+      goes into the DerivationDescription.
     Unreadable files are skipped with a warning naming them; `InputError` when none was readable.
     """
-    from ssp_keras.data.io import UnreadableImageError, read_image_with_info, write_image
+    from ssp_keras import __version__
+    from ssp_keras.data.io import UnreadableImageError, read_frames, write_derived_dicom, write_frames
 
-    jobs = plan_outputs(inputs, out_dir)
+    jobs = plan_outputs(inputs, out_dir, dicom_as=dicom_as, overwrite=overwrite)
     started = time.perf_counter()
     written: List[str] = []
     skipped: List[Tuple[str, str]] = []
+    series_uids: dict = {}  # source SeriesInstanceUID -> the derived series' UID
+    total_frames = 0
     for number, job in enumerate(jobs, start=1):
         file_started = time.perf_counter()
         try:
-            image, info = read_image_with_info(job.source, channels)
+            frames, info = read_frames(job.source, channels)
         except UnreadableImageError as error:
             logger.warning("skipping unreadable image '%s': %s", job.source, error.reason)
             skipped.append((job.source, error.reason))
             continue
-        result, bit_depth = transform(image, info)
-        del image  # a huge input need not stay alive while its result is encoded
+        results: List[np.ndarray] = []
+        bit_depth = None
+        while frames:  # pop: each input frame is released once enhanced
+            result, depth = transform(frames.pop(0), info)
+            results.append(result)
+            bit_depth = depth if bit_depth is None else bit_depth
         if bit_depth is None:
             bit_depth = output_bit_depth(job.destination, info.bit_depth)
-        write_image(job.destination, result, bit_depth=bit_depth)
-        written.append(job.destination)
+        extension = os.path.splitext(job.destination)[1].lower()
+        if extension == ".dcm":
+            write_derived_dicom(
+                job.destination,
+                results,
+                source=job.source,
+                series_description=f"SSP-Net enhanced ({model_name})",
+                derivation_description=(
+                    f"Enhanced with SSP-Net (ssp-keras {__version__}), model '{model_source or model_name}'; "
+                    "pixel values rescaled to the source's stored range"
+                ),
+                series_uid=series_uids,
+            )
+            outputs = [job.destination]
+        elif job.frame_destinations is not None and len(job.frame_destinations) == len(results):
+            for path, result in zip(job.frame_destinations, results):
+                write_frames(path, [result], bit_depth=bit_depth)
+            outputs = list(job.frame_destinations)
+        elif len(results) > 1 and extension not in (".tif", ".tiff"):
+            raise InputError(f"'{job.source}' has {len(results)} frames but '{job.destination}' holds one")
+        else:
+            write_frames(job.destination, results, bit_depth=bit_depth)
+            outputs = [job.destination]
+        written.extend(outputs)
+        total_frames += len(results)
         if progress is not None:
+            target = outputs[0] if len(outputs) == 1 else f"{outputs[0]} ... {os.path.basename(outputs[-1])}"
+            frames_note = f"{len(results)} frames, " if len(results) > 1 else ""
             progress(
-                f"[{number}/{len(jobs)}] {job.source} -> {job.destination} "
-                f"({time.perf_counter() - file_started:.2f} s)"
+                f"[{number}/{len(jobs)}] {job.source} -> {target} "
+                f"({frames_note}{time.perf_counter() - file_started:.2f} s)"
             )
     if skipped:
         logger.warning("skipped %d of %d files (named above)", len(skipped), len(jobs))
     if not written:
         raise InputError(f"no readable image among {len(jobs)} input file(s); first: '{skipped[0][0]}'")
-    return FilesResult(written, skipped, time.perf_counter() - started)
+    return FilesResult(written, skipped, time.perf_counter() - started, total_frames)
 
 
 def enhance_files(
@@ -401,22 +579,37 @@ def enhance_files(
     tile_size: Optional[int] = None,
     overlap: int = DEFAULT_TILE_OVERLAP,
     progress: Optional[Callable[[str], None]] = None,
+    dicom_as: str = "dicom",
+    overwrite: bool = False,
+    model_name: Optional[str] = None,
+    model_source: Optional[str] = None,
 ) -> FilesResult:
-    """Enhances image files and folders into ``out_dir``, keeping names, folders and bit depth.
+    """Enhances image files and folders into ``out_dir``, keeping names, folders, frames and bit depth.
 
     inputs: files and/or folders (searched recursively, see ``data.io.list_images``).
-    Names and relative folders are kept; DICOM and GIF inputs are written as PNG. 16-bit (and
-    12-bit, DICOM, float) inputs give 16-bit PNG/TIFF outputs, 8-bit inputs 8-bit outputs. Colour
-    files are converted to the generator's channels on reading (BT.601 luma for a gray model).
-    Writes are atomic; ``out_dir`` may not be, or lie inside, an input folder, nor hold an input
-    (`InputError` before anything is read). See `enhance_array` for ``tile_size``/``overlap``.
+    Names and relative folders are kept. Every frame of a stack is enhanced (`enhance_array` per
+    frame): a multi-page TIFF gives a multi-page TIFF, a multi-frame DICOM a multi-frame DICOM.
+    DICOM inputs give derived DICOMs (patient and study kept, a new series named after
+    ``model_name``, default the generator's name), or PNG with ``dicom_as="png"``; GIF inputs give
+    PNG. 16-bit (and 12-bit, float) inputs give 16-bit PNG/TIFF outputs, 8-bit inputs 8-bit
+    outputs; DICOM keeps the source's stored bit depth. Colour files are converted to the
+    generator's channels on reading (BT.601 luma for a gray model).
+    Writes are atomic; ``out_dir`` may not be, or lie inside, an input folder, no output may be an
+    input, and existing outputs are refused unless ``overwrite`` (`InputError` before anything is
+    read, see `plan_outputs`). See `enhance_array` for ``tile_size``/``overlap``.
     """
     channels = model_channels(generator)
 
     def transform(image, info):
         return enhance_array(generator, image, tile_size=tile_size, overlap=overlap), None
 
-    return process_image_files(inputs, out_dir, transform, channels, progress)
+    return process_image_files(
+        inputs, out_dir, transform, channels, progress,
+        dicom_as=dicom_as,
+        overwrite=overwrite,
+        model_name=model_name or getattr(generator, "name", None) or "generator",
+        model_source=model_source,
+    )
 
 
 __all__ = [

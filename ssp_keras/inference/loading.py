@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import os
 
+from ssp_keras.defaults import CHANNEL_COUNTS
 from ssp_keras.errors import InputError
 
 #: The file a training run saves its generator to, inside the run folder.
@@ -39,6 +40,34 @@ def resolve_generator_path(source: str) -> str:
     )
 
 
+def load_keras_file(path: str, what: str = "model"):
+    """``keras.saving.load_model(path, compile=False)``, or an `InputError` naming the file.
+
+    The one way ssp-keras opens a ``.keras`` file (generators here, segmenters in
+    `ssp_keras.evaluation.segmenter_inference`): a file that is no zip archive, an archive without
+    a model, or one that holds something other than a Keras model is one clear line, not
+    Keras' own ("File not found" for a truncated file). ``what`` names the file's role
+    ("model", "segmenter").
+    """
+    import keras
+
+    try:
+        model = keras.saving.load_model(path, compile=False)
+    except Exception as error:  # zip, JSON and h5 errors all mean "not a usable model file"
+        import zipfile
+
+        # Keras says "File not found" for a file that exists but is no zip archive (truncated...).
+        if not zipfile.is_zipfile(path):
+            reason = "it is not a zip archive, as a .keras file is (truncated, or another format?)"
+        else:
+            text = error.args[0] if isinstance(error, KeyError) and error.args else error
+            reason = (str(text).strip().splitlines() or [type(error).__name__])[0]
+        raise InputError(f"the {what} file '{path}' exists but is not a readable Keras model: {reason}") from error
+    if not isinstance(model, keras.Model):
+        raise InputError(f"'{path}' holds a {type(model).__name__}, not a Keras model")
+    return model
+
+
 def load_generator(source: str):
     """Loads the generator designated by ``source`` (see module doc), ready for inference.
 
@@ -46,19 +75,11 @@ def load_generator(source: str):
     (`ssp_keras.inference.enhance.model_channels`). Raises `InputError` naming the file when it
     is missing, not a Keras archive, or not an image-to-image model.
     """
-    import keras
-
     import ssp_keras.networks  # noqa: F401  (registers SSPGenerator for deserialisation)
     from ssp_keras.inference.enhance import model_channels
 
     path = resolve_generator_path(source)
-    try:
-        model = keras.saving.load_model(path, compile=False)
-    except Exception as error:  # zip, JSON and h5 errors all mean "not a usable model file"
-        reason = (str(error).strip().splitlines() or [type(error).__name__])[0]
-        raise InputError(f"cannot load the model '{path}': {reason}") from error
-    if not isinstance(model, keras.Model):
-        raise InputError(f"'{path}' holds a {type(model).__name__}, not a Keras model")
+    model = load_keras_file(path)
     shape = tuple(model.inputs[0].shape) if getattr(model, "inputs", None) else ()
     if len(model.inputs or ()) != 1 or len(shape) != 4:
         raise InputError(f"'{path}' is not an image model: expected one [N, H, W, C] input, got {shape}")
@@ -68,6 +89,6 @@ def load_generator(source: str):
             "whose height and width are free ([None, None, None, C])"
         )
     channels = model_channels(model)
-    if channels not in (1, 3):
+    if channels not in CHANNEL_COUNTS:
         raise InputError(f"'{path}' takes {channels}-channel images; only 1 (gray) and 3 (RGB) are supported")
     return model

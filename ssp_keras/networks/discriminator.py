@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import keras
 
+from ssp_keras.defaults import DISCRIMINATOR, DISCRIMINATOR_RULES, check_arguments
 from ssp_keras.networks.layers import normalization as normalization_layer
 
 
 @keras.saving.register_keras_serializable(package="ssp_keras")
 class PatchDiscriminator(keras.Model):
-    """PatchGAN discriminator. Every hyperparameter is a constructor argument.
+    """PatchGAN discriminator. Every hyperparameter is a constructor argument; defaults and rules:
+    `ssp_keras.defaults.DISCRIMINATOR` and ``DISCRIMINATOR_RULES`` (which ``config.discriminator`` shares).
 
     Args:
         channels: image channels, 1 or 3.
@@ -29,19 +31,16 @@ class PatchDiscriminator(keras.Model):
 
     def __init__(
         self,
-        channels: int = 1,
-        num_layers: int = 3,
-        base_width: int = 64,
-        normalization: str = "instance",
+        channels: int = DISCRIMINATOR["channels"],
+        num_layers: int = DISCRIMINATOR["num_layers"],
+        base_width: int = DISCRIMINATOR["base_width"],
+        normalization: str = DISCRIMINATOR["normalization"],
         sync_batch_norm: bool = False,
         **kwargs,
     ):
-        if channels not in (1, 3):
-            raise ValueError(f"channels must be 1 or 3, got {channels!r}")
-        if not isinstance(num_layers, int) or num_layers < 2:
-            raise ValueError(f"num_layers must be an integer >= 2, got {num_layers!r}")
-        if not isinstance(base_width, int) or base_width < 1:
-            raise ValueError(f"base_width must be a positive integer, got {base_width!r}")
+        check_arguments(type(self).__name__, DISCRIMINATOR_RULES, dict(
+            channels=channels, num_layers=num_layers, base_width=base_width, normalization=normalization,
+        ))
 
         init = keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
         inputs = keras.Input((None, None, channels), name="images")

@@ -9,7 +9,13 @@ stem max-pool is replaced by a stride-2 3x3 convolution, to keep fine texture. S
 
 Decoder: five stages, each a x2 bilinear upsampling, concatenation with the matching skip
 feature (none at full resolution) and two 3x3 conv-norm-ReLU; a last 3x3 convolution maps to the
-image channels with a sigmoid, so outputs are in [0, 1] like the inputs.
+image channels. With ``output_skip`` (the default) that map is added to the input's logit before
+the sigmoid, so G starts as the identity and learns a correction; outputs are in [0, 1] either way.
+
+Normalisation is per sample (instance norm) by default, so an image's enhancement does not depend
+on the rest of the batch and is the same in training and inference; every convolution pads its
+input symmetrically by mirroring, so no band forms at the border (Keras' "same" zero padding pads
+only bottom and right at stride 2).
 
 Input: float32 ``[N, H, W, C]`` in [0, 1], H and W multiples of 32, C = 1 or 3.
 Output: float32 ``[N, H, W, C]`` in [0, 1] (float32 also under mixed precision).
@@ -21,49 +27,56 @@ import re
 from typing import Sequence
 
 import keras
-import numpy as np
 
-from ssp_keras.networks.layers import BilinearUpsampling2D, conv_norm_act, normalization
+from ssp_keras.defaults import ENCODER_BLOCKS, GENERATOR, GENERATOR_RULES, check_arguments
+from ssp_keras.networks.layers import (
+    DEFAULT_WIDE_INPUT_RATIO,
+    BilinearUpsampling2D,
+    InputSkip,
+    InstanceNormalization,
+    MirrorPadding2D,
+    conv_norm_act,
+)
 
-DOWNSAMPLING_FACTOR = 32
+__all__ = ["ENCODER_BLOCKS", "SSPGenerator", "build_generator", "load_encoder_weights"]
 
 
-def _residual_block(x, width: int, strides: int, block: str, norm: str, sync: bool, name: str):
+def _residual_block(x, width: int, strides: int, block: str, layer, name: str):
     """A ResNet v1.5 block: bottleneck (1x1, 3x3 strided, 1x1 x4) or basic (3x3 strided, 3x3)."""
     out_width = width * 4 if block == "bottleneck" else width
     shortcut = x
     if strides != 1 or x.shape[-1] != out_width:
-        shortcut = conv_norm_act(
-            x, out_width, 1, strides, norm, sync, f"{name}_shortcut", activation=None
-        )
+        shortcut = layer(x, out_width, 1, strides, f"{name}_shortcut", activation=None)
     if block == "bottleneck":
-        y = conv_norm_act(x, width, 1, 1, norm, sync, f"{name}_1")
-        y = conv_norm_act(y, width, 3, strides, norm, sync, f"{name}_2")
-        y = conv_norm_act(y, out_width, 1, 1, norm, sync, f"{name}_3", activation=None)
+        y = layer(x, width, 1, 1, f"{name}_1")
+        y = layer(y, width, 3, strides, f"{name}_2")
+        y = layer(y, out_width, 1, 1, f"{name}_3", activation=None)
     else:
-        y = conv_norm_act(x, width, 3, strides, norm, sync, f"{name}_1")
-        y = conv_norm_act(y, out_width, 3, 1, norm, sync, f"{name}_2", activation=None)
+        y = layer(x, width, 3, strides, f"{name}_1")
+        y = layer(y, out_width, 3, 1, f"{name}_2", activation=None)
     y = keras.layers.Add(name=f"{name}_add")([shortcut, y])
     return keras.layers.Activation("relu", name=f"{name}_out")(y)
 
 
-def _build_encoder(channels, block, stages, widths, stem_width, norm, sync) -> keras.Model:
+def _build_encoder(channels, block, stages, widths, stem_width, layer) -> keras.Model:
     inputs = keras.Input((None, None, channels), name="encoder_input")
-    x = conv_norm_act(inputs, stem_width, 7, 2, norm, sync, "stem")
+    x = layer(inputs, stem_width, 7, 2, "stem")
     skips = [x]  # 1/2
     # The stride-2 3x3 convolution that replaces ResNet's max-pool ("texture preservation").
-    x = conv_norm_act(x, stem_width, 3, 2, norm, sync, "stem_down")
+    x = layer(x, stem_width, 3, 2, "stem_down")
     for stage, (blocks, width) in enumerate(zip(stages, widths)):
         for index in range(blocks):
             strides = 2 if (index == 0 and stage > 0) else 1
-            x = _residual_block(x, width, strides, block, norm, sync, f"stage{stage + 1}_block{index + 1}")
+            x = _residual_block(x, width, strides, block, layer, f"stage{stage + 1}_block{index + 1}")
         skips.append(x)  # 1/4, 1/8, 1/16, then the 1/32 bottleneck
     return keras.Model(inputs, skips, name="encoder")
 
 
 @keras.saving.register_keras_serializable(package="ssp_keras")
 class SSPGenerator(keras.Model):
-    """The SSP-Net generator. Every hyperparameter is a constructor argument (see module doc).
+    """The SSP-Net generator. Every hyperparameter is a constructor argument (see module doc);
+    defaults and rules: `ssp_keras.defaults.GENERATOR` and ``GENERATOR_RULES`` (which
+    ``config.generator`` shares).
 
     Args:
         channels: image channels, 1 (grayscale) or 3 (RGB).
@@ -72,62 +85,80 @@ class SSPGenerator(keras.Model):
         encoder_widths: inner width of each stage, four integers.
         stem_width: width of the stem convolutions.
         decoder_widths: widths of the five decoder stages, coarse to fine.
-        normalization: ``"batch"``, ``"instance"`` or ``"none"``.
-        sync_batch_norm: synchronise batch statistics across replicas.
+        normalization: ``"instance"`` (per sample: one answer per image, the default),
+            ``"batch"`` or ``"none"``.
+        padding: ``"mirror"`` (symmetric mirror padding before every convolution, the default)
+            or ``"zero"`` (Keras' "same").
+        output_skip: add the network's output to the input's logit before the sigmoid, so G
+            starts as the identity and learns a correction (keeps fine detail; see the README).
+        sync_batch_norm: synchronise batch statistics across replicas (``"batch"`` only).
+        fused_kernels: use the library's fused CPU kernels (fused batch norm, `WideInputConv2D`);
+            same results, benchmarks switch them off to measure them.
     """
 
     def __init__(
         self,
-        channels: int = 1,
-        encoder_block: str = "bottleneck",
-        encoder_stages: Sequence[int] = (3, 4, 6, 3),
-        encoder_widths: Sequence[int] = (64, 128, 256, 512),
-        stem_width: int = 64,
-        decoder_widths: Sequence[int] = (256, 128, 64, 32, 16),
-        normalization: str = "batch",
+        channels: int = GENERATOR["channels"],
+        encoder_block: str = GENERATOR["encoder_block"],
+        encoder_stages: Sequence[int] = GENERATOR["encoder_stages"],
+        encoder_widths: Sequence[int] = GENERATOR["encoder_widths"],
+        stem_width: int = GENERATOR["stem_width"],
+        decoder_widths: Sequence[int] = GENERATOR["decoder_widths"],
+        normalization: str = GENERATOR["normalization"],
+        padding: str = GENERATOR["padding"],
+        output_skip: bool = GENERATOR["output_skip"],
         sync_batch_norm: bool = False,
+        fused_kernels: bool = True,
         **kwargs,
     ):
         encoder_stages = tuple(int(v) for v in encoder_stages)
         encoder_widths = tuple(int(v) for v in encoder_widths)
         decoder_widths = tuple(int(v) for v in decoder_widths)
-        if channels not in (1, 3):
-            raise ValueError(f"channels must be 1 or 3, got {channels!r}")
-        if encoder_block not in ("bottleneck", "basic"):
-            raise ValueError(f"encoder_block must be 'bottleneck' or 'basic', got {encoder_block!r}")
-        if len(encoder_stages) != 4 or len(encoder_widths) != 4 or min(encoder_stages + encoder_widths) < 1:
-            raise ValueError("encoder_stages and encoder_widths must be four positive integers each")
-        if len(decoder_widths) != 5 or min(decoder_widths) < 1:
-            raise ValueError(f"decoder_widths must be five positive integers, got {decoder_widths}")
+        output_skip, sync_batch_norm, fused_kernels = bool(output_skip), bool(sync_batch_norm), bool(fused_kernels)
+        architecture = dict(
+            channels=channels, encoder_block=encoder_block, encoder_stages=encoder_stages,
+            encoder_widths=encoder_widths, stem_width=stem_width, decoder_widths=decoder_widths,
+            normalization=normalization, padding=padding, output_skip=output_skip,
+        )
+        check_arguments(type(self).__name__, GENERATOR_RULES, architecture)
+
+        def layer(x, filters, kernel_size, strides, name, activation="relu"):
+            return conv_norm_act(
+                x, filters, kernel_size, strides, normalization, name, activation=activation, padding=padding,
+                synchronized=bool(sync_batch_norm), fused=fused_kernels,
+                wide_input_ratio=DEFAULT_WIDE_INPUT_RATIO if fused_kernels else 0,
+            )
 
         # === Functional graph ===
         inputs = keras.Input((None, None, channels), name="images")
-        encoder = _build_encoder(
-            channels, encoder_block, encoder_stages, encoder_widths, stem_width, normalization, sync_batch_norm
-        )
+        encoder = _build_encoder(channels, encoder_block, encoder_stages, encoder_widths, stem_width, layer)
         *skips, x = encoder(inputs)
         for stage, width in enumerate(decoder_widths):
             x = BilinearUpsampling2D(name=f"decoder{stage + 1}_up")(x)
             skip_index = len(skips) - 1 - stage
             if skip_index >= 0:
                 x = keras.layers.Concatenate(name=f"decoder{stage + 1}_concat")([x, skips[skip_index]])
-            x = conv_norm_act(x, width, 3, 1, normalization, sync_batch_norm, f"decoder{stage + 1}_a")
-            x = conv_norm_act(x, width, 3, 1, normalization, sync_batch_norm, f"decoder{stage + 1}_b")
+            x = layer(x, width, 3, 1, f"decoder{stage + 1}_a")
+            x = layer(x, width, 3, 1, f"decoder{stage + 1}_b")
+        if padding == "mirror":
+            x = MirrorPadding2D(1, name="to_image_pad")(x)
         # float32 output whatever the dtype policy: losses and images are computed in float32.
-        outputs = keras.layers.Conv2D(
-            channels, 3, padding="same", activation="sigmoid", dtype="float32", name="to_image"
+        to_image = keras.layers.Conv2D(
+            channels, 3, padding="valid" if padding == "mirror" else "same", dtype="float32", name="to_image",
+            # Zero-initialised under output_skip, so the untrained G is the identity.
+            kernel_initializer="zeros" if output_skip else "glorot_uniform",
         )(x)
+        if output_skip:
+            outputs = InputSkip(name="output_skip")([inputs, to_image])
+        else:
+            outputs = keras.layers.Activation("sigmoid", dtype="float32", name="to_image_sigmoid")(to_image)
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
 
         # === Config ===
-        self.channels = channels
-        self.encoder_block = encoder_block
-        self.encoder_stages = encoder_stages
-        self.encoder_widths = encoder_widths
-        self.stem_width = stem_width
-        self.decoder_widths = decoder_widths
-        self.normalization = normalization
+        for name, value in architecture.items():
+            setattr(self, name, value)
         self.sync_batch_norm = sync_batch_norm
+        self.fused_kernels = fused_kernels
 
     @property
     def encoder(self) -> keras.Model:
@@ -144,19 +175,28 @@ class SSPGenerator(keras.Model):
             "stem_width": self.stem_width,
             "decoder_widths": list(self.decoder_widths),
             "normalization": self.normalization,
+            "padding": self.padding,
+            "output_skip": self.output_skip,
             "sync_batch_norm": self.sync_batch_norm,
+            "fused_kernels": self.fused_kernels,
         }
 
     @classmethod
     def from_config(cls, config):
+        config = dict(config)
+        if "padding" not in config:
+            # Saved before padding and output_skip existed (zero padding, plain sigmoid output).
+            config.update(padding="zero", output_skip=False)
         return cls(**config)
 
 
-def build_generator(config, sync_batch_norm: bool | None = None, name: str = "generator") -> SSPGenerator:
+def build_generator(
+    config, sync_batch_norm: bool | None = None, name: str = "generator", fused_kernels: bool = True
+) -> SSPGenerator:
     """The generator described by an ``SSPNetConfig`` (its ``generator`` and ``data`` sections).
 
     ``sync_batch_norm`` overrides ``config.generator.sync_batch_norm`` (the trainer passes the
-    resolved value: on when training on more than one replica).
+    resolved value: on when training on more than one replica). ``fused_kernels``: see `SSPGenerator`.
     """
     g = config.generator
     sync = g.sync_batch_norm if sync_batch_norm is None else sync_batch_norm
@@ -168,7 +208,10 @@ def build_generator(config, sync_batch_norm: bool | None = None, name: str = "ge
         stem_width=g.stem_width,
         decoder_widths=g.decoder_widths,
         normalization=g.normalization,
+        padding=g.padding,
+        output_skip=g.output_skip,
         sync_batch_norm=bool(sync),
+        fused_kernels=fused_kernels,
         name=name,
     )
     if g.encoder_weights:
@@ -200,11 +243,13 @@ def load_encoder_weights(generator: SSPGenerator, path: str) -> None:
         raise ValueError("ImageNet ResNet-50 weights fit only the paper's encoder (ResNet-50 widths and stages)")
     resnet = keras.applications.ResNet50(include_top=False, weights=path, input_shape=(None, None, 3))
 
+    norms = (keras.layers.BatchNormalization, InstanceNormalization)
+
     def _convs_and_norms(model, skip=()):
         return [
             layer
             for layer in model.layers
-            if isinstance(layer, (keras.layers.Conv2D, keras.layers.BatchNormalization)) and layer.name not in skip
+            if isinstance(layer, (keras.layers.Conv2D,) + norms) and layer.name not in skip
         ]
 
     # Both lists sorted by role (stage, block, part; shortcut first) so that layers pair up.
@@ -221,6 +266,8 @@ def load_encoder_weights(generator: SSPGenerator, path: str) -> None:
             weights = [weights[0].sum(axis=2, keepdims=True)] + weights[1:]
         if isinstance(mine, keras.layers.Conv2D) and not mine.use_bias:
             weights = weights[:1]
+        if isinstance(mine, InstanceNormalization):
+            weights = weights[:2]  # gamma and beta; instance norm has no moving statistics
         mine.set_weights(weights)
 
 
@@ -239,8 +286,3 @@ def _layer_order(name: str):
     stage = int(match.group(1)) - (1 if name.startswith("conv") else 0)
     part = match.group(3)
     return (stage, int(match.group(2)), 0 if part in ("0", "shortcut") else int(part), kind)
-
-
-def pad_multiple(size: int, multiple: int = DOWNSAMPLING_FACTOR) -> int:
-    """The smallest multiple of ``multiple`` that is >= ``size``."""
-    return int(np.ceil(size / multiple) * multiple)

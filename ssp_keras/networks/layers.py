@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
+
 import keras
+
+NORMALIZATIONS = ("instance", "batch", "none")
+PADDINGS = ("mirror", "zero")
 
 
 @keras.saving.register_keras_serializable(package="ssp_keras")
@@ -54,17 +60,12 @@ class FusedBatchNormalization(keras.layers.BatchNormalization):
         )
 
 
-#: The class ``normalization("batch")`` builds when statistics are not synchronised (the benchmarks
-#: set it to ``keras.layers.BatchNormalization`` to measure the difference).
-BATCH_NORMALIZATION = FusedBatchNormalization
-
-
 @keras.saving.register_keras_serializable(package="ssp_keras")
 class WideInputConv2D(keras.layers.Conv2D):
     """``keras.layers.Conv2D`` for many input and few output channels, with a faster kernel gradient on CPU.
 
     The forward pass and the input gradient are TensorFlow's own. The kernel gradient of a
-    stride-1 "same" k x k convolution is computed as ONE matrix product,
+    stride-1 k x k convolution is computed as ONE matrix product,
     ``x^T [N*H*W, C_in] @ im2col(dy) [N*H*W, k*k*C_out]``, where ``im2col(dy)`` stacks the k*k
     shifted copies of the output gradient. With ``C_in >= 4 C_out`` (the decoder's first
     convolution of every stage, which reads the upsampled features concatenated with the skip)
@@ -72,7 +73,8 @@ class WideInputConv2D(keras.layers.Conv2D):
     shapes at about half the machine's matmul rate on CPU; measured in ``benchmarks/RESULTS.md``.
     Same variables and results up to float32 rounding. Used only in training mode, on the
     TensorFlow backend, without GPUs (cuDNN has its own algorithms), for stride 1, dilation 1,
-    ``padding="same"``, odd square kernels, channels-last; everything else is exactly ``Conv2D``.
+    ``padding="same"`` or ``"valid"``, odd square kernels, channels-last; everything else is
+    exactly ``Conv2D``.
     """
 
     _column_gradient = False
@@ -87,7 +89,7 @@ class WideInputConv2D(keras.layers.Conv2D):
     def convolution_op(self, inputs, kernel):
         if not self._column_gradient:
             return super().convolution_op(inputs, kernel)
-        return _conv2d_same_with_column_kernel_gradient(inputs, kernel)
+        return _conv2d_with_column_kernel_gradient(inputs, kernel, self.padding)
 
     def _column_gradient_applies(self, inputs) -> bool:
         if keras.backend.backend() != "tensorflow" or len(inputs.shape) != 4:
@@ -98,7 +100,7 @@ class WideInputConv2D(keras.layers.Conv2D):
             or size % 2 == 0
             or tuple(self.strides) != (1, 1)
             or tuple(self.dilation_rate) != (1, 1)
-            or self.padding != "same"
+            or self.padding not in ("same", "valid")
             or self.data_format != "channels_last"
             or self.groups != 1
         ):
@@ -108,113 +110,288 @@ class WideInputConv2D(keras.layers.Conv2D):
         return not tf.config.list_logical_devices("GPU")
 
 
-def _conv2d_same_with_column_kernel_gradient(inputs, kernel):
-    """``tf.nn.conv2d(inputs, kernel, 1, "SAME")`` with the kernel gradient as one matmul (see `WideInputConv2D`)."""
+def _conv2d_with_column_kernel_gradient(inputs, kernel, padding: str):
+    """``tf.nn.conv2d(inputs, kernel, 1, padding)`` with the kernel gradient as one matmul (see `WideInputConv2D`).
+
+    A "same" convolution is a "valid" one of the zero-padded input, so only "valid" is implemented.
+    """
     import tensorflow as tf
 
     kernel = tf.convert_to_tensor(kernel)
+    if padding == "same":
+        pad = kernel.shape[0] // 2
+        inputs = tf.pad(inputs, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
 
     @tf.custom_gradient
     def convolve(x, w):
         def gradient(dy):
             dx = tf.raw_ops.Conv2DBackpropInput(
-                input_sizes=tf.shape(x), filter=w, out_backprop=dy, strides=[1, 1, 1, 1], padding="SAME"
+                input_sizes=tf.shape(x), filter=w, out_backprop=dy, strides=[1, 1, 1, 1], padding="VALID"
             )
             return dx, _kernel_gradient_from_output_columns(x, dy, w.shape)
 
-        return tf.nn.conv2d(x, w, strides=1, padding="SAME"), gradient
+        return tf.nn.conv2d(x, w, strides=1, padding="VALID"), gradient
 
     return convolve(inputs, kernel)
 
 
 def _kernel_gradient_from_output_columns(x, dy, kernel_shape):
-    """dL/dW of a stride-1 "same" convolution: ``x^T @ [dy shifted by each kernel offset]``.
+    """dL/dW of a stride-1 "valid" convolution: ``x^T @ [dy shifted by each kernel offset]``.
 
-    y[n, h, w, o] = sum_{i, j, c} x[n, h + i - p, w + j - p, c] W[i, j, c, o] (zero outside), so
-    dW[i, j, c, o] = sum_{n, h, w} x[n, h, w, c] dy[n, h - i + p, w - j + p, o].
+    y[n, h, w, o] = sum_{i, j, c} x[n, h + i, w + j, c] W[i, j, c, o], so
+    dW[i, j, c, o] = sum_{n, h', w'} x[n, h', w', c] dy[n, h' - i, w' - j, o] (dy zero outside).
     """
     import tensorflow as tf
 
     size, _, in_channels, out_channels = kernel_shape
-    pad = size // 2
-    height, width = tf.shape(dy)[1], tf.shape(dy)[2]
-    padded = tf.pad(dy, [[0, 0], [pad, pad], [pad, pad], [0, 0]])
+    margin = size - 1
+    height, width = tf.shape(x)[1], tf.shape(x)[2]
+    padded = tf.pad(dy, [[0, 0], [margin, margin], [margin, margin], [0, 0]])
     columns = tf.concat(
         [
-            padded[:, 2 * pad - i : 2 * pad - i + height, 2 * pad - j : 2 * pad - j + width, :]
+            padded[:, margin - i : margin - i + height, margin - j : margin - j + width, :]
             for i in range(size)
             for j in range(size)
         ],
         axis=-1,
-    )  # [N, H, W, k*k*C_out], ordered (i, j, o)
+    )  # [N, H', W', k*k*C_out], ordered (i, j, o)
     product = tf.matmul(
         tf.reshape(x, [-1, in_channels]), tf.reshape(columns, [-1, size * size * out_channels]), transpose_a=True
     )  # [C_in, k*k*C_out]
     return tf.transpose(tf.reshape(product, [in_channels, size, size, out_channels]), [1, 2, 0, 3])
 
 
-#: Input channels per output channel from which `conv_norm_act` builds a `WideInputConv2D`
-#: (0: never; the benchmarks use it to measure the difference).
-WIDE_INPUT_RATIO = 4
+#: Input channels per output channel from which `conv_norm_act` builds a `WideInputConv2D` by default.
+DEFAULT_WIDE_INPUT_RATIO = 4
 
 
-def normalization(kind: str, synchronized: bool = False, name: str | None = None) -> keras.layers.Layer:
+# ------------------------------------------------------------------------------ instance norm
+# Tiled inference of a large image must normalise every tile with the statistics of the whole
+# image, or tiles differ in tone and seams show. `recorded_statistics` collects each
+# InstanceNormalization's mean and variance during one pass (over the whole image, or a
+# downscaled copy of it); `fixed_statistics` makes a later pass use them instead of its own.
+# Scoped to a `with` block (a context variable, so threads do not share it); training never uses it.
+_STATISTICS_SCOPE = contextvars.ContextVar("ssp_keras_instance_statistics", default=None)
+
+
+@contextlib.contextmanager
+def recorded_statistics():
+    """Within the block, every `InstanceNormalization` call stores ``{layer name: (mean, variance)}`` in the yielded dict."""
+    values = {}
+    token = _STATISTICS_SCOPE.set(("record", values))
+    try:
+        yield values
+    finally:
+        _STATISTICS_SCOPE.reset(token)
+
+
+@contextlib.contextmanager
+def fixed_statistics(values):
+    """Within the block, `InstanceNormalization` layers use ``values[layer name]`` (from `recorded_statistics`)."""
+    token = _STATISTICS_SCOPE.set(("fixed", values))
+    try:
+        yield
+    finally:
+        _STATISTICS_SCOPE.reset(token)
+
+
+@keras.saving.register_keras_serializable(package="ssp_keras")
+class InstanceNormalization(keras.layers.Layer):
+    """Per-sample, per-channel normalisation over height and width, with a learned scale and offset.
+
+    ``y = gamma * (x - mean_{h,w}(x)) / sqrt(var_{h,w}(x) + epsilon) + beta`` for each sample and
+    channel: an image's result never depends on the rest of the batch, and training and inference
+    compute the same thing (there are no moving statistics). Input ``[N, H, W, C]``; statistics
+    in float32 whatever the dtype policy. Equal to
+    ``keras.layers.GroupNormalization(groups=-1)`` (tested), in fewer ops.
+    """
+
+    def __init__(self, epsilon: float = 1e-5, **kwargs):
+        super().__init__(**kwargs)
+        self.epsilon = float(epsilon)
+        self.supports_masking = True
+
+    def build(self, input_shape):
+        channels = input_shape[-1]
+        self.gamma = self.add_weight(shape=(channels,), initializer="ones", name="gamma")
+        self.beta = self.add_weight(shape=(channels,), initializer="zeros", name="beta")
+
+    def call(self, inputs):
+        import tensorflow as tf
+
+        x = tf.cast(inputs, tf.float32)
+        gamma, beta = tf.cast(self.gamma, tf.float32), tf.cast(self.beta, tf.float32)
+        scope = _STATISTICS_SCOPE.get()
+        if scope is not None and scope[0] == "fixed":
+            mean, variance = scope[1][self.name]
+            scale = tf.math.rsqrt(variance + self.epsilon) * gamma
+            outputs = x * scale + (beta - mean * scale)
+        else:
+            outputs = _instance_norm(x, gamma, beta, self.epsilon)
+            if scope is not None:  # recording for tiled inference: the (biased) statistics used above
+                scope[1][self.name] = tf.nn.moments(x, axes=[1, 2], keepdims=True)
+        return tf.cast(outputs, self.compute_dtype)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape
+
+    def get_config(self):
+        return {**super().get_config(), "epsilon": self.epsilon}
+
+
+def _instance_norm(x, gamma, beta, epsilon: float):
+    """Instance normalisation of float32 ``[N, H, W, C]`` (static N and C) as ONE fused kernel.
+
+    Instance norm of x is batch norm of x seen as a single image of N*C channels
+    (``[1, H, W, N*C]``, a transpose away), so TensorFlow's ``FusedBatchNormV3`` computes it,
+    forward and backward, in one op each instead of the dozen element-wise passes of
+    `tf.nn.moments` and its gradient: 1.35-1.5x faster per layer on CPU (benchmarks/RESULTS.md),
+    same values to float32 rounding (tested against Keras' GroupNormalization). For N = 1 (a
+    single image at inference) the transposes are free reshapes.
+    """
+    import tensorflow as tf
+
+    count, height, width, channels = x.shape
+    if count is None or channels is None:
+        mean, variance = tf.nn.moments(x, axes=[1, 2], keepdims=True)
+        scale = tf.math.rsqrt(variance + epsilon) * gamma
+        return x * scale + (beta - mean * scale)
+    as_channels = tf.reshape(tf.transpose(x, [1, 2, 0, 3]), [1, tf.shape(x)[1], tf.shape(x)[2], count * channels])
+    outputs = tf.compat.v1.nn.fused_batch_norm(
+        as_channels, tf.tile(gamma, [count]), tf.tile(beta, [count]), epsilon=epsilon, data_format="NHWC",
+        is_training=True,
+    )[0]
+    return tf.transpose(tf.reshape(outputs, [tf.shape(x)[1], tf.shape(x)[2], count, channels]), [2, 0, 1, 3])
+
+
+@keras.saving.register_keras_serializable(package="ssp_keras")
+class MirrorPadding2D(keras.layers.Layer):
+    """Pads height and width by ``pad`` pixels on every side with their mirror image (``cba|abcd|dcb``).
+
+    Symmetric on all four sides, so a following "valid" convolution sees no zero border to learn
+    a band from, and a stride-2 convolution samples the same grid as its 1x1 shortcut. The edge
+    pixel is repeated ("symmetric" mode), which works down to 1-pixel inputs (a 32-pixel image's
+    bottleneck), where mirroring without repetition cannot.
+    """
+
+    def __init__(self, pad: int, **kwargs):
+        super().__init__(**kwargs)
+        self.pad = int(pad)
+
+    def call(self, inputs):
+        import tensorflow as tf
+
+        p = self.pad
+        return tf.pad(inputs, [[0, 0], [p, p], [p, p], [0, 0]], mode="SYMMETRIC")
+
+    def compute_output_shape(self, input_shape):
+        batch, height, width, channels = input_shape
+        grow = lambda size: None if size is None else size + 2 * self.pad  # noqa: E731
+        return (batch, grow(height), grow(width), channels)
+
+    def get_config(self):
+        return {**super().get_config(), "pad": self.pad}
+
+
+def normalization(kind: str, synchronized: bool = False, fused: bool = True, name: str | None = None) -> keras.layers.Layer:
     """The normalisation layer named by ``kind``.
 
+    ``instance``: `InstanceNormalization`, per sample and channel; it does not depend on the batch.
     ``batch``: batch normalisation (ResNet's); ``synchronized`` makes its statistics global across
-    replicas, so a step on N replicas equals a step on one with the same global batch.
-    ``instance``: per-sample, per-channel normalisation (GroupNormalization with one group per
-    channel); it does not depend on the batch at all.
+    replicas, so a step on N replicas equals a step on one with the same global batch; ``fused``
+    picks `FusedBatchNormalization` (one fused kernel) over Keras' own layer.
     ``none``: identity.
     """
+    if kind == "instance":
+        return InstanceNormalization(epsilon=1e-5, name=name)
     if kind == "batch":
         if synchronized:
             return SyncBatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
-        return BATCH_NORMALIZATION(momentum=0.9, epsilon=1e-5, name=name)
-    if kind == "instance":
-        return keras.layers.GroupNormalization(groups=-1, epsilon=1e-5, name=name)
+        layer_class = FusedBatchNormalization if fused else keras.layers.BatchNormalization
+        return layer_class(momentum=0.9, epsilon=1e-5, name=name)
     if kind == "none":
         return keras.layers.Identity(name=name)
-    raise ValueError(f"unknown normalization {kind!r}; choose 'batch', 'instance' or 'none'")
+    raise ValueError(f"unknown normalization {kind!r}; choose from {list(NORMALIZATIONS)}")
 
 
 def conv_norm_act(
     x,
     filters: int,
-    kernel_size: int | tuple[int, int],
+    kernel_size: int,
     strides: int,
     norm: str,
-    synchronized: bool,
     name: str,
     activation: str | None = "relu",
+    padding: str = "mirror",
+    synchronized: bool = False,
+    fused: bool = True,
+    wide_input_ratio: int = DEFAULT_WIDE_INPUT_RATIO,
 ):
-    """Conv (no bias when a normalisation follows) -> normalisation -> activation.
+    """[mirror padding] -> conv (no bias when a normalisation follows) -> normalisation -> activation.
 
-    Stride-1 square odd-kernel convolutions (k >= 3) with at least ``WIDE_INPUT_RATIO`` input channels per
-    output channel are `WideInputConv2D` (a `Conv2D` with a faster kernel gradient on CPU).
+    padding: ``mirror`` pads (kernel_size - 1) / 2 pixels on every side with `MirrorPadding2D` and
+      convolves "valid"; ``zero`` is Keras' "same" (which, at stride 2, pads only bottom and right).
+    fused, wide_input_ratio: the CPU kernels (`FusedBatchNormalization`; `WideInputConv2D` for
+      stride-1 odd kernels (k >= 3) with at least ``wide_input_ratio`` input channels per output
+      channel, 0 = never). Same results either way; benchmarks switch them off to measure them.
     """
+    if padding not in PADDINGS:
+        raise ValueError(f"unknown padding {padding!r}; choose from {list(PADDINGS)}")
     wide = (
-        WIDE_INPUT_RATIO > 0
+        wide_input_ratio > 0
         and strides == 1
-        and isinstance(kernel_size, int)
         and kernel_size >= 3
         and kernel_size % 2 == 1
         and x.shape[-1] is not None
-        and x.shape[-1] >= WIDE_INPUT_RATIO * filters
+        and x.shape[-1] >= wide_input_ratio * filters
     )
+    conv_padding = "same"
+    if padding == "mirror":
+        conv_padding = "valid"
+        if kernel_size > 1:
+            x = MirrorPadding2D(kernel_size // 2, name=f"{name}_pad")(x)
     x = (WideInputConv2D if wide else keras.layers.Conv2D)(
         filters,
         kernel_size,
         strides=strides,
-        padding="same",
+        padding=conv_padding,
         use_bias=norm == "none",
         kernel_initializer="he_normal",
         name=f"{name}_conv",
     )(x)
-    x = normalization(norm, synchronized, name=f"{name}_norm")(x)
+    x = normalization(norm, synchronized, fused, name=f"{name}_norm")(x)
     if activation is not None:
         x = keras.layers.Activation(activation, name=f"{name}_{activation}")(x)
     return x
+
+
+@keras.saving.register_keras_serializable(package="ssp_keras")
+class InputSkip(keras.layers.Layer):
+    """``sigmoid(logit(x) + r)``: the generator's output as a correction ``r`` of its input ``x``.
+
+    Called on ``[x, r]``, both ``[N, H, W, C]``, x in [0, 1] (clipped to [1e-3, 1 - 1e-3] before
+    the logit, so saturated pixels stay finite). With ``r = 0`` the output is the input, so an
+    untrained generator is the identity and training only has to learn the enhancement, which
+    keeps fine detail from the first step. Computed in float32; output in (0, 1).
+    """
+
+    def __init__(self, margin: float = 1e-3, **kwargs):
+        kwargs.setdefault("dtype", "float32")
+        super().__init__(**kwargs)
+        self.margin = float(margin)
+
+    def call(self, inputs):
+        import tensorflow as tf
+
+        images, correction = (tf.cast(value, tf.float32) for value in inputs)
+        images = tf.clip_by_value(images, self.margin, 1.0 - self.margin)
+        return tf.sigmoid(tf.math.log(images) - tf.math.log1p(-images) + correction)
+
+    def compute_output_shape(self, input_shape):
+        return input_shape[1]
+
+    def get_config(self):
+        return {**super().get_config(), "margin": self.margin}
 
 
 @keras.saving.register_keras_serializable(package="ssp_keras")

@@ -26,6 +26,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import gc
+import http.client
 import json
 import logging
 import math
@@ -240,6 +241,13 @@ class PredictionClient:
             raise self._error("DEADLINE_EXCEEDED", f"no answer within {self.timeout:g} s") from None
         except ConnectionError as error:
             raise _Retryable(str(error)) from None
+        except (http.client.HTTPException, ValueError) as error:  # not HTTP, or not JSON: not TF Serving's REST API
+            printable = "".join(char if char.isprintable() else " " for char in str(error))
+            details = " ".join(printable.split())[:120] or type(error).__name__
+            raise ServingError(
+                f"{self.protocol} server {self.server} did not answer like TensorFlow Serving's REST API "
+                f"({type(error).__name__}: {details}); is {self.server} its REST port (8501 by default)?"
+            ) from None
 
     def _rest_predict(self, inputs):
         # Columnar format ("inputs"): one JSON value per named input, batch dimension included.
@@ -439,18 +447,30 @@ def predict_files(
     inputs: Sequence[str],
     out_dir: str,
     progress: Optional[Callable[[str], None]] = None,
+    dicom_as: str = "dicom",
+    overwrite: bool = True,
 ) -> FilesResult:
     """Enhances files and folders through ``client`` into ``out_dir`` (like ``ssp-net enhance``).
 
-    Names and relative folders are kept, unreadable files skipped with a warning, inputs never
-    overwritten (`ssp_keras.inference.enhance.process_image_files`). Results are 8-bit for
-    ``serving_default`` (its outputs are uint8) and keep the source's bit depth otherwise.
+    Names and relative folders are kept, every frame of a TIFF stack or multi-frame DICOM is sent
+    and written back, DICOM inputs give derived DICOMs (or PNG with ``dicom_as="png"``),
+    unreadable files are skipped with a warning, inputs never overwritten
+    (`ssp_keras.inference.enhance.process_image_files`); existing outputs are replaced unless
+    ``overwrite`` is False. Results are 8-bit for ``serving_default`` (its outputs are uint8) and
+    keep the source's bit depth otherwise.
     """
-    plan_outputs(inputs, out_dir)  # bad inputs or --out fail before the server is contacted
+    # bad inputs or --out fail before the server is contacted
+    plan_outputs(inputs, out_dir, dicom_as=dicom_as, overwrite=overwrite)
     channels = client.channels
 
     def transform(image, info):
         enhanced = client.enhance(image, bit_depth=info.bit_depth)
         return enhanced, (8 if client.signature == SIGNATURE_UINT8 else None)
 
-    return process_image_files(inputs, out_dir, transform, channels, progress)
+    return process_image_files(
+        inputs, out_dir, transform, channels, progress,
+        dicom_as=dicom_as,
+        overwrite=overwrite,
+        model_name=client.model,
+        model_source=f"{client.model} served at {client.server} (signature {client.signature})",
+    )

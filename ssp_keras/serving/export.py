@@ -2,9 +2,11 @@
 
 Layout: ``<base>/<name>/<version>/`` with an integer version, which is what
 ``tensorflow_model_server --model_base_path=<base>/<name>`` polls. A version is built in a hidden
-temporary sibling (``<base>/<name>/.tmp-<version>-XXXX``, a name the server ignores because it is
-not an integer) and renamed into place when complete, so a polling server never loads half a
-model. Existing versions are never overwritten.
+temporary sibling (``<base>/<name>/.tmp-<pid>-<host>-v<version>-XXXX``, a name the server ignores
+because it is not an integer) and renamed into place when complete, so a polling server never
+loads half a model. Staging folders left by an export that was killed (``kill -9``, power loss)
+are removed by the next export into the same model folder, once their process is gone
+(`ssp_keras.utils.files.remove_stale_staging_dirs`). Existing versions are never overwritten.
 
 Signatures (all with free N, H and W; C is the generator's channel count):
 
@@ -21,18 +23,29 @@ Every signature pads and crops with `ssp_keras.inference.enhance.enhance_tensor`
 function ``ssp-net enhance`` runs, so served and local results agree (to one grey level after
 8-bit quantisation). Undecodable bytes, wrong dtypes or ranks are rejected by the graph with
 INVALID_ARGUMENT.
+
+Limits (set at export, ``ssp-net export --max-pixels N --max-batch N``): every signature checks,
+before any convolution runs, that a request holds 1 to ``max_batch`` images and that no image has
+more than ``max_pixels`` pixels (H * W), and answers INVALID_ARGUMENT with a message naming the
+limit otherwise -- a request that only *claims* a huge shape (a tensor proto without content,
+which the server zero-fills) is refused as fast as any other bad input. ``enhance_png`` checks the
+size an image's header declares (PNG, JPEG, GIF, BMP) before decoding it, and the decoded size
+after. The limits are stored in the version as ``assets.extra/ssp_net_limits.json``
+(`read_limits`), beside TF Serving's warm-up file.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import math
 import os
 import re
 import shutil
-import tempfile
 from typing import Optional
 
 from ssp_keras.errors import InputError
+from ssp_keras.utils.files import atomic_write_bytes, make_staging_dir, remove_stale_staging_dirs
 
 DEFAULT_MODEL_NAME = "ssp_net"
 SIGNATURE_UINT8 = "serving_default"
@@ -46,6 +59,13 @@ OUTPUT_PNG_BYTES = "png_bytes"
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 #: Side of the image in the warm-up request (small: shapes are dynamic, nothing compiles per size).
 WARMUP_SIZE = 64
+#: Largest image a request may hold by default, in pixels (H * W): 8192 x 8192 (64 Mi pixels).
+#: Clients send larger images as tiles (`ssp_keras.serving.client` tiles above 4 megapixels).
+DEFAULT_MAX_PIXELS = 8192 * 8192
+#: Most images one request may hold by default.
+DEFAULT_MAX_BATCH = 64
+#: Where an export records its limits (JSON: ``{"max_pixels": ..., "max_batch": ...}``).
+LIMITS_FILE = os.path.join("assets.extra", "ssp_net_limits.json")
 
 _PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
@@ -53,22 +73,143 @@ _MODEL_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 @dataclasses.dataclass(frozen=True)
 class ExportResult:
-    """Where `export_saved_model` wrote: ``path`` = ``<base>/<name>/<version>``."""
+    """Where `export_saved_model` wrote: ``path`` = ``<base>/<name>/<version>``; the request
+    limits built into its signatures; ``removed_staging``: stale staging folders cleaned up."""
 
     path: str
     name: str
     version: int
+    max_pixels: int = DEFAULT_MAX_PIXELS
+    max_batch: int = DEFAULT_MAX_BATCH
+    removed_staging: tuple = ()
 
 
-def serving_functions(model):
+def check_limits(max_pixels: int, max_batch: int) -> None:
+    """`InputError` unless both limits are positive integers."""
+    for flag, value in (("--max-pixels", max_pixels), ("--max-batch", max_batch)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InputError(f"{flag} must be a positive integer, got {value!r}")
+
+
+def read_limits(version_path: str) -> dict:
+    """``{"max_pixels": ..., "max_batch": ...}`` of an exported version (its `LIMITS_FILE`)."""
+    with open(os.path.join(version_path, LIMITS_FILE), encoding="utf-8") as stream:
+        return json.load(stream)
+
+
+def _batch_checks(count, max_batch: int) -> list:
+    """Assert ops: 1 <= ``count`` (images in the request) <= ``max_batch``."""
+    import tensorflow as tf
+
+    count = tf.cast(count, tf.int64)
+    return [
+        tf.debugging.Assert(
+            count > 0, ["empty batch: the request holds no image (N = 0); send at least one image"]
+        ),
+        tf.debugging.Assert(count <= max_batch, [tf.strings.format(
+            "batch of {} images exceeds the limit of this model, {} images per request "
+            "(set at export with --max-batch); send fewer at a time", (count, tf.constant(max_batch, tf.int64)),
+        )]),
+    ]
+
+
+def _size_checks(height, width, max_pixels: int, what: str = "image") -> list:
+    """Assert ops: the ``height`` x ``width`` image has pixels, and at most ``max_pixels``."""
+    import tensorflow as tf
+
+    height, width = tf.cast(height, tf.int64), tf.cast(width, tf.int64)
+    pixels = height * width
+    return [
+        tf.debugging.Assert(pixels > 0, [tf.strings.format(
+            what + " has no pixels ({} x {})", (height, width))]),
+        tf.debugging.Assert(pixels <= max_pixels, [tf.strings.format(
+            what + " of {} x {} = {} pixels exceeds the limit of this model, {} pixels per image (set at "
+            "export with --max-pixels); send it in tiles", (height, width, pixels, tf.constant(max_pixels, tf.int64)),
+        )]),
+    ]
+
+
+def _guarded_images(images, max_pixels: int, max_batch: int):
+    """``images`` [N, H, W, C], passed on only after the batch and size checks hold."""
+    import tensorflow as tf
+
+    shape = tf.shape(images, out_type=tf.int64)
+    checks = _batch_checks(shape[0], max_batch) + _size_checks(shape[1], shape[2], max_pixels)
+    with tf.control_dependencies(checks):
+        return tf.identity(images)
+
+
+def _header_size(data):
+    """``(height, width)`` int64 that an encoded image's header declares (0, 0 if unknown).
+
+    PNG (IHDR), GIF (logical screen), BMP (info or core header) are read from fixed offsets;
+    JPEG through ``tf.io.extract_jpeg_shape`` (which scans to the frame header, decoding nothing).
+    """
+    import tensorflow as tf
+
+    header = tf.strings.substr(data + b"\0" * 32, 0, 32)
+
+    def unsigned(offset, length, big_endian):
+        octets = tf.cast(tf.io.decode_raw(tf.strings.substr(header, offset, length), tf.uint8), tf.int64)
+        weights = [256 ** (length - 1 - index if big_endian else index) for index in range(length)]
+        return tf.reduce_sum(octets * tf.constant(weights, tf.int64))
+
+    def signed32(offset):
+        value = unsigned(offset, 4, big_endian=False)
+        return tf.abs(tf.where(value >= 2**31, value - 2**32, value))  # BMP: negative = top-down
+
+    is_png = tf.equal(tf.strings.substr(header, 0, 8), _PNG_SIGNATURE)
+    is_gif = tf.equal(tf.strings.substr(header, 0, 4), b"GIF8")
+    is_bmp = tf.equal(tf.strings.substr(header, 0, 2), b"BM")
+    is_jpeg = tf.equal(tf.strings.substr(header, 0, 3), b"\xff\xd8\xff")
+    bmp_core = tf.equal(unsigned(14, 4, big_endian=False), 12)  # OS/2 BITMAPCOREHEADER: 16-bit sizes
+    bmp_height = tf.where(bmp_core, unsigned(20, 2, big_endian=False), signed32(22))
+    bmp_width = tf.where(bmp_core, unsigned(18, 2, big_endian=False), signed32(18))
+    jpeg = tf.cond(
+        is_jpeg,
+        lambda: tf.cast(tf.io.extract_jpeg_shape(data)[:2], tf.int64),
+        lambda: tf.zeros([2], tf.int64),
+    )
+    zero = tf.constant(0, tf.int64)
+    height = tf.where(is_png, unsigned(20, 4, True), tf.where(
+        is_gif, unsigned(8, 2, False), tf.where(is_bmp, bmp_height, tf.where(is_jpeg, jpeg[0], zero))))
+    width = tf.where(is_png, unsigned(16, 4, True), tf.where(
+        is_gif, unsigned(6, 2, False), tf.where(is_bmp, bmp_width, tf.where(is_jpeg, jpeg[1], zero))))
+    return height, width
+
+
+def to_model_channels(image, channels: int):
+    """A decoded ``[H, W, 1..4]`` image (gray, gray+alpha, RGB, RGBA) as ``[H, W, channels]``, in the graph.
+
+    `ssp_keras.data.io.convert_channels` is the reference (NumPy, for files read locally); this is
+    its TensorFlow twin for the SavedModel's encoded-image signature, where the channel count is
+    only known when the graph runs: alpha dropped, BT.601 luma for colour into a gray model, gray
+    replicated for an RGB one. tests/test_export.py checks that the two agree.
+    """
+    import tensorflow as tf
+
+    from ssp_keras.data.io import LUMA_WEIGHTS
+
+    have = tf.shape(image)[-1]
+    colour = tf.cond(have >= 3, lambda: image[:, :, :3], lambda: tf.tile(image[:, :, :1], [1, 1, 3]))
+    if channels == 3:
+        return tf.ensure_shape(colour, [None, None, 3])
+    luma = tf.clip_by_value(tf.reduce_sum(colour * LUMA_WEIGHTS, axis=-1, keepdims=True), 0.0, 1.0)
+    gray = tf.cond(have >= 3, lambda: luma, lambda: image[:, :, :1])
+    return tf.ensure_shape(gray, [None, None, 1])
+
+
+def serving_functions(model, max_pixels: int = DEFAULT_MAX_PIXELS, max_batch: int = DEFAULT_MAX_BATCH):
     """The three signature functions of the module doc, as plain functions of TF tensors.
 
+    max_pixels, max_batch: the request limits every signature checks first (module doc).
     Returns ``{signature_name: (function, [tf.TensorSpec])}``. Shared by the export and by tests
     that want to run a signature without writing a SavedModel.
     """
     import tensorflow as tf
 
-    from ssp_keras.data.io import LUMA_WEIGHTS
+    check_limits(max_pixels, max_batch)
+
     from ssp_keras.inference.enhance import enhance_tensor, model_channels
 
     channels = model_channels(model)
@@ -83,22 +224,12 @@ def serving_functions(model):
         return network(images)
 
     def enhance_uint8(images):
+        images = _guarded_images(images, max_pixels, max_batch)
         enhanced = enhance_tensor(traceable, tf.cast(images, tf.float32) / 255.0)
         return {OUTPUT_ENHANCED: tf.cast(tf.round(enhanced * 255.0), tf.uint8)}
 
     def enhance_float(images):
-        return {OUTPUT_ENHANCED: enhance_tensor(traceable, images)}
-
-    def to_model_channels(image):
-        """``[H, W, 1..4]`` (gray, gray+alpha, RGB, RGBA) to ``[H, W, channels]`` like data.io does:
-        alpha dropped, BT.601 luma for colour into a gray model, gray replicated for an RGB one."""
-        have = tf.shape(image)[-1]
-        colour = tf.cond(have >= 3, lambda: image[:, :, :3], lambda: tf.tile(image[:, :, :1], [1, 1, 3]))
-        if channels == 3:
-            return tf.ensure_shape(colour, [None, None, 3])
-        luma = tf.clip_by_value(tf.reduce_sum(colour * LUMA_WEIGHTS, axis=-1, keepdims=True), 0.0, 1.0)
-        gray = tf.cond(have >= 3, lambda: luma, lambda: image[:, :, :1])
-        return tf.ensure_shape(gray, [None, None, 1])
+        return {OUTPUT_ENHANCED: enhance_tensor(traceable, _guarded_images(images, max_pixels, max_batch))}
 
     def enhance_one_encoded(data):
         # 16-bit PNGs are decoded (and re-encoded) at 16 bits; the IHDR bit depth is byte 24.
@@ -107,6 +238,15 @@ def serving_functions(model):
             tf.equal(tf.strings.substr(header, 0, 8), _PNG_SIGNATURE),
             tf.equal(tf.strings.substr(header, 24, 1), b"\x10"),
         )
+        # The size the header declares is checked before decoding: a small file may claim a huge image.
+        claimed_height, claimed_width = _header_size(data)
+        claimed_pixels = claimed_height * claimed_width
+        with tf.control_dependencies([tf.debugging.Assert(claimed_pixels <= max_pixels, [tf.strings.format(
+            "an image header declares {} x {} = {} pixels, more than the limit of this model, {} pixels "
+            "per image (set at export with --max-pixels)",
+            (claimed_height, claimed_width, claimed_pixels, tf.constant(max_pixels, tf.int64)),
+        )])]):
+            data = tf.identity(data)
         # channels=0 keeps the file's own (BMP and GIF decoders refuse 1); converted below.
         image = tf.cond(
             is_png16,
@@ -115,7 +255,9 @@ def serving_functions(model):
                 tf.io.decode_image(data, channels=0, dtype=tf.uint8, expand_animations=False), tf.float32
             ) / 255.0,
         )
-        image = to_model_channels(image)
+        image = to_model_channels(image, channels)
+        with tf.control_dependencies(_size_checks(tf.shape(image)[0], tf.shape(image)[1], max_pixels)):
+            image = tf.identity(image)
         enhanced = enhance_tensor(traceable, image[tf.newaxis])[0]
         return tf.cond(
             is_png16,
@@ -124,6 +266,8 @@ def serving_functions(model):
         )
 
     def enhance_png(image_bytes):
+        with tf.control_dependencies(_batch_checks(tf.size(image_bytes), max_batch)):
+            image_bytes = tf.identity(image_bytes)
         encoded = tf.map_fn(enhance_one_encoded, image_bytes, fn_output_signature=tf.TensorSpec([], tf.string))
         return {OUTPUT_PNG_BYTES: encoded}
 
@@ -158,6 +302,8 @@ def export_saved_model(
     name: str = DEFAULT_MODEL_NAME,
     version: Optional[int] = None,
     warmup: bool = True,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
+    max_batch: int = DEFAULT_MAX_BATCH,
 ) -> ExportResult:
     """Writes ``model`` as ``<base_dir>/<name>/<version>/`` atomically; see the module doc.
 
@@ -165,9 +311,14 @@ def export_saved_model(
       accepts (run folder, ``.keras`` file, pretrained name; see `ssp_keras.inference.loading`).
     version: a positive integer, or None for the next free one.
     warmup: also write ``assets.extra/tf_serving_warmup_requests`` (one small request).
-    Raises `InputError` for a bad name or version, or when the version already exists.
+    max_pixels, max_batch: request limits built into every signature (module doc), recorded in
+      ``assets.extra/ssp_net_limits.json``.
+    Staging folders that killed exports left in ``<base_dir>/<name>`` are removed first.
+    Raises `InputError` for a bad name, version or limit, or when the version already exists.
     """
     import keras
+
+    check_limits(max_pixels, max_batch)
 
     if not isinstance(model, keras.Model):
         from ssp_keras.inference.loading import load_generator
@@ -187,20 +338,35 @@ def export_saved_model(
             "leave out --version to write the next one"
         )
     os.makedirs(model_dir, exist_ok=True)
+    removed = remove_stale_staging_dirs(model_dir)
 
     # Hidden, non-integer sibling: TF Serving only loads integer-named folders.
-    staging = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=model_dir)
+    staging = make_staging_dir(model_dir, f"v{version}")
     try:
-        write_signatures(model, staging)
+        write_signatures(model, staging, max_pixels=max_pixels, max_batch=max_batch)
+        write_limits(staging, max_pixels=max_pixels, max_batch=max_batch)
         if warmup:
-            write_warmup_requests(staging, name, channels=_channels(model))
+            write_warmup_requests(staging, name, channels=_channels(model), max_pixels=max_pixels)
         if os.path.exists(final_path):  # another export took this version meanwhile
             raise InputError(f"version {version} of model '{name}' appeared at '{final_path}' during the export")
         os.rename(staging, final_path)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return ExportResult(final_path, name, version)
+    return ExportResult(final_path, name, version, max_pixels, max_batch, tuple(removed))
+
+
+def write_limits(path: str, max_pixels: int, max_batch: int) -> None:
+    """``assets.extra/ssp_net_limits.json`` in the version folder ``path``."""
+    limits_path = os.path.join(path, LIMITS_FILE)
+    os.makedirs(os.path.dirname(limits_path), exist_ok=True)
+    payload = {
+        "max_pixels": max_pixels,
+        "max_batch": max_batch,
+        "checked_by": "every signature, before the network runs: INVALID_ARGUMENT when a request "
+        "holds no image, more than max_batch images, or an image of more than max_pixels pixels (H*W)",
+    }
+    atomic_write_bytes(limits_path, (json.dumps(payload, indent=2) + "\n").encode("utf-8"))
 
 
 def _channels(model) -> int:
@@ -209,20 +375,24 @@ def _channels(model) -> int:
     return model_channels(model)
 
 
-def write_signatures(model, path: str) -> None:
+def write_signatures(
+    model, path: str, max_pixels: int = DEFAULT_MAX_PIXELS, max_batch: int = DEFAULT_MAX_BATCH
+) -> None:
     """Writes the SavedModel itself (variables + the three signatures) into the folder ``path``."""
     import keras
 
     archive = keras.export.ExportArchive()
     archive.track(model)
     # serving_default first: ExportArchive aliases the first endpoint, but it is named anyway.
-    for signature, (function, input_signature) in serving_functions(model).items():
+    functions = serving_functions(model, max_pixels=max_pixels, max_batch=max_batch)
+    for signature, (function, input_signature) in functions.items():
         archive.add_endpoint(signature, function, input_signature=input_signature)
     archive.write_out(path, verbose=False)
 
 
-def write_warmup_requests(path: str, name: str, channels: int) -> None:
-    """``assets.extra/tf_serving_warmup_requests``: one ``serving_default`` request, mid-grey."""
+def write_warmup_requests(path: str, name: str, channels: int, max_pixels: int = DEFAULT_MAX_PIXELS) -> None:
+    """``assets.extra/tf_serving_warmup_requests``: one ``serving_default`` request, mid-grey
+    (`WARMUP_SIZE` square, smaller when ``max_pixels`` would refuse that)."""
     import numpy as np
     import tensorflow as tf
     from tensorflow_serving.apis import model_pb2, predict_pb2, prediction_log_pb2
@@ -230,7 +400,8 @@ def write_warmup_requests(path: str, name: str, channels: int) -> None:
     request = predict_pb2.PredictRequest(
         model_spec=model_pb2.ModelSpec(name=name, signature_name=SIGNATURE_UINT8)
     )
-    image = np.full((1, WARMUP_SIZE, WARMUP_SIZE, channels), 128, dtype=np.uint8)
+    side = min(WARMUP_SIZE, math.isqrt(max_pixels))
+    image = np.full((1, side, side, channels), 128, dtype=np.uint8)
     request.inputs[INPUT_IMAGES].CopyFrom(tf.make_tensor_proto(image))
     log = prediction_log_pb2.PredictionLog(predict_log=prediction_log_pb2.PredictLog(request=request))
     warmup_path = os.path.join(path, WARMUP_FILE)

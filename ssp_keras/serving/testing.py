@@ -11,7 +11,9 @@ this module serves exported SavedModels with the same wire protocols, to let the
 * REST: ``POST /v1/models/<name>[/versions/<v>]:predict`` with the row (``instances``) and
   columnar (``inputs``) JSON formats, ``{"b64": ...}`` for binary strings (outputs whose name
   ends in ``_bytes`` are base64-encoded, as TF Serving does), ``GET /v1/models/<name>`` (status)
-  and ``GET /v1/models/<name>/metadata``; errors as ``{"error": "..."}`` with HTTP 400/404.
+  and ``GET /v1/models/<name>/metadata``; errors as ``{"error": "..."}`` with HTTP 400/404. A
+  body longer than ``max_rest_body_bytes`` is refused from its Content-Length header with HTTP
+  413, before any of it is read (so is a missing or malformed length with 411/400).
 
 It is not a product: no batching, no version policy beyond "latest unless asked", no model
 reloading, no TLS. Use the real server in production (see ``export/README.md``).
@@ -42,6 +44,8 @@ logger = logging.getLogger(__name__)
 
 #: TF Serving accepts messages up to 2 GiB - 1 (it sets gRPC's limit to INT_MAX).
 UNLIMITED_MESSAGE_BYTES = 2**31 - 1
+#: Largest REST request body read by default (the client's JSON requests stay below 64 MiB).
+DEFAULT_MAX_REST_BODY_BYTES = 256 * 2**20
 _HTTP_STATUS = {"NOT_FOUND": 404, "INVALID_ARGUMENT": 400, "FAILED_PRECONDITION": 400, "UNAVAILABLE": 503}
 _REST_PATH = re.compile(r"^/v1/models/(?P<name>[^/:]+)(?:/versions/(?P<version>\d+))?(?P<verb>:predict|/metadata)?$")
 
@@ -352,7 +356,7 @@ def _rest_status(registry: ModelRegistry, name: str, version: Optional[int]) -> 
     }
 
 
-def _make_rest_handler(registry: ModelRegistry):
+def _make_rest_handler(registry: ModelRegistry, max_body_bytes: int = DEFAULT_MAX_REST_BODY_BYTES):
     class RestHandler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
 
@@ -365,12 +369,16 @@ def _make_rest_handler(registry: ModelRegistry):
             self.send_response(status)
             self.send_header("Content-Type", "application/json")
             self.send_header("Content-Length", str(len(body)))
+            if self.close_connection:
+                self.send_header("Connection", "close")
             self.end_headers()
             self.wfile.write(body)
 
         def _handle(self, method: str) -> None:
             match = _REST_PATH.match(self.path)
-            length = int(self.headers.get("Content-Length") or 0)
+            length = self._body_length()
+            if length is None:
+                return  # refused; the unread body (if any) goes with the closed connection
             body = self.rfile.read(length) if length else b""
             try:
                 with paused_gc():  # JSON images are many small objects: see client.paused_gc
@@ -383,6 +391,31 @@ def _make_rest_handler(registry: ModelRegistry):
                 self._reply(500, {"error": _first_line(error)})
                 return
             self._reply(200, payload)
+
+        def _body_length(self) -> Optional[int]:
+            """The body's length from its header, or None after refusing it (400, 411, 413)."""
+            declared = self.headers.get("Content-Length")
+            chunked = "chunked" in (self.headers.get("Transfer-Encoding") or "").lower()
+            refusal = None
+            if chunked:
+                refusal = (411, "chunked request bodies are not supported: send a Content-Length")
+            elif declared is not None:
+                try:
+                    length = int(declared)
+                except ValueError:
+                    length = -1
+                if length < 0:
+                    refusal = (400, f"invalid Content-Length header {declared!r}")
+                elif length > max_body_bytes:
+                    refusal = (413, f"request body of {length} bytes exceeds this server's limit of "
+                               f"{max_body_bytes} bytes; send smaller requests (tiles)")
+                else:
+                    return length
+            else:
+                return 0
+            self.close_connection = True
+            self._reply(refusal[0], {"error": refusal[1]})
+            return None
 
         def _route(self, method: str, match, body: bytes) -> dict:
             if match is None or (method == "POST") != (match.group("verb") == ":predict"):
@@ -412,6 +445,7 @@ class InProcessModelServer:
     grpc_port, rest_port: 0 picks a free (ephemeral) port.
     max_message_bytes: gRPC receive/send limit (TF Serving's is 2 GiB - 1; lower it to test
       client-side tiling).
+    max_rest_body_bytes: longest REST request body read (HTTP 413 above, see the module doc).
     Attributes after `start`: ``grpc_address`` and ``rest_address`` (``"127.0.0.1:PORT"``).
     """
 
@@ -424,6 +458,7 @@ class InProcessModelServer:
         rest_port: int = 0,
         max_message_bytes: int = UNLIMITED_MESSAGE_BYTES,
         workers: int = 4,
+        max_rest_body_bytes: int = DEFAULT_MAX_REST_BODY_BYTES,
     ):
         self.registry = ModelRegistry(models)
         self.host = host
@@ -431,6 +466,7 @@ class InProcessModelServer:
         self.rest = rest
         self.rest_port = rest_port
         self.max_message_bytes = max_message_bytes
+        self.max_rest_body_bytes = max_rest_body_bytes
         self.workers = workers
         self.grpc_address: Optional[str] = None
         self.rest_address: Optional[str] = None
@@ -454,7 +490,7 @@ class InProcessModelServer:
         self._grpc_server.start()
         self.grpc_address = f"{self.host}:{port}"
         if self.rest:
-            handler = _make_rest_handler(self.registry)
+            handler = _make_rest_handler(self.registry, self.max_rest_body_bytes)
             self._http_server = http.server.ThreadingHTTPServer((self.host, self.rest_port), handler)
             self._http_server.daemon_threads = True
             self._http_thread = threading.Thread(target=self._http_server.serve_forever, daemon=True)

@@ -151,7 +151,9 @@ def restore_training_state(model, directory: str) -> int:
 
 
 class ImageGridLogger(keras.callbacks.Callback):
-    """Every epoch: a grid LQ | G(LQ) | HQ | G(HQ) of fixed preview images.
+    """Every epoch: a grid LQ | G(LQ) | HQ | G(HQ) of fixed preview images (whole frames, any size:
+    enhanced as ``ssp-net enhance`` would, padded to a multiple of 32 and cropped back), drawn by
+    `preview_grid` (the report's `comparison_grid`, with the column names in a header).
 
     Written to TensorBoard (``log_dir``, as image ``enhancement``) and, when ``png_directory`` is
     given, as ``epochNNNN.png`` there, for users without TensorBoard.
@@ -166,8 +168,10 @@ class ImageGridLogger(keras.callbacks.Callback):
         self._writer = None
 
     def on_epoch_end(self, epoch, logs=None):
-        grid = image_grid(self.lq, self.model.generator.predict(self.lq, verbose=0),
-                          self.hq, self.model.generator.predict(self.hq, verbose=0))
+        from ssp_keras.inference.enhance import enhance_array
+
+        generator = self.model.generator
+        grid = preview_grid(self.lq, enhance_array(generator, self.lq), self.hq, enhance_array(generator, self.hq))
         if self._writer is None:
             self._writer = tf.summary.create_file_writer(os.path.join(self.log_dir, "images"))
         with self._writer.as_default():
@@ -183,12 +187,15 @@ class ImageGridLogger(keras.callbacks.Callback):
             self._writer = None
 
 
-def image_grid(*columns: np.ndarray, gap: int = 2) -> np.ndarray:
-    """Tiles equally shaped batches ``[N, H, W, C]`` as columns: rows are samples. ``[R, C', 1|3]``."""
-    rows = []
-    for index in range(columns[0].shape[0]):
-        cells = [np.clip(column[index], 0.0, 1.0) for column in columns]
-        spacer = np.ones((cells[0].shape[0], gap, cells[0].shape[2]), np.float32)
-        rows.append(np.concatenate([part for cell in cells for part in (cell, spacer)][:-1], axis=1))
-    spacer = np.ones((gap, rows[0].shape[1], rows[0].shape[2]), np.float32)
-    return np.concatenate([part for row in rows for part in (row, spacer)][:-1], axis=0)
+#: The columns of the training previews.
+PREVIEW_COLUMNS = ("LQ", "G(LQ)", "HQ", "G(HQ)")
+
+
+def preview_grid(lq: np.ndarray, enhanced_lq: np.ndarray, hq: np.ndarray, enhanced_hq: np.ndarray) -> np.ndarray:
+    """LQ | G(LQ) | HQ | G(HQ) (batches ``[N, H, W, C]``): one row per preview frame, a header of
+    the column names, cells as large as the frames. RGB float32 ``[height, width, 3]`` in [0, 1]."""
+    from ssp_keras.utils.image_grid import comparison_grid
+
+    cell = max(lq.shape[1:3] + hq.shape[1:3])
+    rows = [list(frames) for frames in zip(lq, enhanced_lq, hq, enhanced_hq)]
+    return comparison_grid(rows, PREVIEW_COLUMNS, cell)

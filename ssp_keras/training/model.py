@@ -24,17 +24,20 @@ from typing import Sequence
 import keras
 import tensorflow as tf
 
+from ssp_keras.defaults import LOSS, LOSS_RULES, LOSS_VARIANT_TERMS, check_arguments
 from ssp_keras.losses import adversarial_loss, illumination_uniformity_loss, structure_loss
 from ssp_keras.training.history_pool import FakeImagePool
 from ssp_keras.training.optimizers import FusedAdam
 
 LOSS_NAMES = ("d_loss", "g_loss", "adv_loss", "iu_loss", "te_loss", "sp_loss", "identity_loss")
-VARIANTS = ("gan", "gan+iu", "gan+te", "gan+sp")
 
 
 @keras.saving.register_keras_serializable(package="ssp_keras")
 class SSPNet(keras.Model):
     """SSP-Net: owns the generator and the discriminator; `call` enhances.
+
+    The loss settings' defaults and rules: `ssp_keras.defaults.LOSS` and ``LOSS_RULES`` (which
+    ``config.loss`` shares).
 
     Args:
         generator: image-to-image model, ``[N, H, W, C]`` in [0, 1] -> same.
@@ -44,7 +47,7 @@ class SSPNet(keras.Model):
         adversarial: ``"lsgan"`` or ``"bce"``.
         lambda1, lambda2: weights of the LQ and HQ branches.
         alpha, beta: L_SP weight, and the weight of L_TE inside L_SP.
-        iu_patch_divisors: L_IU patch sizes as fractions of the image height.
+        iu_patch_sizes: L_IU patch sizes in pixels.
         ssim_window, ssim_sigma: Gaussian window of the structure term.
         structure_noise: shared noise added to both images of the structure term (StillGAN: 0.01).
         identity_weight: weight of |y - G(y)| (0 = off).
@@ -55,26 +58,28 @@ class SSPNet(keras.Model):
         self,
         generator: keras.Model,
         discriminator: keras.Model,
-        variant: str = "gan+sp",
-        adversarial: str = "lsgan",
-        lambda1: float = 0.6,
-        lambda2: float = 0.4,
-        alpha: float = 5.1,
-        beta: float = 1.0,
-        iu_patch_divisors: Sequence[int] = (8, 4),
-        ssim_window: int = 11,
-        ssim_sigma: float = 1.5,
-        structure_noise: float = 0.01,
-        identity_weight: float = 0.0,
-        history_pool_size: int = 0,
+        variant: str = LOSS["variant"],
+        adversarial: str = LOSS["adversarial"],
+        lambda1: float = LOSS["lambda1"],
+        lambda2: float = LOSS["lambda2"],
+        alpha: float = LOSS["alpha"],
+        beta: float = LOSS["beta"],
+        iu_patch_sizes: Sequence[int] = LOSS["iu_patch_sizes"],
+        ssim_window: int = LOSS["ssim_window"],
+        ssim_sigma: float = LOSS["ssim_sigma"],
+        structure_noise: float = LOSS["structure_noise"],
+        identity_weight: float = LOSS["identity_weight"],
+        history_pool_size: int = LOSS["history_pool_size"],
         seed: int | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
-        if variant not in VARIANTS:
-            raise ValueError(f"variant must be one of {list(VARIANTS)}, got {variant!r}")
-        if adversarial not in ("lsgan", "bce"):
-            raise ValueError(f"adversarial must be 'lsgan' or 'bce', got {adversarial!r}")
+        iu_patch_sizes = tuple(int(p) for p in iu_patch_sizes)
+        check_arguments(type(self).__name__, LOSS_RULES, dict(
+            variant=variant, adversarial=adversarial, lambda1=lambda1, lambda2=lambda2, alpha=alpha, beta=beta,
+            iu_patch_sizes=iu_patch_sizes, ssim_window=ssim_window, ssim_sigma=ssim_sigma,
+            structure_noise=structure_noise, identity_weight=identity_weight, history_pool_size=history_pool_size,
+        ))
         self.generator = generator
         self.discriminator = discriminator
         self.variant = variant
@@ -83,7 +88,7 @@ class SSPNet(keras.Model):
         self.lambda2 = float(lambda2)
         self.alpha = float(alpha)
         self.beta = float(beta)
-        self.iu_patch_divisors = tuple(int(d) for d in iu_patch_divisors)
+        self.iu_patch_sizes = iu_patch_sizes
         self.ssim_window = int(ssim_window)
         self.ssim_sigma = float(ssim_sigma)
         self.structure_noise = float(structure_noise)
@@ -98,6 +103,12 @@ class SSPNet(keras.Model):
         self.trackers = {name: keras.metrics.Mean(name=name) for name in LOSS_NAMES}
 
     # ------------------------------------------------------------------ Keras plumbing
+    def build(self, input_shape):
+        """G and D are built at construction; the fake pool (if any) needs the image shape, so
+        that a `.keras` file of an SSPNet holds, and restores, the pool too."""
+        if self.fake_pool is not None and not self.fake_pool.built and None not in tuple(input_shape)[1:]:
+            self.fake_pool.build(input_shape)
+
     def call(self, images, training=False):
         return self.generator(images, training=training)
 
@@ -152,7 +163,7 @@ class SSPNet(keras.Model):
                 "lambda2": self.lambda2,
                 "alpha": self.alpha,
                 "beta": self.beta,
-                "iu_patch_divisors": list(self.iu_patch_divisors),
+                "iu_patch_sizes": list(self.iu_patch_sizes),
                 "ssim_window": self.ssim_window,
                 "ssim_sigma": self.ssim_sigma,
                 "structure_noise": self.structure_noise,
@@ -188,10 +199,10 @@ class SSPNet(keras.Model):
         logits = self.discriminator(tf.concat([enhanced_lq, enhanced_hq], 0), training=training)
         fake_lq, fake_hq = tf.split(logits, 2, axis=0)
         adv = self.lambda1 * self._adv(fake_lq, True) + self.lambda2 * self._adv(fake_hq, True)
-        iu = illumination_uniformity_loss(enhanced_lq, self.iu_patch_divisors)
+        iu = illumination_uniformity_loss(enhanced_lq, self.iu_patch_sizes)
         te = self._structure(lq, enhanced_lq) + self._structure(hq, enhanced_hq)
-        use_iu = self.variant in ("gan+iu", "gan+sp")
-        use_te = self.variant in ("gan+te", "gan+sp")
+        terms = LOSS_VARIANT_TERMS[self.variant]
+        use_iu, use_te = "illumination" in terms, "structure" in terms
         sp = (iu if use_iu else 0.0 * iu) + self.beta * (te if use_te else 0.0 * te)
         identity = tf.reduce_mean(tf.abs(hq - enhanced_hq), axis=[1, 2, 3])
         total = adv + self.alpha * sp + self.identity_weight * identity
@@ -271,13 +282,13 @@ def _with_loss_scaling(optimizer):
     return keras.optimizers.LossScaleOptimizer(optimizer)
 
 
-def build_sspnet(config, sync_batch_norm: bool | None = None) -> SSPNet:
-    """An uncompiled `SSPNet` from an ``SSPNetConfig``."""
+def build_sspnet(config, sync_batch_norm: bool | None = None, fused_kernels: bool = True) -> SSPNet:
+    """An uncompiled `SSPNet` from an ``SSPNetConfig`` (``fused_kernels``: see `SSPGenerator`)."""
     from ssp_keras.networks import build_discriminator, build_generator
 
     loss = config.loss
     return SSPNet(
-        generator=build_generator(config, sync_batch_norm=sync_batch_norm),
+        generator=build_generator(config, sync_batch_norm=sync_batch_norm, fused_kernels=fused_kernels),
         discriminator=build_discriminator(config, sync_batch_norm=sync_batch_norm),
         variant=loss.variant,
         adversarial=loss.adversarial,
@@ -285,7 +296,7 @@ def build_sspnet(config, sync_batch_norm: bool | None = None) -> SSPNet:
         lambda2=loss.lambda2,
         alpha=loss.alpha,
         beta=loss.beta,
-        iu_patch_divisors=loss.iu_patch_divisors,
+        iu_patch_sizes=loss.iu_patch_sizes,
         ssim_window=loss.ssim_window,
         ssim_sigma=loss.ssim_sigma,
         structure_noise=loss.structure_noise,
@@ -296,22 +307,23 @@ def build_sspnet(config, sync_batch_norm: bool | None = None) -> SSPNet:
     )
 
 
-#: The Adam class `build_optimizers` uses (the benchmarks set it to `keras.optimizers.Adam` to compare).
-ADAM = FusedAdam
+def build_optimizers(config, steps_per_epoch: int, fused: bool = True):
+    """The two Adam optimisers of SPEC section 4, sharing the warm-up/halving schedule.
 
-
-def build_optimizers(config, steps_per_epoch: int):
-    """The two Adam optimisers of SPEC section 4, sharing the warm-up/halving schedule."""
+    fused: `FusedAdam` (one fused update kernel per variable, same results) or Keras' own Adam
+    (the benchmarks compare the two).
+    """
     from ssp_keras.training.schedule import schedule_from_config
 
     train = config.train
-    generator_optimizer = ADAM(
+    adam = FusedAdam if fused else keras.optimizers.Adam
+    generator_optimizer = adam(
         learning_rate=schedule_from_config(train, steps_per_epoch),
         beta_1=train.generator_beta_1,
         beta_2=train.generator_beta_2,
         name="generator_adam",
     )
-    discriminator_optimizer = ADAM(
+    discriminator_optimizer = adam(
         learning_rate=schedule_from_config(train, steps_per_epoch),
         beta_1=train.discriminator_beta_1,
         beta_2=train.discriminator_beta_2,

@@ -8,7 +8,8 @@ also after a SIGKILL), and calls ``model.fit``.
 A run directory holds::
 
     config.json        the resolved configuration (and, under "resolved", the replica count,
-                       global batch and steps per epoch that this run used)
+                       global batch and steps per epoch that this run used, and the warnings
+                       about its training data, if any)
     checkpoints/       state-epochNNNN.npz: weights and optimiser state after each epoch
     logs/              TensorBoard: losses, learning rates, image grids LQ | G(LQ) | HQ | G(HQ)
     previews/          the same grids as PNG
@@ -36,7 +37,18 @@ from ssp_keras.utils.files import atomic_save, atomic_write_bytes
 
 log = logging.getLogger(__name__)
 
+#: Longer side of the preview frames (larger frames are scaled down for the image grid).
+PREVIEW_MAX_SIDE = 512
+
 PathList = Union[str, Sequence[str]]
+
+#: Settings that may differ when a run resumes (dotted config keys): ``train.epochs`` extends the
+#: run; the others change neither the model nor what it is trained on or how.
+RESUMABLE_FIELDS = frozenset({
+    "train.epochs", "train.image_grid_size", "train.jit_compile", "data.cache", "data.cache_limit_mb",
+})
+#: Differing settings named in the refusal to resume; the rest are counted.
+_SHOWN_DIFFERENCES = 4
 
 
 @dataclasses.dataclass
@@ -63,6 +75,30 @@ def corn_folders(root: str) -> tuple[str, str]:
     return lq, hq
 
 
+@dataclasses.dataclass
+class _TrainingData:
+    """The image files of a run, found and checked before any model is built."""
+
+    lq_files: list
+    hq_files: list
+    skipped_files: list
+    warnings: list
+    preview_files: Optional[tuple]
+
+
+@dataclasses.dataclass
+class _Run:
+    """Where and how a run trains: its strategy and what follows from it."""
+
+    run_dir: str
+    out_dir: str  # run_dir on the chief; a private temporary folder on the other workers
+    strategy: tf.distribute.Strategy
+    replicas: int
+    global_batch: int
+    steps_per_epoch: int
+    chief: bool
+
+
 def train(
     config: SSPNetConfig,
     lq: PathList,
@@ -71,6 +107,7 @@ def train(
     verbose: Union[int, str] = "auto",
     callbacks: Sequence[keras.callbacks.Callback] = (),
     initial_generator: Optional[str] = None,
+    preview: Optional[tuple] = None,
 ) -> TrainResult:
     """Trains (or resumes training of) SSP-Net on unpaired LQ and HQ images.
 
@@ -82,93 +119,139 @@ def train(
         callbacks: extra Keras callbacks.
         initial_generator: start G from this generator (run folder, ``.keras`` file or pretrained
             name) instead of a random initialisation, to fine-tune it; ignored when the run resumes.
+        preview: ``(lq, hq)`` folders or files whose whole frames the previews and TensorBoard grids
+            show every epoch (a fixed held-back set); default: the first training images.
     """
-    from ssp_keras.data.io import scan_images
-    from ssp_keras.training.distribute import (
-        agree_across_workers, describe_worker, is_chief, resolve_strategy, worker_shard, writable_directory,
-    )
-
     config.validate()
-    # Bad input is reported before any model is built.
-    lq_files, lq_skipped = scan_images(lq, config.data.channels)
-    hq_files, hq_skipped = scan_images(hq, config.data.channels)
-
-    strategy = resolve_strategy(config.train)
-    replicas = strategy.num_replicas_in_sync
-    global_batch = config.train.batch_size * replicas
-    steps_per_epoch = config.train.steps_per_epoch or max(1, math.ceil(max(len(lq_files), len(hq_files)) / global_batch))
-    chief = is_chief(strategy)
-    out_dir = writable_directory(run_dir, strategy)
-    os.makedirs(out_dir, exist_ok=True)
-    worker_line = describe_worker(strategy, len(lq_files), len(hq_files), out_dir)
-    if worker_line:
-        print(worker_line, flush=True)
-    _write_config(config, out_dir, replicas=replicas, global_batch=global_batch, steps_per_epoch=steps_per_epoch,
-                  strategy=type(strategy).__name__)
-
+    # Nothing is written before the run directory is known to fit: not a file, and an existing
+    # run's settings (its config.json, possibly hand-edited) are the requested ones.
+    check_run_directory(run_dir, config)
+    data = _scan_training_data(config, lq, hq, preview)  # bad input is reported before any model is built
+    run = _start_run(config, run_dir, data)
     previous_policy = keras.config.dtype_policy()
     keras.config.set_dtype_policy(config.train.precision)
     try:
         keras.utils.set_random_seed(config.train.seed)
-        with strategy.scope():
-            # Every worker resumes from the chief's checkpoints (run_dir on a shared filesystem).
-            model, initial_epoch = _build_model(config, steps_per_epoch, replicas, os.path.join(run_dir, "checkpoints"))
-            if initial_generator and not initial_epoch:
-                _load_generator_weights(model.generator, initial_generator)
-        agree_across_workers(strategy, initial_epoch, "the epoch to resume from")
-        if initial_epoch:
-            log.warning("resuming %s after epoch %d", run_dir, initial_epoch)
-            print(f"Resuming from the checkpoint of epoch {initial_epoch} in {run_dir}", flush=True)
-
-        history = {}
-        if initial_epoch < config.train.epochs:
-            from ssp_keras.data.pipeline import make_unpaired_dataset
-
-            dataset = make_unpaired_dataset(
-                lq_files, hq_files, config.data, batch_size=global_batch,
-                # A resumed run draws new crops rather than replaying the first epochs' ones.
-                seed=config.train.seed + initial_epoch, shard=worker_shard(strategy),
-            )
-            fit = model.fit(
-                dataset,
-                epochs=config.train.epochs,
-                initial_epoch=initial_epoch,
-                steps_per_epoch=steps_per_epoch,
-                callbacks=_callbacks(config, out_dir, lq_files, hq_files) + list(callbacks),
-                verbose=verbose,
-                shuffle=False,  # the streams shuffle themselves
-            )
-            history = fit.history
-        # Every worker saves (saving may involve collectives); only the chief's copy is kept.
-        path = os.path.join(out_dir, "generator.keras")
-        atomic_save(path, lambda temporary: model.generator.save(temporary))
-        generator_path = path if chief else None
+        model, initial_epoch = _build_or_resume(config, run, initial_generator)
+        _record_start(config, run, data, initial_epoch)
+        history = _fit(model, config, run, data, initial_epoch, verbose, callbacks)
+        generator_path = _save_generator(model, run)
     finally:
         keras.config.set_dtype_policy(previous_policy)
-        if not chief:
-            shutil.rmtree(out_dir, ignore_errors=True)
+        if not run.chief:
+            shutil.rmtree(run.out_dir, ignore_errors=True)
     return TrainResult(
         run_dir=run_dir,
         generator_path=generator_path,
         initial_epoch=initial_epoch,
         epochs=config.train.epochs,
         history=history,
-        replicas=replicas,
-        global_batch_size=global_batch,
-        steps_per_epoch=steps_per_epoch,
-        skipped_files=lq_skipped + hq_skipped,
+        replicas=run.replicas,
+        global_batch_size=run.global_batch,
+        steps_per_epoch=run.steps_per_epoch,
+        skipped_files=data.skipped_files,
     )
+
+
+def _scan_training_data(config: SSPNetConfig, lq: PathList, hq: PathList, preview: Optional[tuple]) -> _TrainingData:
+    """The readable LQ, HQ (and preview) files; unreadable ones are skipped by name, warnings logged."""
+    from ssp_keras.data.io import scan_images
+
+    lq_files, lq_skipped = scan_images(lq, config.data.channels)
+    hq_files, hq_skipped = scan_images(hq, config.data.channels)
+    warnings = training_data_warnings(lq_files, hq_files, config.data.image_size)
+    for line in warnings:
+        log.warning("%s", line)
+    preview_files = None
+    if preview is not None:
+        preview_files = tuple(scan_images(paths, config.data.channels)[0] for paths in preview)
+    return _TrainingData(lq_files, hq_files, lq_skipped + hq_skipped, warnings, preview_files)
+
+
+def _start_run(config: SSPNetConfig, run_dir: str, data: _TrainingData) -> _Run:
+    """Chooses the strategy and creates this worker's output folder."""
+    from ssp_keras.training.distribute import describe_worker, is_chief, resolve_strategy, writable_directory
+
+    strategy = resolve_strategy(config.train)
+    replicas = strategy.num_replicas_in_sync
+    global_batch = config.train.batch_size * replicas
+    larger = max(len(data.lq_files), len(data.hq_files))
+    steps_per_epoch = config.train.steps_per_epoch or max(1, math.ceil(larger / global_batch))
+    out_dir = writable_directory(run_dir, strategy)
+    os.makedirs(out_dir, exist_ok=True)
+    worker_line = describe_worker(strategy, len(data.lq_files), len(data.hq_files), out_dir)
+    if worker_line:
+        print(worker_line, flush=True)
+    return _Run(run_dir, out_dir, strategy, replicas, global_batch, steps_per_epoch, is_chief(strategy))
+
+
+def _build_or_resume(config: SSPNetConfig, run: _Run, initial_generator: Optional[str]):
+    """The compiled model and the epoch it resumes after (0: a new run), agreed by every worker."""
+    from ssp_keras.training.distribute import agree_across_workers
+
+    with run.strategy.scope():
+        # Every worker resumes from the chief's checkpoints (run_dir on a shared filesystem).
+        model, initial_epoch = _build_model(config, run.steps_per_epoch, run.replicas,
+                                            os.path.join(run.run_dir, "checkpoints"))
+        if initial_generator and not initial_epoch:
+            _load_generator_weights(model.generator, initial_generator)
+    agree_across_workers(run.strategy, initial_epoch, "the epoch to resume from")
+    return model, initial_epoch
+
+
+def _record_start(config: SSPNetConfig, run: _Run, data: _TrainingData, initial_epoch: int) -> None:
+    """Writes config.json once the run has started (a start that fails leaves none to compare with)."""
+    resolved = dict(replicas=run.replicas, global_batch=run.global_batch, steps_per_epoch=run.steps_per_epoch,
+                    strategy=type(run.strategy).__name__)
+    if data.warnings:
+        resolved["warnings"] = data.warnings
+    _write_config(config, run.out_dir, **resolved)
+    if initial_epoch:
+        log.warning("resuming %s after epoch %d", run.run_dir, initial_epoch)
+        print(f"Resuming from the checkpoint of epoch {initial_epoch} in {run.run_dir}", flush=True)
+
+
+def _fit(model, config: SSPNetConfig, run: _Run, data: _TrainingData, initial_epoch: int, verbose, callbacks) -> dict:
+    """``model.fit`` over the epochs left; its history (empty when the run was already complete)."""
+    from ssp_keras.data.pipeline import make_unpaired_dataset
+    from ssp_keras.training.distribute import worker_shard
+
+    if initial_epoch >= config.train.epochs:
+        return {}
+    dataset = make_unpaired_dataset(
+        data.lq_files, data.hq_files, config.data, batch_size=run.global_batch,
+        # A resumed run draws new crops rather than replaying the first epochs' ones.
+        seed=config.train.seed + initial_epoch, shard=worker_shard(run.strategy),
+    )
+    fit = model.fit(
+        dataset,
+        epochs=config.train.epochs,
+        initial_epoch=initial_epoch,
+        steps_per_epoch=run.steps_per_epoch,
+        callbacks=_callbacks(config, run.out_dir, data.lq_files, data.hq_files, data.preview_files) + list(callbacks),
+        verbose=verbose,
+        shuffle=False,  # the streams shuffle themselves
+    )
+    return fit.history
+
+
+def _save_generator(model, run: _Run) -> Optional[str]:
+    """Saves G as generator.keras; its path on the chief, None on other workers."""
+    from ssp_keras.inference.loading import GENERATOR_FILE
+
+    # Every worker saves (saving may involve collectives); only the chief's copy is kept.
+    path = os.path.join(run.out_dir, GENERATOR_FILE)
+    atomic_save(path, lambda temporary: model.generator.save(temporary))
+    return path if run.chief else None
 
 
 def _build_model(config, steps_per_epoch, replicas, checkpoint_dir):
     """Model, optimisers and metrics, built in the caller's strategy scope; restores state."""
     from ssp_keras.training.callbacks import restore_training_state
+    from ssp_keras.training.distribute import resolve_sync_batch_norm
     from ssp_keras.training.model import build_optimizers, build_sspnet
 
-    sync = config.generator.sync_batch_norm
-    if sync is None:
-        sync = replicas > 1
-    model = build_sspnet(config, sync_batch_norm=sync)
+    model = build_sspnet(config, sync_batch_norm=resolve_sync_batch_norm(config.generator.sync_batch_norm, replicas))
     generator_optimizer, discriminator_optimizer = build_optimizers(config, steps_per_epoch)
     model.compile(
         generator_optimizer=generator_optimizer,
@@ -195,7 +278,7 @@ def _load_generator_weights(generator, source: str) -> None:
     print(f"Generator initialised from {source}", flush=True)
 
 
-def _callbacks(config, out_dir, lq_files, hq_files):
+def _callbacks(config, out_dir, lq_files, hq_files, preview_files=None):
     from ssp_keras.training.callbacks import (
         ImageGridLogger,
         LearningRateLogger,
@@ -204,14 +287,16 @@ def _callbacks(config, out_dir, lq_files, hq_files):
     )
 
     count = config.train.image_grid_size
-    size, channels = config.data.image_size, config.data.channels
+    channels = config.data.channels
     logs = os.path.join(out_dir, "logs")
+    preview_lq, preview_hq = preview_files if preview_files else (lq_files, hq_files)
+    lq_frames = preview_frames(preview_lq[:count], channels)
     return [
         NonFiniteLossGuard(),
         LearningRateLogger(),
         ImageGridLogger(
-            preview_batch(lq_files[:count], size, channels),
-            preview_batch(hq_files[:count], size, channels),
+            lq_frames,
+            preview_frames(preview_hq[:count], channels, shape=lq_frames.shape[1:3]),
             log_dir=logs,
             png_directory=os.path.join(out_dir, "previews"),
         ),
@@ -222,21 +307,114 @@ def _callbacks(config, out_dir, lq_files, hq_files):
     ]
 
 
-def preview_batch(files: Sequence[str], size: int, channels: int) -> np.ndarray:
-    """Centre crops ``[N, size, size, C]`` of the given images (resized up when smaller)."""
+def preview_frames(
+    files: Sequence[str], channels: int, max_side: int = PREVIEW_MAX_SIDE, shape: Optional[tuple] = None
+) -> np.ndarray:
+    """Whole frames ``[N, H, W, C]`` of the given images, for the previews: what inference sees.
+
+    Frames are shown whole, not cropped, so shading and border artefacts show while training. All
+    take ``shape`` or the first frame's (scaled down so its longer side is at most ``max_side``);
+    others are resized to it.
+    """
     from ssp_keras.data.io import read_image
 
-    crops = []
+    frames = [read_image(path, channels) for path in files]
+    if shape is None:
+        height, width = frames[0].shape[:2]
+        scale = min(1.0, max_side / max(height, width))
+        shape = (max(1, round(height * scale)), max(1, round(width * scale)))
+    shape = tuple(shape)
+    frames = [
+        frame if frame.shape[:2] == shape else tf.image.resize(frame, shape, method="area").numpy()
+        for frame in frames
+    ]
+    return np.clip(np.stack(frames), 0.0, 1.0).astype(np.float32)
+
+
+def check_run_directory(run_dir: str, config: SSPNetConfig) -> None:
+    """Refuses (`InputError`) a run directory that is a file, or whose run has other settings.
+
+    A ``config.json`` already in ``run_dir`` (an earlier run, or a hand-edited file) must hold the
+    settings of ``config``, except `RESUMABLE_FIELDS` and the informational "resolved" block:
+    resuming with other settings would train the stored checkpoints under a configuration that
+    did not make them, and rewrite the record of the run. Nothing is written here.
+    """
+    run_dir = os.fspath(run_dir)
+    if os.path.exists(run_dir) and not os.path.isdir(run_dir):
+        raise InputError(f"the run directory '{run_dir}' is an existing file, not a folder: choose another --out")
+    path = os.path.join(run_dir, "config.json")
+    if not os.path.isfile(path):
+        return
+    try:
+        with open(path, encoding="utf-8") as handle:
+            stored = SSPNetConfig.from_dict(json.load(handle))
+    except (OSError, ValueError) as error:  # JSON, unknown or out-of-range fields
+        reason = " ".join(str(error).split())
+        raise InputError(f"cannot resume the run in '{run_dir}': its {path} is not a valid configuration "
+                         f"({reason}); fix it, or choose a new --out for a new run") from None
+    old, new = _dotted(stored.to_dict()), _dotted(config.to_dict())
+    differing = [key for key in {**new, **old} if key not in RESUMABLE_FIELDS and old.get(key) != new.get(key)]
+    if not differing:
+        return
+    shown = ", ".join(f"{key} {_json(old.get(key))} -> {_json(new.get(key))}" for key in differing[:_SHOWN_DIFFERENCES])
+    if len(differing) > _SHOWN_DIFFERENCES:
+        shown += f" and {len(differing) - _SHOWN_DIFFERENCES} more"
+    raise InputError(
+        f"the run in '{run_dir}' was made with other settings: {shown} ({path} -> this command); to resume "
+        f"it, use the same settings (or pass --config {path}, with --epochs to extend it), or choose a new "
+        "--out for a new run"
+    )
+
+
+def _dotted(values: dict, prefix: str = "") -> dict:
+    """``{"train": {"epochs": 3}}`` -> ``{"train.epochs": 3}``."""
+    flat = {}
+    for key, value in values.items():
+        if isinstance(value, dict):
+            flat.update(_dotted(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def _json(value) -> str:
+    return "(unset)" if value is None else json.dumps(value)
+
+
+def training_data_warnings(lq_files: Sequence[str], hq_files: Sequence[str], image_size: int) -> list:
+    """One line for each suspicious property of the training images (none: an empty list).
+
+    * LQ and HQ images that are the same files (the same folder given twice): SSP-Net learns to map
+      one set onto a *different* one, so there is nothing to learn.
+    * Images smaller than the training crops (``data.image_size``): they are scaled up to fit, so
+      training sees blurred, enlarged structures.
+    """
+    from ssp_keras.data.io import read_image_shape
+
+    lines = []
+    lq_real = {os.path.realpath(path) for path in lq_files}
+    hq_real = {os.path.realpath(path) for path in hq_files}
+    shared = lq_real & hq_real
+    if shared and lq_real == hq_real:
+        lines.append(f"the LQ and HQ training images are the same {len(shared)} files (the same folder given "
+                     "twice?): SSP-Net learns to map LQ images onto different, HQ ones")
+    elif shared:
+        example = next(path for path in lq_files if os.path.realpath(path) in shared)
+        lines.append(f"{len(shared)} training image(s) are both LQ and HQ, e.g. '{example}'")
+    small = []
+    files = list(dict.fromkeys(list(lq_files) + list(hq_files)))
     for path in files:
-        image = read_image(path, channels)
-        height, width = image.shape[:2]
-        if min(height, width) < size:
-            scale = size / min(height, width)
-            image = tf.image.resize(image, (max(size, round(height * scale)), max(size, round(width * scale)))).numpy()
-            height, width = image.shape[:2]
-        top, left = (height - size) // 2, (width - size) // 2
-        crops.append(image[top : top + size, left : left + size])
-    return np.clip(np.stack(crops), 0.0, 1.0).astype(np.float32)
+        try:
+            height, width, _ = read_image_shape(path)
+        except InputError:
+            continue
+        if min(height, width) < image_size:
+            small.append((path, height, width))
+    if small:
+        path, height, width = small[0]
+        lines.append(f"{len(small)} of {len(files)} training images are smaller than the {image_size}-pixel "
+                     f"training crops (data.image_size) and are scaled up to fit, e.g. '{path}' ({width}x{height})")
+    return lines
 
 
 def _write_config(config: SSPNetConfig, out_dir: str, **resolved) -> None:

@@ -1,0 +1,225 @@
+"""Quality measures of benchmarks/quality.py (ssp_keras.evaluation.quality) and the script end to end."""
+
+import importlib.util
+import json
+import math
+import pathlib
+
+import numpy as np
+import pytest
+
+from ssp_keras.errors import InputError
+from ssp_keras.evaluation import quality
+
+REPOSITORY = pathlib.Path(__file__).resolve().parents[1]
+
+
+def checkerboard(size, low=0.4, high=0.6):
+    """Pixel checkerboard: every even-sided block has the same mean (perfectly even illumination)."""
+    rows, columns = np.indices((size, size))
+    return np.where((rows + columns) % 2 == 0, low, high).astype(np.float32)
+
+
+# ------------------------------------------------------------------------------ non-uniformity
+def test_non_uniformity_of_a_flat_image_is_zero():
+    assert quality.non_uniformity(np.full((96, 96), 0.3, np.float32), block=16) == 0.0
+    assert quality.non_uniformity(checkerboard(96), block=16) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_non_uniformity_of_a_ramp_is_the_hand_computed_value():
+    # Columns 0.1 .. 0.8 on an 8x8 image, 4x4 blocks: block means 0.25 (left) and 0.65 (right),
+    # their std 0.2, the image mean 0.45 -> 0.2 / 0.45.
+    ramp = np.tile(0.1 * np.arange(1, 9), (8, 1))
+    assert quality.non_uniformity(ramp, block=4) == pytest.approx(0.2 / 0.45, rel=1e-12)
+    np.testing.assert_allclose(quality.block_means(ramp, 4), [[0.25, 0.65], [0.25, 0.65]])
+    # [H, W, 1] and [H, W, 3] (gray) give the same.
+    assert quality.non_uniformity(ramp[..., None], 4) == pytest.approx(0.2 / 0.45)
+    assert quality.non_uniformity(np.repeat(ramp[..., None], 3, axis=2), 4) == pytest.approx(0.2 / 0.45)
+
+
+def test_block_grid_is_centred_and_too_small_images_are_refused():
+    image = np.zeros((10, 10))
+    image[1:9, 1:9] = 1.0  # exactly the centred 2x2 grid of 4x4 blocks
+    np.testing.assert_array_equal(quality.block_means(image, 4), np.ones((2, 2)))
+    with pytest.raises(InputError, match="smaller than one 48x48 block"):
+        quality.non_uniformity(np.ones((40, 40)), block=48)
+    assert math.isnan(quality.non_uniformity(np.zeros((16, 16)), block=8))
+
+
+# ------------------------------------------------------------------------------ border band
+def test_border_band_of_a_bright_ring_is_the_known_difference():
+    image = np.full((64, 64), 0.2, np.float32)
+    image[:6, :] = image[-6:, :] = image[:, :6] = image[:, -6:] = 0.7  # 6-px bright ring
+    image[18:-18, 18:-18] = 0.9  # beyond the 12-px comparison ring: must not count
+    assert quality.border_band(image) == pytest.approx(0.5, abs=1e-6)
+    assert quality.border_band(1.0 - image) == pytest.approx(-0.5, abs=1e-6)
+    assert quality.border_band(np.full((64, 64), 0.4)) == pytest.approx(0.0, abs=1e-12)
+    with pytest.raises(InputError, match="too small"):
+        quality.border_band(np.zeros((30, 30)))
+
+
+# ------------------------------------------------------------------------------ planted vignette
+def test_planted_vignette_follows_its_formula():
+    vignette = quality.planted_vignette((100, 200))
+    assert vignette.shape == (100, 200) and vignette.dtype == np.float32
+    assert vignette.max() <= 1.0 and vignette.min() == pytest.approx(0.4)  # saturates at 1 - 0.6
+    # Brightest near (0.3 H, 0.65 W) = (30, 130); one hand-checked pixel.
+    assert np.unravel_index(np.argmax(vignette), vignette.shape) in {(29, 129), (29, 130), (30, 129), (30, 130)}
+    radius = 0.75 * math.hypot(100, 200) / 2
+    r2 = (60.5 - 30) ** 2 + (10.5 - 130) ** 2
+    assert vignette[60, 10] == pytest.approx(1 - 0.6 * min(r2 / radius**2, 1), rel=1e-6)
+
+
+def test_shading_removed_is_100_percent_for_a_perfect_corrector_and_0_for_identity():
+    image = checkerboard(96)
+    vignette = quality.planted_vignette(image.shape)
+    vignetted = quality.apply_vignette(image, vignette)
+    perfect = vignetted / vignette
+    assert quality.shading_removed(perfect, vignetted, block=16) == pytest.approx(1.0, abs=1e-6)
+    assert quality.shading_removed(vignetted, vignetted, block=16) == 0.0
+    worse = quality.apply_vignette(vignetted, vignette)
+    assert quality.shading_removed(worse, vignetted, block=16) < 0.0
+    # [H, W, 1] images broadcast the vignette over the channel.
+    assert quality.apply_vignette(image[..., None], vignette).shape == (96, 96, 1)
+
+
+# ------------------------------------------------------------------------------ fine detail
+def test_detail_correlation():
+    image = np.random.default_rng(0).random((64, 64)).astype(np.float32)
+    assert quality.detail_correlation(image, image) == pytest.approx(1.0, abs=1e-12)
+    assert quality.detail_correlation(1.0 - image, image) == pytest.approx(-1.0, abs=1e-12)
+    # A smooth brightness change and a gain leave the fine detail (nearly) untouched.
+    smooth = 0.5 * image + 0.3 * np.linspace(0, 1, 64)[None, :]
+    assert quality.detail_correlation(smooth, image) > 0.99
+    assert math.isnan(quality.detail_correlation(np.full((64, 64), 0.5), image))
+
+
+# ------------------------------------------------------------------------------ PSNR / SSIM
+def test_psnr_of_known_pairs():
+    zeros = np.zeros((8, 8, 1))
+    assert quality.psnr(zeros + 0.1, zeros) == pytest.approx(20.0)  # MSE 0.01
+    half = zeros.copy()
+    half[:4] = 0.5  # MSE = 0.125
+    assert quality.psnr(half, zeros) == pytest.approx(10 * math.log10(1 / 0.125))
+    assert quality.psnr(zeros + 0.1, zeros, data_range=255.0) == pytest.approx(20 + 20 * math.log10(255))
+    assert quality.psnr(zeros, zeros) == math.inf
+    with pytest.raises(InputError, match="shape"):
+        quality.psnr(zeros, np.zeros((8, 9, 1)))
+
+
+def test_ssim_of_identical_images_is_one():
+    image = np.random.default_rng(1).random((40, 48, 1))
+    assert quality.ssim(image, image) == pytest.approx(1.0, abs=1e-12)
+
+
+def test_ssim_of_two_constants_is_the_luminance_term():
+    # No variance anywhere: SSIM = (2ab + C1) / (a^2 + b^2 + C1), C1 = (0.01)^2; contrast term C2 / C2.
+    a, b, c1 = 0.5, 0.25, 0.01**2
+    expected = (2 * a * b + c1) / (a * a + b * b + c1)  # 0.2501 / 0.3126 = 0.80006...
+    assert quality.ssim(np.full((20, 20), a), np.full((20, 20), b)) == pytest.approx(expected, rel=1e-9)
+    assert expected == pytest.approx(0.800064, abs=1e-6)
+    assert quality.ssim_map(np.full((20, 20), a), np.full((20, 20), b)).shape == (10, 10, 1)
+    with pytest.raises(InputError, match="11x11"):
+        quality.ssim(np.zeros((10, 10)), np.zeros((10, 10)))
+
+
+def test_ssim_matches_tensorflow():
+    import tensorflow as tf
+
+    rng = np.random.default_rng(2)
+    clean = rng.random((48, 40, 1)).astype(np.float32)
+    noisy = np.clip(clean + 0.1 * rng.standard_normal(clean.shape), 0, 1).astype(np.float32)
+    expected = float(tf.image.ssim(clean, noisy, max_val=1.0, filter_size=11, filter_sigma=1.5, k1=0.01, k2=0.03))
+    assert quality.ssim(noisy, clean) == pytest.approx(expected, abs=1e-5)
+    assert 0.5 < expected < 0.99
+
+
+# ------------------------------------------------------------------------------ summaries, targets
+def test_summarize_ignores_nan():
+    assert quality.summarize([1.0, 3.0, float("nan")]) == {"mean": 2.0, "std": 1.0, "count": 2}
+    empty = quality.summarize([float("nan")])
+    assert empty["count"] == 0 and math.isnan(empty["mean"])
+
+
+def _summary(**metrics):
+    return {key: {"mean": value, "std": 0.0, "count": 1} for key, value in metrics.items()}
+
+
+def test_target_checks():
+    real = {
+        "original": _summary(border_band=0.02, niqe=4.0, piqe=20.0, average_gradient=6.0),
+        "good": _summary(shading_removed=0.8, nonuniformity_ratio=0.4, border_band=0.025, detail_correlation=0.97,
+                         niqe=3.9, piqe=20.0, average_gradient=6.5),
+        "bad": _summary(shading_removed=0.5, nonuniformity_ratio=0.6, border_band=0.05, detail_correlation=0.9,
+                        niqe=4.1, piqe=25.0, average_gradient=5.0),
+    }
+    synthetic = {"original": _summary(psnr=20.0), "clahe": _summary(psnr=22.0), "flat_field": _summary(psnr=24.0),
+                 "good": _summary(psnr=24.5), "bad": _summary(psnr=float("nan"))}
+    good = quality.target_checks(real, synthetic, "good", ["clahe", "flat_field"])
+    assert len(good) == 9 and all(check["passed"] for check in good), good
+    bad = quality.target_checks(real, synthetic, "bad", ["clahe", "flat_field"])
+    assert not any(check["passed"] for check in bad), bad
+    by_name = {check["name"]: check for check in good}
+    assert by_name["border band"]["threshold"] == pytest.approx(0.03)
+    assert by_name["synthetic PSNR vs degraded"]["threshold"] == 23.0
+    assert by_name["synthetic PSNR vs baselines"]["threshold"] == 24.0
+
+
+# ------------------------------------------------------------------------------ the script
+def load_script():
+    spec = importlib.util.spec_from_file_location("quality_benchmark", REPOSITORY / "benchmarks" / "quality.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def identity_model(path):
+    import keras
+
+    inputs = keras.Input((None, None, 1))
+    keras.Model(inputs, keras.layers.Identity()(inputs), name="identity").save(path)
+    return str(path)
+
+
+def test_main_runs_end_to_end(tmp_path, capsys):
+    from ssp_keras.data.io import write_image
+
+    model = identity_model(tmp_path / "identity.keras")
+    frames = tmp_path / "frames"
+    rows, columns = np.indices((96, 96))
+    frame = 0.35 + 0.15 * np.sin(rows / 3.0) * np.cos(columns / 5.0) + 0.1 * np.random.default_rng(3).random((96, 96))
+    write_image(str(frames / "frame.png"), (frame * quality.planted_vignette((96, 96)))[..., None], bit_depth=8)
+    report = tmp_path / "out" / "quality.json"
+
+    script = load_script()
+    code = script.main(["--model", model, "--images", str(frames), "--synthetic-count", "2", "--size", "64",
+                        "--json", str(report)])
+    assert code == 0
+    out = capsys.readouterr().out
+    assert "CPU:" in out and "--synthetic-count 2" in out
+    header = "| metric"
+    assert out.count(header) == 2  # one table per part
+    for method in ("original", "clahe", "dcp", "flat_field", "identity"):
+        assert f" {method} " in out.split(header)[1].splitlines()[0]
+    assert "PSNR dB" in out and "SSIM" in out and "shading removed" in out and "NIQE" in out
+    assert "Targets, identity:" in out
+    # The identity "enhancer" removes no planted shading and gains no PSNR; it equals the original.
+    assert "- FAIL  planted shading removed: 0.0%" in out
+    assert "- FAIL  synthetic PSNR vs degraded" in out
+    assert "- PASS  NIQE" in out and "- PASS  AvG" in out
+
+    data = json.loads(report.read_text())
+    assert data["benchmark"] == "quality" and data["methods"][-1] == "identity"
+    assert data["synthetic"]["summary"]["identity"]["psnr"] == data["synthetic"]["summary"]["original"]["psnr"]
+    assert len(data["synthetic"]["per_image"]["dcp"]["ssim"]) == 2
+    assert len(data["real"]["per_image"]["flat_field"]["niqe"]) == 1
+    assert data["real"]["summary"]["identity"]["nonuniformity_ratio"]["mean"] == pytest.approx(1.0)
+    assert data["real"]["summary"]["flat_field"]["shading_removed"]["mean"] > 0.3
+    assert len(data["targets"]["identity"]) == 9 and "environment" in data
+
+
+def test_main_names_a_missing_image_folder(tmp_path, capsys):
+    model = identity_model(tmp_path / "identity.keras")
+    script = load_script()
+    assert script.main(["--model", model, "--images", str(tmp_path / "nowhere"), "--synthetic-count", "0"]) == 2
+    assert "nowhere" in capsys.readouterr().err
