@@ -296,6 +296,39 @@ def existing_versions(model_dir: str) -> list:
     )
 
 
+def as_generator(model):
+    """A Keras model as it is, or the generator that ``--model`` names (run folder, file, pretrained)."""
+    import keras
+
+    if isinstance(model, keras.Model):
+        return model
+    from ssp_keras.inference.loading import load_generator
+
+    return load_generator(model)
+
+
+def resolve_version_path(base_dir: str, name: str, version: Optional[int]):
+    """``(model_dir, version, final_path)`` of a new export in TF Serving's layout.
+
+    ``version`` None takes the next free integer. Raises `InputError` for a bad name or version,
+    or when that version already exists (an export never replaces one).
+    """
+    if not _MODEL_NAME_PATTERN.match(name or ""):
+        raise InputError(f"invalid model name {name!r}: use letters, digits, '_', '-' and '.'")
+    model_dir = os.path.join(base_dir, name)
+    if version is None:
+        version = next_version(model_dir)
+    elif isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise InputError(f"invalid version {version!r}: must be a positive integer")
+    final_path = os.path.join(model_dir, str(version))
+    if os.path.exists(final_path):
+        raise InputError(
+            f"version {version} of model '{name}' already exists at '{final_path}'; "
+            "leave out --version to write the next one"
+        )
+    return model_dir, version, final_path
+
+
 def export_saved_model(
     model,
     base_dir: str,
@@ -316,27 +349,10 @@ def export_saved_model(
     Staging folders that killed exports left in ``<base_dir>/<name>`` are removed first.
     Raises `InputError` for a bad name, version or limit, or when the version already exists.
     """
-    import keras
-
     check_limits(max_pixels, max_batch)
 
-    if not isinstance(model, keras.Model):
-        from ssp_keras.inference.loading import load_generator
-
-        model = load_generator(model)
-    if not _MODEL_NAME_PATTERN.match(name or ""):
-        raise InputError(f"invalid model name {name!r}: use letters, digits, '_', '-' and '.'")
-    model_dir = os.path.join(base_dir, name)
-    if version is None:
-        version = next_version(model_dir)
-    elif isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise InputError(f"invalid version {version!r}: must be a positive integer")
-    final_path = os.path.join(model_dir, str(version))
-    if os.path.exists(final_path):
-        raise InputError(
-            f"version {version} of model '{name}' already exists at '{final_path}'; "
-            "leave out --version to write the next one"
-        )
+    model = as_generator(model)
+    model_dir, version, final_path = resolve_version_path(base_dir, name, version)
     os.makedirs(model_dir, exist_ok=True)
     removed = remove_stale_staging_dirs(model_dir)
 

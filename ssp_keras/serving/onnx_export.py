@@ -251,28 +251,11 @@ def export_onnx(
     Raises `InputError` for a bad name or version or an existing version, `OnnxUnavailableError`
     (an `InputError`) when tf2onnx/onnxruntime are missing or the conversion or check fails.
     """
-    import keras
-
-    from ssp_keras.serving.export import _MODEL_NAME_PATTERN, next_version
+    from ssp_keras.serving.export import as_generator, resolve_version_path
 
     require_onnx_tools()  # before loading anything: the cheap, likely failure first
-    if not isinstance(model, keras.Model):
-        from ssp_keras.inference.loading import load_generator
-
-        model = load_generator(model)
-    if not _MODEL_NAME_PATTERN.match(name or ""):
-        raise InputError(f"invalid model name {name!r}: use letters, digits, '_', '-' and '.'")
-    model_dir = os.path.join(base_dir, name)
-    if version is None:
-        version = next_version(model_dir)
-    elif isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise InputError(f"invalid version {version!r}: must be a positive integer")
-    final_path = os.path.join(model_dir, str(version))
-    if os.path.exists(final_path):
-        raise InputError(
-            f"version {version} of model '{name}' already exists at '{final_path}'; "
-            "leave out --version to write the next one"
-        )
+    model = as_generator(model)
+    model_dir, version, final_path = resolve_version_path(base_dir, name, version)
 
     proto = convert_to_onnx(model, opset=opset)
     data = proto.SerializeToString()
