@@ -75,10 +75,10 @@ def load_generator(source: str):
     (`ssp_keras.inference.enhance.model_channels`). Raises `InputError` naming the file when it
     is missing, not a Keras archive, or not an image-to-image model.
     """
+    path = resolve_generator_path(source)  # first: a missing model is reported before Keras loads
     import ssp_keras.networks  # noqa: F401  (registers SSPGenerator for deserialisation)
     from ssp_keras.inference.enhance import model_channels
 
-    path = resolve_generator_path(source)
     model = load_keras_file(path)
     shape = tuple(model.inputs[0].shape) if getattr(model, "inputs", None) else ()
     if len(model.inputs or ()) != 1 or len(shape) != 4:
