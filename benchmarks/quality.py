@@ -135,18 +135,9 @@ def build_methods(model_sources):
 
 
 def image_paths(sources):
-    from ssp_keras.data.io import list_images
-    from ssp_keras.errors import InputError
+    from ssp_keras.data.io import expand_image_paths
 
-    paths = []
-    for source in sources:
-        if os.path.isdir(source):
-            paths.extend(list_images(source))
-        elif os.path.isfile(source):
-            paths.append(source)
-        else:
-            raise InputError(f"--images: no such file or folder: '{source}'")
-    return paths
+    return expand_image_paths(sources, missing="--images: no such file or folder: '{}'")
 
 
 def synthetic_part(methods, count: int, size: int, seed: int):

@@ -3,6 +3,7 @@
 import numpy as np
 import pytest
 
+from ssp_keras.errors import InputError
 from ssp_keras.evaluation.baselines import (
     BASELINES,
     clahe,
@@ -113,5 +114,5 @@ def test_registry_lookup():
 )
 @pytest.mark.parametrize("name", sorted(BASELINES))
 def test_bad_input_raises_value_error_naming_the_problem(name, image, message):
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(InputError, match=message):  # InputError: the ValueError the CLI reports in one line
         get_baseline(name)(image)

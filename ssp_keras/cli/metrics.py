@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 
 
 def register(subparsers) -> argparse.ArgumentParser:
@@ -29,18 +28,9 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 def image_files(paths) -> list:
     """Files as given and the images of folders (sorted); `InputError` for a missing path."""
-    from ssp_keras.data.io import list_images
-    from ssp_keras.errors import InputError
+    from ssp_keras.data.io import expand_image_paths
 
-    files = []
-    for path in paths:
-        if os.path.isdir(path):
-            files.extend(list_images(path))
-        elif os.path.isfile(path):
-            files.append(path)
-        else:
-            raise InputError(f"image not found: '{path}'")
-    return files
+    return expand_image_paths(paths, missing="image not found: '{}'")
 
 
 def measure_files(paths) -> list:

@@ -83,10 +83,9 @@ def _without_excluded(sources, patterns):
     import fnmatch
     import os
 
-    from ssp_keras.data.io import list_images
+    from ssp_keras.data.io import expand_image_paths
 
-    sources = [sources] if isinstance(sources, str) else sources
-    files = [path for source in sources for path in (list_images(source) if os.path.isdir(source) else [source])]
+    files = expand_image_paths(sources)
     kept = [path for path in files if not any(fnmatch.fnmatch(os.path.basename(path), p) for p in patterns)]
     print(f"Excluded {len(files) - len(kept)} of {len(files)} files matching {patterns}")
     return kept

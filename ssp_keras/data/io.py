@@ -497,6 +497,24 @@ def read_image_shape(path: str) -> Tuple[int, int, int]:
 
 
 # --------------------------------------------------------------------------------- scanning
+def expand_image_paths(
+    paths_or_folders: Union[str, Sequence[str]], missing: str = "image file or folder not found: '{}'"
+) -> List[str]:
+    """Files as given and the images of folders (``list_images``), in order.
+
+    A path that does not exist raises `InputError` with ``missing`` formatted with it: a
+    mistyped path is an error, not a file to skip.
+    """
+    if isinstance(paths_or_folders, (str, os.PathLike)):
+        paths_or_folders = [paths_or_folders]
+    files: List[str] = []
+    for source in (os.fspath(item) for item in paths_or_folders):
+        if not os.path.exists(source):
+            raise InputError(missing.format(source))
+        files.extend(list_images(source) if os.path.isdir(source) else [source])
+    return files
+
+
 def scan_images(
     paths_or_folders: Union[str, Sequence[str]],
     channels: Optional[int] = None,
@@ -517,11 +535,7 @@ def scan_images(
     sources = [os.fspath(item) for item in paths_or_folders]
     if not sources:
         raise InputError("no image files or folders given")
-    files: List[str] = []
-    for source in sources:
-        if not os.path.exists(source):  # a mistyped path is an error, not a file to skip
-            raise InputError(f"image file or folder not found: '{source}'")
-        files.extend(list_images(source) if os.path.isdir(source) else [source])
+    files = expand_image_paths(sources)
 
     def check(path: str) -> Optional[str]:
         try:

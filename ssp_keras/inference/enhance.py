@@ -28,6 +28,7 @@ in tone; the remaining tiled-vs-whole difference is measured in ``tests/test_inf
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import time
@@ -167,7 +168,12 @@ def uses_instance_statistics(model) -> bool:
     """Whether ``model`` normalises with per-image statistics (`InstanceNormalization` anywhere)."""
     from ssp_keras.networks.layers import InstanceNormalization
 
-    return any(isinstance(layer, InstanceNormalization) for layer in model._flatten_layers(include_self=False))
+    def layers(parent):  # nested models too (the generator's encoder is one)
+        for layer in getattr(parent, "layers", ()):
+            yield layer
+            yield from layers(layer)
+
+    return any(isinstance(layer, InstanceNormalization) for layer in layers(model))
 
 
 def image_statistics(model, image: np.ndarray, max_pixels: Optional[int] = None) -> dict:
@@ -325,19 +331,11 @@ def enhance_array(
 def _enhance_tiled(generator, image: np.ndarray, tile_size: int, overlap: int) -> np.ndarray:
     """One image ``[H, W, C]`` tile by tile, every tile normalised like the whole image."""
     if uses_instance_statistics(generator):
-        statistics = image_statistics(generator, image)
-        _, enhance_with = _compiled_with_statistics(generator)
-
-        def enhance_tile(tile: np.ndarray) -> np.ndarray:
-            return enhance_with(tile[None], statistics).numpy()[0]
-
+        enhance_with = _compiled_with_statistics(generator)[1]
+        function = functools.partial(enhance_with, statistics=image_statistics(generator, image))
     else:
         function = _compiled(generator)
-
-        def enhance_tile(tile: np.ndarray) -> np.ndarray:
-            return function(tile[None]).numpy()[0]
-
-    return blend_tiles(image, enhance_tile, tile_size, overlap)
+    return blend_tiles(image, lambda tile: function(tile[None]).numpy()[0], tile_size, overlap)
 
 
 # ------------------------------------------------------------------------------ files

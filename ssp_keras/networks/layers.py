@@ -223,9 +223,7 @@ class InstanceNormalization(keras.layers.Layer):
         gamma, beta = tf.cast(self.gamma, tf.float32), tf.cast(self.beta, tf.float32)
         scope = _STATISTICS_SCOPE.get()
         if scope is not None and scope[0] == "fixed":
-            mean, variance = scope[1][self.name]
-            scale = tf.math.rsqrt(variance + self.epsilon) * gamma
-            outputs = x * scale + (beta - mean * scale)
+            outputs = _normalise(x, *scope[1][self.name], gamma, beta, self.epsilon)
         else:
             outputs = _instance_norm(x, gamma, beta, self.epsilon)
             if scope is not None:  # recording for tiled inference: the (biased) statistics used above
@@ -239,8 +237,16 @@ class InstanceNormalization(keras.layers.Layer):
         return {**super().get_config(), "epsilon": self.epsilon}
 
 
+def _normalise(x, mean, variance, gamma, beta, epsilon: float):
+    """``gamma * (x - mean) / sqrt(variance + epsilon) + beta``, as one scale and one offset."""
+    import tensorflow as tf
+
+    scale = tf.math.rsqrt(variance + epsilon) * gamma
+    return x * scale + (beta - mean * scale)
+
+
 def _instance_norm(x, gamma, beta, epsilon: float):
-    """Instance normalisation of float32 ``[N, H, W, C]`` (static N and C) as ONE fused kernel.
+    """Instance normalisation of float32 ``[N, H, W, C]`` as ONE fused kernel when N and C are static.
 
     Instance norm of x is batch norm of x seen as a single image of N*C channels
     (``[1, H, W, N*C]``, a transpose away), so TensorFlow's ``FusedBatchNormV3`` computes it,
@@ -251,11 +257,9 @@ def _instance_norm(x, gamma, beta, epsilon: float):
     """
     import tensorflow as tf
 
-    count, height, width, channels = x.shape
-    if count is None or channels is None:
-        mean, variance = tf.nn.moments(x, axes=[1, 2], keepdims=True)
-        scale = tf.math.rsqrt(variance + epsilon) * gamma
-        return x * scale + (beta - mean * scale)
+    count, _, _, channels = x.shape
+    if count is None or channels is None:  # shape-generic graphs (serving signatures)
+        return _normalise(x, *tf.nn.moments(x, axes=[1, 2], keepdims=True), gamma, beta, epsilon)
     as_channels = tf.reshape(tf.transpose(x, [1, 2, 0, 3]), [1, tf.shape(x)[1], tf.shape(x)[2], count * channels])
     outputs = tf.compat.v1.nn.fused_batch_norm(
         as_channels, tf.tile(gamma, [count]), tf.tile(beta, [count]), epsilon=epsilon, data_format="NHWC",
