@@ -43,7 +43,7 @@ _REEXEC_MARK = "SSP_BENCH_TCMALLOC_REEXEC"
 
 # ------------------------------------------------------------------------------------ allocator
 # Where tcmalloc is looked for ($SSP_TCMALLOC, then Debian's libtcmalloc-minimal4) is the library's.
-from ssp_keras.runtime import tcmalloc_loaded, tcmalloc_path  # noqa: E402  (imports no TensorFlow)
+from ssp_keras.runtime import cpu_flags, native_bfloat16, tcmalloc_loaded, tcmalloc_path  # noqa: E402  (no TensorFlow)
 
 
 def allocator() -> str:
@@ -143,19 +143,17 @@ def wait_for_quiet(max_load: float, timeout_s: float, poll_s: float = 15.0, log:
 
 def cpu_info() -> dict:
     """Model name, logical CPUs usable by this process, and the SIMD flags that matter here."""
-    model, flags = platform.processor() or platform.machine(), set()
+    model, flags = platform.processor() or platform.machine(), cpu_flags()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name") and ":" in line:
-                    model = line.split(":", 1)[1].strip()
-                elif line.startswith("flags") and ":" in line and not flags:
-                    flags = set(line.split(":", 1)[1].split())
+            model = next((line.split(":", 1)[1].strip() for line in handle
+                          if line.startswith("model name") and ":" in line), model)
     except OSError:
         pass
     wanted = ("avx2", "fma", "avx512f", "avx512_bf16", "avx512_vnni", "amx_bf16", "amx_tile", "avx_vnni")
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
-    return {"model": model, "cpus": cpus, "flags": {name: name in flags for name in wanted}}
+    return {"model": model, "cpus": cpus, "flags": {name: name in flags for name in wanted},
+            "native_bfloat16": native_bfloat16(flags)}
 
 
 def environment() -> dict:
@@ -304,6 +302,47 @@ def profiler_flops(concrete_function) -> Optional[int]:
     except Exception:  # noqa: BLE001 - the profiler is an optional cross-check
         return None
     return int(result.total_float_ops)
+
+
+def op_time_breakdown(run: Callable[[], object], runs: int = 3) -> Dict[str, float]:
+    """Seconds per call of ``run()`` spent in each TensorFlow op type, from the TensorFlow profiler.
+
+    ``run`` is called ``runs`` times under ``tf.profiler.experimental``; the host trace's op events
+    (named ``scope/name:OpType`` on the ``tf_Compute`` threads) are summed by type. Ops on different
+    inter-op threads may overlap, so the total can exceed wall time: it is op time, close to CPU
+    time over the intra-op threads. Returns ``{op type: seconds per call}``, largest first.
+    """
+    import glob as globbing
+    import tempfile as tempfiles
+
+    import tensorflow as tf
+    from tensorflow.tsl.profiler.protobuf import xplane_pb2
+
+    with tempfiles.TemporaryDirectory() as folder:
+        tf.profiler.experimental.start(folder)
+        try:
+            for _ in range(runs):
+                run()
+        finally:
+            tf.profiler.experimental.stop()
+        traces = globbing.glob(os.path.join(folder, "**", "*.xplane.pb"), recursive=True)
+        space = xplane_pb2.XSpace()
+        with open(traces[0], "rb") as handle:
+            space.ParseFromString(handle.read())
+    totals: Dict[str, float] = {}
+    for plane in space.planes:
+        if not plane.name.startswith("/host:CPU"):
+            continue
+        for line in plane.lines:
+            if not line.name.startswith("tf_"):
+                continue
+            for event in line.events:
+                name = plane.event_metadata[event.metadata_id].name
+                if ":" not in name or "::" in name:  # executor and thread-pool bookkeeping, not ops
+                    continue
+                op_type = name.rsplit(":", 1)[1]
+                totals[op_type] = totals.get(op_type, 0.0) + event.duration_ps / 1e12 / runs
+    return dict(sorted(totals.items(), key=lambda item: -item[1]))
 
 
 # ------------------------------------------------------------------------------ timing, output

@@ -5,6 +5,10 @@ Measures, for a generator of the chosen preset (random weights: speed does not d
 * latency of one 384x384 and one 1024x1024 image through ``enhance_array`` (median after warm-up);
 * folder throughput of ``enhance_files`` on N 384x384 8-bit PNGs (images per second, reading and
   writing included);
+* with ``--precision float32,bfloat16``: the latencies again for each precision, timed in
+  interleaved rounds, their ratio, and how far the bfloat16 output is from float32's on the bundled
+  held-out frames (grey levels); the CPU flags are printed (bfloat16 only pays on native
+  ``avx512_bf16``/``amx_bf16``);
 * peak resident memory (``VmHWM``, the kernel's high-water mark) of ``enhance_files`` on one
   8000x8000 16-bit TIFF, tiled automatically, in a fresh child process, next to the same child's
   peak before the enhancement (TensorFlow and the model loaded).
@@ -12,6 +16,7 @@ Measures, for a generator of the chosen preset (random weights: speed does not d
 Run by hand::
 
     python benchmarks/inference.py [--preset lite|paper] [--huge-side 8000] [--skip-huge] [--json PATH]
+    python benchmarks/inference.py --preset paper --precision float32,bfloat16 --skip-huge --skip-folder
 """
 
 from __future__ import annotations
@@ -41,6 +46,10 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--folder-images", type=int, default=16, help="images in the throughput folder")
     parser.add_argument("--huge-side", type=int, default=8000, help="side of the tiled peak-memory image")
     parser.add_argument("--skip-huge", action="store_true", help="skip the huge-image peak memory run")
+    parser.add_argument("--skip-folder", action="store_true", help="skip the folder throughput run")
+    parser.add_argument("--precision", type=lambda text: text.split(","), default=None, metavar="P,P",
+                        help="compare inference precisions (float32,bfloat16), interleaved")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds for --precision")
     parser.add_argument("--child-huge", nargs=2, metavar=("IMAGE", "OUT"), help=argparse.SUPPRESS)
     common.add_common_arguments(parser)
     return parser.parse_args(argv)
@@ -94,6 +103,54 @@ def latency_rows(generator, channels: int, repeats: int) -> list:
         seconds = timed(lambda: enhance_array(generator, image), runs, warmup=2)
         rows.append({"case": f"enhance_array {side}x{side}", "seconds": seconds,
                      "rate": side * side / seconds / 1e6, "unit": "Mpx/s"})
+    return rows
+
+
+def precision_rows(generator, precisions, channels: int, repeats: int, rounds: int) -> list:
+    """Latency per precision (interleaved rounds), the speed-up over the first, and output error."""
+    import glob
+
+    import numpy as np
+
+    from ssp_keras.data.io import read_image
+    from ssp_keras.inference import enhance_array
+    from ssp_keras.inference.loading import with_precision
+
+    models = {name: with_precision(generator, name) for name in precisions}
+    rng = np.random.default_rng(0)
+    rows = []
+    for side in (384, 1024):
+        image = rng.random((side, side, channels), dtype=np.float32)
+        runs = repeats if side == 384 else max(3, repeats // 3)
+        for model in models.values():
+            timed(lambda model=model: enhance_array(model, image), 0, warmup=2)
+        seconds = {name: [] for name in models}
+        for round_index in range(rounds):
+            order = list(models.items()) if round_index % 2 == 0 else list(models.items())[::-1]
+            for name, model in order:
+                seconds[name].append(timed(lambda model=model: enhance_array(model, image), runs, warmup=0))
+        reference = common.median(seconds[precisions[0]])
+        for name in models:
+            median = common.median(seconds[name])
+            rows.append({"case": f"enhance_array {side}x{side} {name}", "seconds": median,
+                         "rate": side * side / median / 1e6, "unit": "Mpx/s", "speedup": reference / median})
+    # Error: on the trained bundled model (a fresh generator's zero-initialised output layer
+    # would hide every difference) and its held-out real frames.
+    frames = sorted(glob.glob(os.path.join(REPOSITORY, "data", "ccmid", "testA", "*.jpg")))
+    if frames and channels == 1:
+        from ssp_keras.inference.loading import load_generator
+
+        trained = {name: load_generator("ccmid-lite", name) for name in precisions}
+        for name in precisions[1:]:
+            errors = []
+            for frame in frames:
+                image = read_image(frame, channels)
+                errors.append(np.abs(enhance_array(trained[name], image).astype(np.float64)
+                                     - enhance_array(trained[precisions[0]], image)) * 255)
+            errors = np.concatenate([error.ravel() for error in errors])
+            rows.append({"case": f"ccmid-lite {name} vs {precisions[0]}, {len(frames)} real frames: |difference|",
+                         "seconds": None, "rate": float(errors.mean()), "unit": "grey levels mean",
+                         "p99": float(np.percentile(errors, 99)), "max": float(errors.max())})
     return rows
 
 
@@ -166,8 +223,16 @@ def main(argv=None) -> int:
         return 0
     common.apply_common_arguments(args)
     generator = make_generator(args.preset, args.channels)
-    rows = latency_rows(generator, args.channels, args.repeats)
-    rows.append(folder_row(generator, args.channels, args.folder_images))
+    if args.precision:
+        info = common.cpu_info()
+        print(f"CPU: {info['model']} ({info['cpus']} CPUs); flags: "
+              + " ".join(name for name, present in info["flags"].items() if present)
+              + f"; native bfloat16: {'yes' if info['native_bfloat16'] else 'no (emulated: slow)'}")
+        rows = precision_rows(generator, args.precision, args.channels, args.repeats, args.rounds)
+    else:
+        rows = latency_rows(generator, args.channels, args.repeats)
+    if not args.skip_folder:
+        rows.append(folder_row(generator, args.channels, args.folder_images))
     if not args.skip_huge:
         rows.append(huge_row(args))
     print(f"\nInference, preset {args.preset}, {args.channels} channel(s), "
@@ -177,6 +242,9 @@ def main(argv=None) -> int:
         ("seconds", "seconds", "{:.3f}"),
         ("rate", "rate", "{:.3g}"),
         ("unit", "unit"),
+        ("speedup", "speed-up", "{:.2f}x"),
+        ("p99", "p99", "{:.2f}"),
+        ("max", "max", "{:.2f}"),
         ("peak_rss_mb", "peak RSS MiB", "{:.0f}"),
         ("baseline_rss_mb", "RSS before MiB", "{:.0f}"),
     ])

@@ -14,7 +14,10 @@ Two parts, each printed as a Markdown table (rows = metrics, columns = methods, 
     std of the means of non-overlapping ``--block`` x ``--block`` tiles (48: 8x8 tiles on a 384
     frame) over the image mean; ``|border band|``, the mean of the outer 6-pixel ring minus that
     of the 12-pixel ring inside it (the ``original`` column is the input's own band); NIQE, PIQE,
-    AvG and entropy (``ssp_keras.metrics``);
+    AvG and entropy (``ssp_keras.metrics``); and, as diagnostics (no target), the mean
+    brightness of G(I) over I's, and PIQE of G(I) scaled back to I's mean brightness
+    (``quality.exposure_matched``): PIQE rises with a global brightening alone (its MSCN
+    constant C = 1), so this row separates the enhancement from its exposure change;
   - planted, on G(I v), with the fixed vignette ``v = 1 - 0.6 min(r^2 / R^2, 1)``, r the distance
     to (0.3 H, 0.65 W), R = 0.75 of the half-diagonal
     (``ssp_keras.evaluation.quality.planted_vignette``): shading removed
@@ -69,6 +72,8 @@ REAL_ROWS = (
     ("border_band", "plain: abs(border band) ↓ (original = input's)", "{:.4f}"),
     ("niqe", "plain: NIQE ↓", "{:.3f}"),
     ("piqe", "plain: PIQE ↓", "{:.2f}"),
+    ("brightness_ratio", "plain: mean brightness out/in", "{:.3f}"),
+    ("piqe_at_input_exposure", "plain: PIQE at the input's brightness ↓ (diagnostic)", "{:.2f}"),
     ("average_gradient", "plain: AvG ↑", "{:.3f}"),
     ("entropy", "plain: entropy ↑", "{:.3f}"),
     ("shading_removed", "planted: shading removed % ↑", "pct"),
@@ -193,6 +198,8 @@ def real_part(methods, paths, block: int):
                 "border_band": abs(quality.border_band(output)),
                 "niqe": _niqe_or_nan(output),
                 "piqe": piqe(output),
+                "brightness_ratio": float(output.mean() / image.mean()) if image.mean() > 0 else float("nan"),
+                "piqe_at_input_exposure": piqe(quality.exposure_matched(output, image)),
                 "average_gradient": average_gradient(output),
                 "entropy": entropy(output),
                 "shading_removed": quality.shading_removed(corrected, vignetted, block),

@@ -4,7 +4,7 @@ Run by hand (not part of the test suite):
 
     python benchmarks/train_step.py [--preset paper lite] [--image-size 256] [--batch-size 4]
         [--variants concat,two-pass,concat+xla,concat+bf16] [--rounds 3] [--steps 3]
-        [--tcmalloc] [--intra-op N --inter-op N] [--json results.json]
+        [--tcmalloc] [--intra-op N --inter-op N] [--profile STEPS] [--json results.json]
     python benchmarks/train_step.py --compare glibc,tcmalloc,tcmalloc+onednn [--repeats 2]
         # one child process per setting, alternating: allocator, oneDNN (TF_ENABLE_ONEDNN_OPTS),
         # thread pools (threads=IxJ: intra x inter-op)
@@ -36,6 +36,10 @@ Columns:
 * ``of matmul per CPU-s``: FLOPs per CPU-second of the step over FLOPs per CPU-second of the
   matmul: the same ratio computed from CPU time instead of wall time, which other processes
   competing for the cores disturb much less (use it when the load average is above the core count).
+
+``--profile STEPS`` then runs STEPS more steps of each variant under the TensorFlow profiler and
+prints where the step's time goes by op type (`common.op_time_breakdown`): the convolutions and
+their gradients against padding, normalisation, element-wise work and casts.
 
 Variants (``+``-joined tokens): ``concat`` (the library's step: one G pass over the concatenated
 LQ+HQ batch), ``two-pass`` (benchmark-only: two separate G passes, as a naive port does), ``xla``
@@ -201,6 +205,10 @@ def benchmark(args) -> dict:
             line.append(f"{entry['preset']} b{entry['batch_size']} {entry['variant']['name']} "
                         f"{common.median(seconds):.3f} s")
         print("; ".join(line), flush=True)
+    if args.profile:
+        for entry in entries:
+            entry["profile"] = common.op_time_breakdown(
+                lambda entry=entry: run_steps(entry["model"], entry["iterator"], 1), runs=args.profile)
     matmul_flops = 2.0 * args.matmul_size**3
     matmul = {"size": args.matmul_size, "seconds": matmul_runs, "cpu_seconds": matmul_cpu,
               "flops_per_s": matmul_flops / common.median(matmul_runs),
@@ -240,6 +248,7 @@ def benchmark(args) -> dict:
             "cpu_fraction_of_matmul": (total / (common.median(entry["user"]) + common.median(entry["sys"])))
             / matmul["flops_per_cpu_s"],
             "build_s": entry["build_s"], "warmup_s": entry["warmup_s"],
+            "op_seconds_per_step": entry.get("profile"),
         })
         entry["model"] = entry["iterator"] = None
     gc.collect()
@@ -281,6 +290,28 @@ def print_report(report: dict) -> None:
           + (f"; bfloat16 matmul: {report['matmul_bfloat16']['flops_per_s'] / 1e9:.1f} GFLOP/s"
              if report.get("matmul_bfloat16") else ""))
     common.print_table(report["results"], COLUMNS)
+    for row in report["results"]:
+        if row.get("op_seconds_per_step"):
+            print_profile(row)
+
+
+#: Op types that do the step's convolution / matmul arithmetic (the rest is memory-bound work).
+ARITHMETIC_OPS = ("Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter", "MatMul", "BatchMatMulV2", "Einsum")
+
+
+def print_profile(row: dict, top: int = 14) -> None:
+    """Op time per step by op type (TensorFlow profiler), and the share the arithmetic ops take."""
+    profile = row["op_seconds_per_step"]
+    total = sum(profile.values())
+    arithmetic = sum(v for k, v in profile.items() if k.replace("_MklNative", "").replace("_Mkl", "")
+                     .replace("_Fused", "") in ARITHMETIC_OPS or "Conv2D" in k)
+    print(f"\n{row['preset']} b{row['batch_size']} {row['variant']}: op time {total:.3f} s per step "
+          f"(wall {row['step_s']:.3f} s); convolutions/matmuls {arithmetic / total:.0%} of it")
+    rows = [{"op": name, "ms": seconds * 1e3, "share": seconds / total} for name, seconds in list(profile.items())[:top]]
+    rest = total - sum(seconds for seconds in list(profile.values())[:top])
+    if rest > 0:
+        rows.append({"op": "(other op types)", "ms": rest * 1e3, "share": rest / total})
+    common.print_table(rows, [("op", "op type"), ("ms", "ms/step", "{:.1f}"), ("share", "share", "{:.1%}")])
 
 
 def compare_children(args, settings) -> dict:
@@ -363,6 +394,9 @@ def main(argv=None) -> int:
     parser.add_argument("--warmup", type=int, default=2, help="untimed steps per variant")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved timing rounds")
     parser.add_argument("--steps", type=int, default=3, help="timed steps per variant per round")
+    parser.add_argument("--profile", type=int, default=0, metavar="STEPS",
+                        help="after timing, profile STEPS steps of each variant with the TensorFlow profiler "
+                             "and print op time by op type (0 = off)")
     parser.add_argument("--matmul-size", type=int, default=2048)
     parser.add_argument("--matmul-runs", type=int, default=5, help="matmul runs per round")
     parser.add_argument("--onednn", choices=("on", "off", "default"), default="default",

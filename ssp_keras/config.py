@@ -43,7 +43,7 @@ from ssp_keras.defaults import (  # noqa: F401  (the choices, importable from he
 )
 
 STRATEGIES = ("auto", "none", "mirrored", "multiworker")
-PRECISIONS = ("float32", "mixed_float16", "mixed_bfloat16")
+PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 
 
 def _field(prefix: str) -> Callable[[str], str]:
@@ -169,6 +169,9 @@ class TrainConfig:
     strategy: ``auto`` (mirrored over >= 2 GPUs), ``none``, ``mirrored`` or ``multiworker``.
     cpu_replicas: split the CPU into this many logical devices (0 = no split), for testing the
       multi-replica paths without GPUs.
+    precision: Keras dtype policy (``float32``, ``mixed_float16``, ``mixed_bfloat16``) or ``auto``:
+      ``mixed_bfloat16`` on a CPU with native bfloat16 (AVX-512 BF16 / AMX) and no GPU, where it is
+      1.3-1.7x faster with the same quality, ``float32`` elsewhere (`ssp_keras.precision`).
     """
 
     batch_size: int = 4
@@ -183,7 +186,7 @@ class TrainConfig:
     discriminator_beta_1: float = 0.9
     discriminator_beta_2: float = 0.999
     seed: int = 0
-    precision: str = "float32"
+    precision: str = "auto"
     jit_compile: bool = False
     strategy: str = "auto"
     cpu_replicas: int = 0
@@ -225,6 +228,9 @@ class DataConfig:
     lq_shading: strength (0 = off, at most 1) of random smooth illumination fields multiplied into
       LQ training crops: an off-centre vignette times a linear ramp, different for every crop, so
       G learns to remove shading wherever it lies rather than the one vignette of its data set.
+    lq_noise: largest standard deviation (0 = off, at most 0.25; at mid-grey, in [0, 1] units) of
+      the signal-dependent noise added to LQ training crops after shading, a random level per crop,
+      so G learns to remove noise rather than amplify it where it brightens dark regions.
     cache: keep decoded images in memory; ``None`` decides from the folder's size.
     """
 
@@ -234,6 +240,7 @@ class DataConfig:
     brightness_jitter: float = 0.05
     contrast_jitter: float = 0.1
     lq_shading: float = 0.5
+    lq_noise: float = 0.0
     cache: Optional[bool] = None
     cache_limit_mb: int = 2048
 
@@ -248,6 +255,7 @@ _DATA_RULES = {
     "brightness_jitter": defaults.number_in(0, 1),
     "contrast_jitter": defaults.number_in(0, 1),
     "lq_shading": defaults.number_in(0, 1, high_included=True),
+    "lq_noise": defaults.number_in(0, 0.25, high_included=True),
     "cache": defaults.optional_boolean,
     "cache_limit_mb": defaults.positive_int,
 }

@@ -45,6 +45,8 @@ def test_partial_dict_starts_from_its_preset():
         ({"train.strategy": "tpu"}, "train.strategy"),
         ({"train.generator_beta_1": 1.5}, "train.generator_beta_1"),
         ({"discriminator.num_layers": 1}, "discriminator.num_layers"),
+        ({"data.lq_noise": 0.5}, "data.lq_noise"),
+        ({"data.lq_noise": -0.01}, "data.lq_noise"),
     ],
 )
 def test_bad_values_name_the_field(overrides, field):

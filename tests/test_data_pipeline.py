@@ -242,3 +242,31 @@ def test_random_shading_fields_are_smooth_and_seeded():
     assert np.allclose(fields.max(axis=(1, 2, 3)), 1.0)
     assert np.abs(np.diff(fields, axis=1)).max() < 0.05 and np.abs(np.diff(fields, axis=2)).max() < 0.05
     assert not np.allclose(fields[0], fields[1])  # each image its own field
+
+
+def test_lq_noise_perturbs_lq_crops_only_and_is_seeded(folders):
+    import dataclasses
+
+    noisy = dataclasses.replace(PLAIN, lq_noise=0.05)
+    plain_lq, plain_hq = next(iter(make_unpaired_dataset(folders["lq"], folders["hq"], PLAIN, 2, seed=3)))
+    lq, hq = next(iter(make_unpaired_dataset(folders["lq"], folders["hq"], noisy, 2, seed=3)))
+    again, _ = next(iter(make_unpaired_dataset(folders["lq"], folders["hq"], noisy, 2, seed=3)))
+    np.testing.assert_array_equal(hq.numpy(), plain_hq.numpy())  # HQ targets stay clean
+    np.testing.assert_array_equal(lq.numpy(), again.numpy())
+    difference = lq.numpy() - plain_lq.numpy()
+    assert 0.0 < np.abs(difference).mean() < 0.05
+    assert abs(difference.mean()) < 0.005  # zero-mean noise, not a brightness change
+
+
+def test_random_noise_levels_follow_the_signal_and_the_strength():
+    from ssp_keras.data.pipeline import random_noise
+
+    seed = tf.constant([5, 7], tf.int64)
+    grey = random_noise(tf.fill([64, 32, 32, 1], 0.5), 0.04, seed).numpy()
+    dark = random_noise(tf.fill([64, 32, 32, 1], 0.125), 0.04, seed).numpy()
+    levels = (grey - 0.5).std(axis=(1, 2, 3))
+    assert levels.max() <= 0.04 * 1.15 and levels.min() < 0.01  # sigma_i ~ U(0, strength) at mid-grey
+    assert 0.25 < levels.mean() / 0.04 < 0.75
+    # Poisson-like: a quarter of the signal has half the noise (same draws, same seed).
+    np.testing.assert_allclose((dark - 0.125).std(axis=(1, 2, 3)), levels * 0.5, rtol=0.02, atol=1e-4)
+    assert np.all(random_noise(tf.zeros([2, 8, 8, 1]), 0.04, seed).numpy() == 0.0)

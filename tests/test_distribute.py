@@ -358,11 +358,20 @@ def test_cpu_replicas_do_not_apply_to_multiworker(monkeypatch):
 
 
 # ----------------------------------------------------------------------------- command line
-def test_command_line_options_reach_the_config():
+@pytest.mark.parametrize("native", [True, False])
+def test_command_line_options_reach_the_config(monkeypatch, native, capsys):
+    from ssp_keras import runtime
+    from ssp_keras.precision import resolve_training_precision
+
+    monkeypatch.setattr(runtime, "native_bfloat16", lambda flags=None: native)
     args = build_parser().parse_args(["train", "--data", "d", "--out", "o", "--strategy", "mirrored",
                                       "--cpu-replicas", "2", "--batch-size", "3", "--mixed-precision", "--jit-compile"])
     train = config_from_args(args).train
     assert (train.strategy, train.cpu_replicas, train.batch_size, train.jit_compile) == ("mirrored", 2, 3, True)
-    assert train.precision == "mixed_bfloat16"  # no GPU here: bfloat16, the CPU's mixed precision
+    # No GPU here: the CPU's mixed precision where it is native, never the ~10x slower emulation.
+    assert train.precision == ("mixed_bfloat16" if native else "float32")
+    assert ("no native bfloat16" in capsys.readouterr().err) is not native
     default = config_from_args(build_parser().parse_args(["train", "--data", "d", "--out", "o"])).train
-    assert (default.strategy, default.cpu_replicas, default.precision, default.jit_compile) == ("auto", 0, "float32", False)
+    assert (default.strategy, default.cpu_replicas, default.precision, default.jit_compile) == ("auto", 0, "auto", False)
+    assert resolve_training_precision("auto") == ("mixed_bfloat16" if native else "float32")
+    assert resolve_training_precision("mixed_float16") == "mixed_float16"

@@ -223,3 +223,16 @@ def test_main_names_a_missing_image_folder(tmp_path, capsys):
     script = load_script()
     assert script.main(["--model", model, "--images", str(tmp_path / "nowhere"), "--synthetic-count", "0"]) == 2
     assert "nowhere" in capsys.readouterr().err
+
+
+def test_exposure_matched_scales_to_the_reference_mean_and_clips():
+    image = np.full((8, 8), 0.4, np.float32)
+    image[0, 0] = 0.9
+    reference = np.full((8, 8), 0.2, np.float32)
+    matched = quality.exposure_matched(image, reference)
+    assert matched.dtype == np.float32
+    assert matched.mean() == pytest.approx(0.2, abs=1e-6)  # no clipping needed here
+    np.testing.assert_allclose(matched / image, matched[1, 1] / image[1, 1], rtol=1e-6)  # one global gain
+    brighter = quality.exposure_matched(image, np.full((8, 8), 0.8, np.float32))
+    assert brighter.max() == 1.0  # 0.9 * 1.9 clipped
+    np.testing.assert_array_equal(quality.exposure_matched(np.zeros((4, 4)), reference), np.zeros((4, 4)))

@@ -163,3 +163,14 @@ def test_a_run_on_one_small_folder_warns_and_records_it(tmp_path, config_file, c
     recorded = json.loads((run_dir / "config.json").read_text())["resolved"]["warnings"]
     assert len(recorded) == 2 and recorded == [line for line in warned if line in recorded]
     assert "same 2 files" in recorded[0] and "smaller than the 64-pixel training crops" in recorded[1]
+
+
+def test_a_generator_trained_in_mixed_bfloat16_is_saved_to_compute_in_float32(dataset, config_file, tmp_path):
+    from ssp_keras.inference.loading import load_generator
+
+    run_dir = tmp_path / "bf16"
+    assert _train(dataset, config_file, run_dir, "--epochs", 1, "--precision", "mixed_bfloat16") == 0
+    saved = load_generator(str(run_dir))
+    assert saved.dtype_policy.name == "float32"
+    assert {layer.dtype_policy.name for layer in saved.layers} == {"float32"}
+    assert all(weight.dtype == "float32" for weight in saved.weights)

@@ -178,3 +178,20 @@ def test_init_from_a_generator_of_another_architecture_is_one_line(dataset, tmp_
                               "--init-from", tmp_path / "a", "--out", tmp_path / "c")
     assert code == 2 and "architecture differs" in error and "Traceback" not in error
     assert not (tmp_path / "c" / "generator.keras").exists()
+
+
+def test_fit_progress_is_one_line_per_epoch_when_the_output_is_not_a_terminal(monkeypatch):
+    import io
+
+    from ssp_keras.cli.train import _fit_verbosity
+
+    monkeypatch.setattr("sys.stdout", io.StringIO())  # a log file or pipe: no carriage-return bar
+    assert _fit_verbosity(None) == 2
+    assert _fit_verbosity(1) == 1 and _fit_verbosity(0) == 0  # an explicit --verbose-fit wins
+
+    class Terminal(io.StringIO):
+        def isatty(self):
+            return True
+
+    monkeypatch.setattr("sys.stdout", Terminal())
+    assert _fit_verbosity(None) == 1

@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from ssp_keras.inference.loading import INFERENCE_PRECISIONS
+
 #: Exit status when some inputs were unreadable and skipped (the readable ones were written).
 EXIT_SOME_SKIPPED = 3
 
@@ -52,6 +54,9 @@ def register(subparsers) -> argparse.ArgumentParser:
                         "megapixels, tiles of 1024; 0 = never tile)")
     parser.add_argument("--overlap", type=int, default=None, metavar="PIXELS",
                         help="pixels shared by neighbouring tiles, blended (default 64)")
+    parser.add_argument("--precision", choices=INFERENCE_PRECISIONS, default="auto",
+                        help="compute precision: auto = bfloat16 on a CPU with native bfloat16 (avx512_bf16 / "
+                             "amx_bf16; 1.2-1.7x faster, within ~1 grey level of float32), float32 elsewhere")
     parser.add_argument("--quiet", "-q", action="store_true", help="no per-file progress lines")
     parser.set_defaults(run=run)
     return parser
@@ -82,7 +87,9 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--overlap must be >= 0 and smaller than --tile-size, got {overlap}")
     # Inputs, --out and existing outputs are checked before the model is loaded.
     plan_outputs(args.inputs, args.out, dicom_as=args.dicom_as, overwrite=args.overwrite)
-    generator = load_generator(args.model)
+    generator = load_generator(args.model, precision=args.precision)
+    if args.precision == "auto" and generator.dtype_policy.name == "bfloat16" and not args.quiet:
+        print("Computing in bfloat16 (native on this CPU); --precision float32 for float32 results")
     result = enhance_files(
         generator,
         args.inputs,

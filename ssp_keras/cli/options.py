@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 
 from ssp_keras.config import LOSS_VARIANTS, PRECISIONS, STRATEGIES, SSPNetConfig, preset
 from ssp_keras.defaults import CHANNEL_COUNTS
@@ -32,7 +33,8 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--cpu-replicas", type=int, help="split the CPU into N logical devices (testing)")
     group.add_argument("--precision", choices=PRECISIONS, help="dtype policy")
     group.add_argument("--mixed-precision", action="store_true",
-                       help="mixed_float16 on GPU (with loss scaling), mixed_bfloat16 on CPU")
+                       help="mixed_float16 on GPU (with loss scaling), mixed_bfloat16 on a CPU with native bfloat16 "
+                            "(avx512_bf16 or amx_bf16); float32 elsewhere")
     group.add_argument("--jit-compile", action="store_true", help="compile the train step with XLA")
 
 
@@ -63,16 +65,12 @@ def config_from_args(args: argparse.Namespace, default_preset: str = "paper") ->
         dotted: getattr(args, name) for name, dotted in _OVERRIDES.items() if getattr(args, name, None) is not None
     }
     if getattr(args, "mixed_precision", False):
-        overrides["train.precision"] = _mixed_policy()
+        from ssp_keras.precision import mixed_policy
+
+        overrides["train.precision"] = mixed_policy()
     if getattr(args, "jit_compile", False):
         overrides["train.jit_compile"] = True
     return config.replace(**overrides)
-
-
-def _mixed_policy() -> str:
-    import tensorflow as tf
-
-    return "mixed_float16" if tf.config.list_physical_devices("GPU") else "mixed_bfloat16"
 
 
 # ------------------------------------------------------------------ checks before TensorFlow loads

@@ -35,7 +35,8 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--init-from", metavar="MODEL",
                         help="fine-tune: start the generator from a run folder, .keras file or pretrained name")
     parser.add_argument("--verbose-fit", type=int, choices=[0, 1, 2], default=None,
-                        help="Keras progress output: 1 = bar, 2 = one line per epoch (default: auto)")
+                        help="Keras progress output: 1 = bar, 2 = one line per epoch (default: 1 on a terminal, "
+                             "2 when the output goes to a file or pipe, so logs stay readable)")
     add_config_options(parser)
     parser.set_defaults(run=run)
     return parser
@@ -69,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
     preview = None
     if args.preview_lq or args.preview_hq:
         preview = (args.preview_lq or lq, args.preview_hq or hq)
-    result = train(config, lq, hq, args.out, verbose="auto" if args.verbose_fit is None else args.verbose_fit,
+    result = train(config, lq, hq, args.out, verbose=_fit_verbosity(args.verbose_fit),
                    initial_generator=args.init_from, preview=preview)
     if result.generator_path:
         print(f"Generator saved to {result.generator_path}")
@@ -89,3 +90,11 @@ def _without_excluded(sources, patterns):
     kept = [path for path in files if not any(fnmatch.fnmatch(os.path.basename(path), p) for p in patterns)]
     print(f"Excluded {len(files) - len(kept)} of {len(files)} files matching {patterns}")
     return kept
+
+
+def _fit_verbosity(requested):
+    """Keras' bar rewrites one line with carriage returns; in a log file that is one huge line."""
+    import sys
+    if requested is not None:
+        return requested
+    return 1 if sys.stdout.isatty() else 2

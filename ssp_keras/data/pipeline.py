@@ -7,7 +7,8 @@ seeds, and the two are zipped at the end::
     files -> decode (parallel; cached in memory when it fits) -> shuffle (own seed, reshuffled
     every pass) -> repeat -> resize up if smaller than S -> random S x S crop -> batch
     -> flips / brightness / contrast (Keras preprocessing layers, clipping to [0, 1])
-    -> LQ only: random smooth shading (``data.lq_shading``, see `random_shading`)
+    -> LQ only: random smooth shading (``data.lq_shading``, see `random_shading`), then random
+       sensor noise (``data.lq_noise``, see `random_noise`)
 
 then ``zip(lq, hq).prefetch(AUTOTUNE)``.
 
@@ -65,12 +66,13 @@ class _StreamSeeds:
     brightness: int
     contrast: int
     shading: int
+    noise: int
 
     @classmethod
     def derive(cls, seed: int, stream: int, shard_index: int) -> "_StreamSeeds":
         # SeedSequence mixes (seed, stream, shard) so LQ and HQ, and different workers, never
         # share a random sequence, while the same arguments always give the same seeds.
-        state = np.random.SeedSequence([seed & 0xFFFFFFFF, stream, shard_index]).generate_state(7)
+        state = np.random.SeedSequence([seed & 0xFFFFFFFF, stream, shard_index]).generate_state(8)
         return cls(*(int(value) & 0x7FFFFFFF for value in state))
 
 
@@ -125,8 +127,9 @@ def make_unpaired_dataset(
             cache=cache,
             repeat=repeat,
             augment=augment,
-            # Shading is a degradation: planted on LQ crops only, never on the HQ targets.
+            # Shading and noise are degradations: planted on LQ crops only, never on the HQ targets.
             shading=data_config.lq_shading if stream_index == 0 else 0.0,
+            noise=data_config.lq_noise if stream_index == 0 else 0.0,
         )
         for stream_index, (files, cache) in enumerate(zip(streams.values(), cache_flags))
     ]
@@ -203,6 +206,7 @@ def _training_stream(
     repeat: bool,
     augment: bool,
     shading: float = 0.0,
+    noise: float = 0.0,
 ) -> tf.data.Dataset:
     """One domain: ``[B, S, S, C]`` float32 batches in [0, 1]."""
     decode = _decoder(data_config.channels)
@@ -225,13 +229,19 @@ def _training_stream(
         if augmenter.layers:
             # sequential on purpose: the layers' seeded state must advance in batch order
             batches = batches.map(augmenter)
-        if shading > 0:
-            indexed_batches = tf.data.Dataset.zip((batches, tf.data.Dataset.counter()))
-            batches = indexed_batches.map(
-                lambda batch, index: random_shading(batch, shading, tf.stack([tf.constant(seeds.shading, tf.int64), index])),
-                num_parallel_calls=AUTOTUNE,
-            )
+        for degrade, strength, seed in ((random_shading, shading, seeds.shading), (random_noise, noise, seeds.noise)):
+            if strength > 0:
+                batches = _degraded(batches, degrade, strength, seed)
     return batches
+
+
+def _degraded(batches: tf.data.Dataset, degrade, strength: float, seed: int) -> tf.data.Dataset:
+    """Applies ``degrade(batch, strength, [seed, batch index])``: stateless, so parallel maps agree."""
+    indexed_batches = tf.data.Dataset.zip((batches, tf.data.Dataset.counter()))
+    return indexed_batches.map(
+        lambda batch, index: degrade(batch, strength, tf.stack([tf.constant(seed, tf.int64), index])),
+        num_parallel_calls=AUTOTUNE,
+    )
 
 
 def random_shading(batch: tf.Tensor, strength: float, seed: tf.Tensor) -> tf.Tensor:
@@ -260,6 +270,22 @@ def random_shading(batch: tf.Tensor, strength: float, seed: tf.Tensor) -> tf.Ten
     field = vignette * (1.0 + per_image(ramp_strength) * along)
     field = field / tf.reduce_max(field, axis=[1, 2], keepdims=True)
     return tf.clip_by_value(tf.cast(batch, tf.float32) * field[:, :, :, None], 0.0, 1.0)
+
+
+def random_noise(batch: tf.Tensor, strength: float, seed: tf.Tensor) -> tf.Tensor:
+    """Adds signal-dependent Gaussian noise to each image of ``[B, H, W, C]``.
+
+    Image i gets ``n * sigma_i * sqrt(2 x)`` with n ~ N(0, 1) per pixel and sigma_i ~ U(0, strength):
+    a Poisson-like (shot-noise) model whose standard deviation is sigma_i at mid-grey and smaller in
+    the dark, as in a photon-limited confocal frame. Stateless: the same ``seed`` (``[2]`` int64)
+    gives the same noise. Returns float32 in [0, 1].
+    """
+    batch = tf.cast(batch, tf.float32)
+    count = tf.shape(batch)[0]
+    noise_seed, level_seed = tf.unstack(tf.random.experimental.stateless_split(seed, 2))
+    sigma = tf.random.stateless_uniform([count, 1, 1, 1], seed=level_seed) * strength
+    noise = tf.random.stateless_normal(tf.shape(batch), seed=noise_seed)
+    return tf.clip_by_value(batch + noise * sigma * tf.sqrt(2.0 * batch), 0.0, 1.0)
 
 
 def _shuffle_and_repeat(dataset: tf.data.Dataset, count: int, seed: int, repeat: bool) -> tf.data.Dataset:

@@ -228,6 +228,20 @@ def apply_vignette(image, vignette) -> np.ndarray:
     return (image * vignette).astype(np.float32)
 
 
+def exposure_matched(image, reference) -> np.ndarray:
+    """``image`` scaled to ``reference``'s mean brightness, clipped to [0, 1], float32.
+
+    A diagnostic for exposure-sensitive no-reference scores: PIQE's MSCN coefficients use a
+    constant C = 1 (in 8-bit grey levels), so a global brightening alone raises PIQE. Scoring an
+    output at its input's exposure separates that from the enhancement's own effect.
+    """
+    image = np.asarray(image, dtype=np.float32)
+    target, current = float(np.mean(reference)), float(np.mean(image))
+    if not current > 0.0:
+        return np.clip(image, 0.0, 1.0)
+    return np.clip(image * (target / current), 0.0, 1.0).astype(np.float32)
+
+
 def shading_removed(corrected, vignetted, block: int = DEFAULT_BLOCK) -> float:
     """``1 - non_uniformity(corrected) / non_uniformity(vignetted)``: the share of shading removed.
 

@@ -219,9 +219,14 @@ class InstanceNormalization(keras.layers.Layer):
     def call(self, inputs):
         import tensorflow as tf
 
-        x = tf.cast(inputs, tf.float32)
         gamma, beta = tf.cast(self.gamma, tf.float32), tf.cast(self.beta, tf.float32)
         scope = _STATISTICS_SCOPE.get()
+        if scope is None and _fusable(inputs):
+            # bfloat16/float16 input goes into the fused kernel as it is: FusedBatchNormV3 keeps its
+            # statistics in float32 (its U type) itself, and two casts per layer were ~20% of a
+            # mixed_bfloat16 forward pass on CPU (benchmarks/RESULTS.md).
+            return tf.cast(_instance_norm(inputs, gamma, beta, self.epsilon), self.compute_dtype)
+        x = tf.cast(inputs, tf.float32)
         if scope is not None and scope[0] == "fixed":
             outputs = _normalise(x, *scope[1][self.name], gamma, beta, self.epsilon)
         else:
@@ -245,8 +250,25 @@ def _normalise(x, mean, variance, gamma, beta, epsilon: float):
     return x * scale + (beta - mean * scale)
 
 
+def _fusable(x) -> bool:
+    """Whether `_instance_norm` can use its fused kernel on ``x`` as it is: static batch and
+    channel sizes and, for bfloat16/float16, N*C a multiple of 16 (oneDNN's bfloat16 batch norm is
+    2x faster than float32 there, but 6-15x slower for other channel counts, e.g. 8 or 24)."""
+    count, channels = x.shape[0], x.shape[-1]
+    if count is None or channels is None:
+        return False
+    return x.dtype == "float32" or (count * channels) % _HALF_PRECISION_CHANNEL_MULTIPLE == 0
+
+
+#: See `_fusable`; measured in benchmarks/RESULTS.md (bfloat16 on an AVX-512 BF16 CPU).
+_HALF_PRECISION_CHANNEL_MULTIPLE = 16
+
+
 def _instance_norm(x, gamma, beta, epsilon: float):
-    """Instance normalisation of float32 ``[N, H, W, C]`` as ONE fused kernel when N and C are static.
+    """Instance normalisation of ``[N, H, W, C]`` as ONE fused kernel when N and C are static.
+
+    x: float32, or bfloat16/float16 (the kernel computes its statistics in float32 and returns
+    x's dtype); gamma, beta: float32 ``[C]``.
 
     Instance norm of x is batch norm of x seen as a single image of N*C channels
     (``[1, H, W, N*C]``, a transpose away), so TensorFlow's ``FusedBatchNormV3`` computes it,
@@ -259,6 +281,7 @@ def _instance_norm(x, gamma, beta, epsilon: float):
 
     count, _, _, channels = x.shape
     if count is None or channels is None:  # shape-generic graphs (serving signatures)
+        x = tf.cast(x, tf.float32)
         return _normalise(x, *tf.nn.moments(x, axes=[1, 2], keepdims=True), gamma, beta, epsilon)
     as_channels = tf.reshape(tf.transpose(x, [1, 2, 0, 3]), [1, tf.shape(x)[1], tf.shape(x)[2], count * channels])
     outputs = tf.compat.v1.nn.fused_batch_norm(
@@ -283,10 +306,7 @@ class MirrorPadding2D(keras.layers.Layer):
         self.pad = int(pad)
 
     def call(self, inputs):
-        import tensorflow as tf
-
-        p = self.pad
-        return tf.pad(inputs, [[0, 0], [p, p], [p, p], [0, 0]], mode="SYMMETRIC")
+        return _symmetric_pad(inputs, self.pad)
 
     def compute_output_shape(self, input_shape):
         batch, height, width, channels = input_shape
@@ -295,6 +315,31 @@ class MirrorPadding2D(keras.layers.Layer):
 
     def get_config(self):
         return {**super().get_config(), "pad": self.pad}
+
+
+def _symmetric_pad(x, pad: int):
+    """``tf.pad(x, ..., mode="SYMMETRIC")`` on height and width, with the same values and gradient.
+
+    Forward, the mirrored edges are sliced, reversed and concatenated: 2x faster than TensorFlow's
+    MirrorPad kernel in float32 and 2-5x in bfloat16 on CPU (benchmarks/RESULTS.md), where one pad
+    per convolution made it the largest non-convolution op. Backward, autodiff through the slices
+    would be 2x slower, so the gradient is TensorFlow's own ``MirrorPadGrad``.
+    """
+    import tensorflow as tf
+
+    paddings = [[0, 0], [pad, pad], [pad, pad], [0, 0]]
+
+    @tf.custom_gradient
+    def symmetric_pad(x):
+        x = tf.concat([tf.reverse(x[:, :pad], [1]), x, tf.reverse(x[:, -pad:], [1])], axis=1)
+        x = tf.concat([tf.reverse(x[:, :, :pad], [2]), x, tf.reverse(x[:, :, -pad:], [2])], axis=2)
+
+        def gradient(upstream):
+            return tf.raw_ops.MirrorPadGrad(input=upstream, paddings=paddings, mode="SYMMETRIC")
+
+        return x, gradient
+
+    return symmetric_pad(x)
 
 
 def normalization(kind: str, synchronized: bool = False, fused: bool = True, name: str | None = None) -> keras.layers.Layer:

@@ -128,8 +128,10 @@ def train(
     check_run_directory(run_dir, config)
     data = _scan_training_data(config, lq, hq, preview)  # bad input is reported before any model is built
     run = _start_run(config, run_dir, data)
+    from ssp_keras.precision import resolve_training_precision
+
     previous_policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(config.train.precision)
+    keras.config.set_dtype_policy(resolve_training_precision(config.train.precision))
     try:
         keras.utils.set_random_seed(config.train.seed)
         model, initial_epoch = _build_or_resume(config, run, initial_generator)
@@ -237,11 +239,14 @@ def _fit(model, config: SSPNetConfig, run: _Run, data: _TrainingData, initial_ep
 
 def _save_generator(model, run: _Run) -> Optional[str]:
     """Saves G as generator.keras; its path on the chief, None on other workers."""
-    from ssp_keras.inference.loading import GENERATOR_FILE
+    from ssp_keras.inference.loading import GENERATOR_FILE, with_precision
 
-    # Every worker saves (saving may involve collectives); only the chief's copy is kept.
+    # Every worker saves (saving may involve collectives); only the chief's copy is kept. A G
+    # trained under a mixed policy is saved as float32, so the file computes in float32 wherever
+    # it is loaded (`load_generator` picks bfloat16 only when asked to).
     path = os.path.join(run.out_dir, GENERATOR_FILE)
-    atomic_save(path, lambda temporary: model.generator.save(temporary))
+    generator = with_precision(model.generator, "float32")
+    atomic_save(path, lambda temporary: generator.save(temporary))
     return path if run.chief else None
 
 

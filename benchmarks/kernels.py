@@ -1,0 +1,144 @@
+"""The generator's two memory-bound kernels, against what they replace, in float32 and bfloat16.
+
+Run by hand (not part of the test suite):
+
+    python benchmarks/kernels.py [--tcmalloc] [--repeats 9] [--max-load 1.5] [--json PATH]
+
+Two tables, each case timed in interleaved rounds (median of ``--repeats``), on the CPU flags
+printed at the top:
+
+* **mirror padding** (one per convolution in G): TensorFlow's ``MirrorPad`` (``tf.pad(...,
+  "SYMMETRIC")``) against the library's `networks.layers._symmetric_pad` (slices, reversals and
+  concatenations forward; ``MirrorPadGrad`` backward), forward alone and forward + backward.
+* **instance norm in bfloat16**: ``FusedBatchNormV3`` fed bfloat16 directly against the same
+  kernel in float32 between two casts, for several channel counts. oneDNN's bfloat16 kernel is
+  fast only when the (fused) channel count is a multiple of 16; the library casts otherwise
+  (`networks.layers._fusable`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+
+common.reexec_with_tcmalloc_if_asked()
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+PAD_SHAPES = ((1, 1024, 1024, 8), (1, 512, 512, 16), (1, 256, 256, 64), (1, 96, 96, 256), (8, 128, 128, 64),
+              (8, 64, 64, 256))
+NORM_CASES = ((8, 1024), (16, 512), (24, 512), (32, 256), (48, 256), (64, 256), (128, 128), (256, 64))
+
+
+def median_ms(function, repeats: int) -> float:
+    function()  # trace / warm up
+    durations = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        durations.append(time.perf_counter() - started)
+    return common.median(durations) * 1e3
+
+
+def interleaved(cases: dict, repeats: int, rounds: int = 2) -> dict:
+    """``{name: median ms}`` over ``rounds`` interleaved rounds of ``repeats`` calls each."""
+    times = {name: [] for name in cases}
+    for round_index in range(rounds):
+        order = list(cases.items()) if round_index % 2 == 0 else list(cases.items())[::-1]
+        for name, function in order:
+            times[name].append(median_ms(function, repeats))
+    return {name: common.median(values) for name, values in times.items()}
+
+
+def pad_rows(repeats: int) -> list:
+    import tensorflow as tf
+
+    from ssp_keras.networks.layers import _symmetric_pad
+
+    def tensorflow_pad(x):
+        return tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="SYMMETRIC")
+
+    rows = []
+    for dtype in (tf.float32, tf.bfloat16):
+        for shape in PAD_SHAPES:
+            variable = tf.Variable(tf.random.normal(shape, seed=0))
+            value = tf.cast(variable, dtype)
+
+            def forward(pad):
+                function = tf.function(lambda x: pad(x, 1) if pad is _symmetric_pad else pad(x))
+                return lambda: function(value).numpy()
+
+            def both(pad):
+                @tf.function
+                def step():
+                    with tf.GradientTape() as tape:
+                        padded = pad(tf.cast(variable, dtype), 1) if pad is _symmetric_pad else pad(tf.cast(variable, dtype))
+                        loss = tf.reduce_sum(tf.cast(padded, tf.float32))
+                    return tape.gradient(loss, variable)
+                return lambda: step().numpy()
+
+            times = interleaved({"tf fwd": forward(tensorflow_pad), "ours fwd": forward(_symmetric_pad),
+                                 "tf fwd+bwd": both(tensorflow_pad), "ours fwd+bwd": both(_symmetric_pad)}, repeats)
+            rows.append({"dtype": dtype.name, "shape": "x".join(map(str, shape)),
+                         "tf_forward_ms": times["tf fwd"], "forward_ms": times["ours fwd"],
+                         "forward_speedup": times["tf fwd"] / times["ours fwd"],
+                         "tf_both_ms": times["tf fwd+bwd"], "both_ms": times["ours fwd+bwd"],
+                         "both_speedup": times["tf fwd+bwd"] / times["ours fwd+bwd"]})
+    return rows
+
+
+def norm_rows(repeats: int) -> list:
+    import tensorflow as tf
+
+    rows = []
+    for channels, side in NORM_CASES:
+        scale, offset = tf.ones([channels]), tf.zeros([channels])
+
+        def norm(x):
+            return tf.compat.v1.nn.fused_batch_norm(x, scale, offset, epsilon=1e-5, is_training=True)[0]
+
+        value = tf.cast(tf.random.normal([1, side, side, channels], seed=0), tf.bfloat16)
+        direct = tf.function(norm)
+        cast = tf.function(lambda x: tf.cast(norm(tf.cast(x, tf.float32)), tf.bfloat16))
+        times = interleaved({"direct": lambda: direct(value).numpy(), "cast": lambda: cast(value).numpy()}, repeats)
+        rows.append({"channels": channels, "shape": f"1x{side}x{side}x{channels}",
+                     "bfloat16_ms": times["direct"], "cast_float32_ms": times["cast"],
+                     "bfloat16_speedup": times["cast"] / times["direct"], "multiple_of_16": channels % 16 == 0})
+    return rows
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--repeats", type=int, default=9, help="timed calls per case and round")
+    common.add_common_arguments(parser)
+    args = parser.parse_args(argv)
+    common.apply_common_arguments(args)
+    info = common.cpu_info()
+    print(f"CPU: {info['model']} ({info['cpus']} CPUs); flags: "
+          + " ".join(name for name, present in info["flags"].items() if present)
+          + f"; native bfloat16: {'yes' if info['native_bfloat16'] else 'no (emulated: bfloat16 rows are slow)'}"
+          + f"; allocator {common.allocator()}; load average {common.load_average():.2f}")
+    pads = pad_rows(args.repeats)
+    print("\nMirror padding by 1 px (ms, median; speed-up = TensorFlow's MirrorPad time / ours)")
+    common.print_table(pads, [("dtype", "dtype"), ("shape", "shape"), ("tf_forward_ms", "MirrorPad fwd", "{:.2f}"),
+                              ("forward_ms", "ours fwd", "{:.2f}"), ("forward_speedup", "speed-up", "{:.2f}x"),
+                              ("tf_both_ms", "MirrorPad fwd+bwd", "{:.2f}"), ("both_ms", "ours fwd+bwd", "{:.2f}"),
+                              ("both_speedup", "speed-up", "{:.2f}x")])
+    norms = norm_rows(args.repeats)
+    print("\nFusedBatchNormV3 on bfloat16 input (ms, median): bfloat16 kernel vs float32 between casts")
+    common.print_table(norms, [("shape", "shape"), ("bfloat16_ms", "bfloat16", "{:.2f}"),
+                               ("cast_float32_ms", "cast + float32 + cast", "{:.2f}"),
+                               ("bfloat16_speedup", "bfloat16 speed-up", "{:.2f}x"),
+                               ("multiple_of_16", "C % 16 == 0")])
+    if args.json:
+        common.write_json(args.json, {"benchmark": "kernels", "environment": common.environment(),
+                                      "mirror_padding": pads, "instance_norm_bfloat16": norms})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
