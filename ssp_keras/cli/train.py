@@ -67,6 +67,11 @@ def run(args: argparse.Namespace) -> int:
     from ssp_keras.runtime import describe
 
     print(describe(), flush=True)
+    from ssp_keras.precision import resolve_training_precision
+
+    policy = resolve_training_precision(config.train.precision)
+    how = " (auto: this CPU computes bfloat16 natively)" if config.train.precision == "auto" and policy != "float32" else ""
+    print(f"Precision: {policy}{how}", flush=True)
     preview = None
     if args.preview_lq or args.preview_hq:
         preview = (args.preview_lq or lq, args.preview_hq or hq)
