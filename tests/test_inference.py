@@ -430,3 +430,24 @@ def test_cli_enhance_dicom_as_png(saved_generator, tmp_path, monkeypatch, capsys
     assert run_cli(monkeypatch, base + ["--out", str(tmp_path / "dicom")]) == 0
     assert run_cli(monkeypatch, base + ["--out", str(tmp_path / "png"), "--dicom-as", "png"]) == 0
     assert os.listdir(tmp_path / "dicom") == ["scan.dcm"] and os.listdir(tmp_path / "png") == ["scan.png"]
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_enhance_precision_auto_follows_the_cpu_and_explicit_bfloat16_warns_where_emulated(
+        saved_generator, tmp_path, monkeypatch, capsys, native):
+    from ssp_keras import runtime
+    from ssp_keras.data.io import read_image, write_image
+
+    monkeypatch.setattr(runtime, "native_bfloat16", lambda flags=None: native)
+    write_image(str(tmp_path / "one.png"), random_image(40, 36), bit_depth=8)
+    outputs = {}
+    for precision in ("auto", "bfloat16", "float32"):
+        out = tmp_path / precision
+        assert run_cli(monkeypatch, ["enhance", "--model", str(saved_generator), str(tmp_path / "one.png"),
+                                     "--out", str(out), "--precision", precision]) == 0
+        captured = capsys.readouterr()
+        assert ("Computing in bfloat16" in captured.out) is (precision == "auto" and native)
+        assert ("emulates it" in captured.err) is (precision == "bfloat16" and not native)
+        outputs[precision] = read_image(str(out / "one.png"), 1)
+    np.testing.assert_array_equal(outputs["auto"], outputs["bfloat16" if native else "float32"])
+    assert np.abs(outputs["bfloat16"] - outputs["float32"]).max() * 255 <= 8  # 8-bit files, bf16 vs f32
