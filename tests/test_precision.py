@@ -82,3 +82,8 @@ def test_mirror_padding_equals_tensorflow_symmetric_pad_in_values_and_gradient(s
         loss_theirs = tf.reduce_sum(tf.cast(theirs, tf.float32) * weights)
     np.testing.assert_array_equal(tf.cast(ours, tf.float32).numpy(), tf.cast(theirs, tf.float32).numpy())
     np.testing.assert_array_equal(tape.gradient(loss_ours, x).numpy(), tape.gradient(loss_theirs, x).numpy())
+
+
+def test_mirror_padding_larger_than_the_image_is_refused_like_tensorflow():
+    with pytest.raises(ValueError, match="needs height and width >= 3"):
+        MirrorPadding2D(3)(tf.zeros([1, 2, 5, 1]))

@@ -253,7 +253,7 @@ def _normalise(x, mean, variance, gamma, beta, epsilon: float):
 def _fusable(x) -> bool:
     """Whether `_instance_norm` can use its fused kernel on ``x`` as it is: static batch and
     channel sizes and, for bfloat16/float16, N*C a multiple of 16 (oneDNN's bfloat16 batch norm is
-    2x faster than float32 there, but 6-15x slower for other channel counts, e.g. 8 or 24)."""
+    2-3x faster than float32 there, but 6-10x slower for other channel counts, e.g. 8 or 24)."""
     count, channels = x.shape[0], x.shape[-1]
     if count is None or channels is None:
         return False
@@ -320,13 +320,18 @@ class MirrorPadding2D(keras.layers.Layer):
 def _symmetric_pad(x, pad: int):
     """``tf.pad(x, ..., mode="SYMMETRIC")`` on height and width, with the same values and gradient.
 
-    Forward, the mirrored edges are sliced, reversed and concatenated: 2x faster than TensorFlow's
-    MirrorPad kernel in float32 and 2-5x in bfloat16 on CPU (benchmarks/RESULTS.md), where one pad
-    per convolution made it the largest non-convolution op. Backward, autodiff through the slices
-    would be 2x slower, so the gradient is TensorFlow's own ``MirrorPadGrad``.
+    Forward, the mirrored edges are sliced, reversed and concatenated: 1.2-1.6x faster than
+    TensorFlow's MirrorPad kernel in float32 and 1.6-2.6x in bfloat16 on CPU
+    (``benchmarks/kernels.py``), where one pad per convolution made it the largest
+    non-convolution op of inference. Backward, autodiff through the slices would be 2x slower,
+    so the gradient is TensorFlow's own ``MirrorPadGrad``. Like ``tf.pad``, needs ``pad`` <= the
+    height and width (checked when they are static).
     """
     import tensorflow as tf
 
+    for side in x.shape[1:3]:
+        if side is not None and side < pad:
+            raise ValueError(f"symmetric padding by {pad} needs height and width >= {pad}, got {tuple(x.shape)}")
     paddings = [[0, 0], [pad, pad], [pad, pad], [0, 0]]
 
     @tf.custom_gradient
