@@ -312,20 +312,20 @@ def op_time_breakdown(run: Callable[[], object], runs: int = 3) -> Dict[str, flo
     inter-op threads may overlap, so the total can exceed wall time: it is op time, close to CPU
     time over the intra-op threads. Returns ``{op type: seconds per call}``, largest first.
     """
-    import glob as globbing
-    import tempfile as tempfiles
+    import glob
+    import tempfile
 
     import tensorflow as tf
     from tensorflow.tsl.profiler.protobuf import xplane_pb2
 
-    with tempfiles.TemporaryDirectory() as folder:
+    with tempfile.TemporaryDirectory() as folder:
         tf.profiler.experimental.start(folder)
         try:
             for _ in range(runs):
                 run()
         finally:
             tf.profiler.experimental.stop()
-        traces = globbing.glob(os.path.join(folder, "**", "*.xplane.pb"), recursive=True)
+        traces = glob.glob(os.path.join(folder, "**", "*.xplane.pb"), recursive=True)
         space = xplane_pb2.XSpace()
         with open(traces[0], "rb") as handle:
             space.ParseFromString(handle.read())

@@ -91,15 +91,20 @@ def timed(function, repeats: int, warmup: int = 1) -> float:
     return common.median(durations)
 
 
-def latency_rows(generator, channels: int, repeats: int) -> list:
+def latency_cases(channels: int, repeats: int):
+    """``(side, timed runs, random image)`` for the 384x384 and 1024x1024 latency cases."""
     import numpy as np
 
+    rng = np.random.default_rng(0)
+    for side, runs in ((384, repeats), (1024, max(3, repeats // 3))):
+        yield side, runs, rng.random((side, side, channels), dtype=np.float32)
+
+
+def latency_rows(generator, channels: int, repeats: int) -> list:
     from ssp_keras.inference import enhance_array
 
-    rng = np.random.default_rng(0)
     rows = []
-    for side, runs in ((384, repeats), (1024, max(3, repeats // 3))):
-        image = rng.random((side, side, channels), dtype=np.float32)
+    for side, runs, image in latency_cases(channels, repeats):
         seconds = timed(lambda: enhance_array(generator, image), runs, warmup=2)
         rows.append({"case": f"enhance_array {side}x{side}", "seconds": seconds,
                      "rate": side * side / seconds / 1e6, "unit": "Mpx/s"})
@@ -117,11 +122,8 @@ def precision_rows(generator, precisions, channels: int, repeats: int, rounds: i
     from ssp_keras.inference.loading import with_precision
 
     models = {name: with_precision(generator, name) for name in precisions}
-    rng = np.random.default_rng(0)
     rows = []
-    for side in (384, 1024):
-        image = rng.random((side, side, channels), dtype=np.float32)
-        runs = repeats if side == 384 else max(3, repeats // 3)
+    for side, runs, image in latency_cases(channels, repeats):
         for model in models.values():
             timed(lambda model=model: enhance_array(model, image), 0, warmup=2)
         seconds = {name: [] for name in models}
@@ -141,16 +143,17 @@ def precision_rows(generator, precisions, channels: int, repeats: int, rounds: i
         from ssp_keras.inference.loading import load_generator
 
         trained = {name: load_generator("ccmid-lite", name) for name in precisions}
-        for name in precisions[1:]:
-            errors = []
-            for frame in frames:
-                image = read_image(frame, channels)
-                errors.append(np.abs(enhance_array(trained[name], image).astype(np.float64)
-                                     - enhance_array(trained[precisions[0]], image)) * 255)
-            errors = np.concatenate([error.ravel() for error in errors])
+        errors = {name: [] for name in precisions[1:]}
+        for frame in frames:
+            image = read_image(frame, channels)
+            reference = enhance_array(trained[precisions[0]], image).astype(np.float64)
+            for name in errors:
+                errors[name].append((np.abs(enhance_array(trained[name], image) - reference) * 255).ravel())
+        for name, parts in errors.items():
+            error = np.concatenate(parts)
             rows.append({"case": f"ccmid-lite {name} vs {precisions[0]}, {len(frames)} real frames: |difference|",
-                         "seconds": None, "rate": float(errors.mean()), "unit": "grey levels mean",
-                         "p99": float(np.percentile(errors, 99)), "max": float(errors.max())})
+                         "seconds": None, "rate": float(error.mean()), "unit": "grey levels mean",
+                         "p99": float(np.percentile(error, 99)), "max": float(error.max())})
     return rows
 
 

@@ -59,8 +59,8 @@ def pad_rows(repeats: int) -> list:
 
     from ssp_keras.networks.layers import _symmetric_pad
 
-    def tensorflow_pad(x):
-        return tf.pad(x, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="SYMMETRIC")
+    def tensorflow_pad(x, pad):
+        return tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="SYMMETRIC")
 
     rows = []
     for dtype in (tf.float32, tf.bfloat16):
@@ -69,14 +69,14 @@ def pad_rows(repeats: int) -> list:
             value = tf.cast(variable, dtype)
 
             def forward(pad):
-                function = tf.function(lambda x: pad(x, 1) if pad is _symmetric_pad else pad(x))
+                function = tf.function(lambda x: pad(x, 1))
                 return lambda: function(value).numpy()
 
             def both(pad):
                 @tf.function
                 def step():
                     with tf.GradientTape() as tape:
-                        padded = pad(tf.cast(variable, dtype), 1) if pad is _symmetric_pad else pad(tf.cast(variable, dtype))
+                        padded = pad(tf.cast(variable, dtype), 1)
                         loss = tf.reduce_sum(tf.square(tf.cast(padded, tf.float32)))  # needs the forward value
                     return tape.gradient(loss, variable)
                 return lambda: step().numpy()

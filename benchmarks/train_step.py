@@ -66,6 +66,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import argparse  # noqa: E402
 import gc  # noqa: E402
+import re  # noqa: E402
 import tempfile  # noqa: E402
 import time  # noqa: E402
 
@@ -295,16 +296,21 @@ def print_report(report: dict) -> None:
             print_profile(row)
 
 
-#: Op types that do the step's convolution / matmul arithmetic (the rest is memory-bound work).
-ARITHMETIC_OPS = ("Conv2D", "Conv2DBackpropInput", "Conv2DBackpropFilter", "MatMul", "BatchMatMulV2", "Einsum")
+#: Op types (after oneDNN's ``_Mkl``/``Native``/``Fused`` prefixes) that do the step's convolution /
+#: matmul arithmetic; the rest is memory-bound work.
+ARITHMETIC_OPS = ("Conv2D", "MatMul", "BatchMatMul", "Einsum")
+
+
+def is_arithmetic(op_type: str) -> bool:
+    """Whether ``op_type`` (e.g. ``_MklNativeConv2DBackpropFilter``) is a convolution or matmul."""
+    return re.sub(r"^_Mkl(Native)?(Fused)?", "", op_type).startswith(ARITHMETIC_OPS)
 
 
 def print_profile(row: dict, top: int = 14) -> None:
     """Op time per step by op type (TensorFlow profiler), and the share the arithmetic ops take."""
     profile = row["op_seconds_per_step"]
     total = sum(profile.values())
-    arithmetic = sum(v for k, v in profile.items() if k.replace("_MklNative", "").replace("_Mkl", "")
-                     .replace("_Fused", "") in ARITHMETIC_OPS or "Conv2D" in k)
+    arithmetic = sum(seconds for name, seconds in profile.items() if is_arithmetic(name))
     print(f"\n{row['preset']} b{row['batch_size']} {row['variant']}: op time {total:.3f} s per step "
           f"(wall {row['step_s']:.3f} s); convolutions/matmuls {arithmetic / total:.0%} of it")
     rows = [{"op": name, "ms": seconds * 1e3, "share": seconds / total} for name, seconds in list(profile.items())[:top]]

@@ -15,6 +15,10 @@ import sys
 #: ``precision`` values for inference (`ssp_keras.inference.loading.load_generator`).
 INFERENCE_PRECISIONS = ("auto", "float32", "bfloat16")
 
+#: What the command line says when bfloat16 would be emulated.
+EMULATED_BFLOAT16 = ("this CPU has no native bfloat16 (avx512_bf16 / amx_bf16); TensorFlow emulates it, "
+                     "about 10x slower than float32")
+
 
 def bfloat16_is_fast() -> bool:
     """Whether this process computes on a CPU with native bfloat16 and sees no GPU."""
@@ -55,6 +59,5 @@ def mixed_policy() -> str:
         return "mixed_float16"
     if native_bfloat16():
         return "mixed_bfloat16"
-    print("--mixed-precision: this CPU has no native bfloat16 (avx512_bf16 / amx_bf16), where it would be "
-          "about 10x slower; training in float32", file=sys.stderr)
+    print(f"--mixed-precision: {EMULATED_BFLOAT16}; training in float32", file=sys.stderr)
     return "float32"

@@ -92,11 +92,11 @@ def run(args: argparse.Namespace) -> int:
     if args.precision == "auto" and generator.dtype_policy.name == "bfloat16" and not args.quiet:
         print("Computing in bfloat16 (native on this CPU); --precision float32 for float32 results")
     if args.precision == "bfloat16":
+        from ssp_keras.precision import EMULATED_BFLOAT16
         from ssp_keras.runtime import native_bfloat16
 
         if not native_bfloat16():
-            print("ssp-net enhance: warning: this CPU has no native bfloat16 (avx512_bf16 / amx_bf16); "
-                  "TensorFlow emulates it, about 10x slower than float32", file=sys.stderr)
+            print(f"ssp-net enhance: warning: {EMULATED_BFLOAT16}", file=sys.stderr)
     result = enhance_files(
         generator,
         args.inputs,

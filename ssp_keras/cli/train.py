@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 
 from ssp_keras.cli.options import (
     add_config_options,
@@ -99,7 +100,6 @@ def _without_excluded(sources, patterns):
 
 def _fit_verbosity(requested):
     """Keras' bar rewrites one line with carriage returns; in a log file that is one huge line."""
-    import sys
     if requested is not None:
         return requested
     return 1 if sys.stdout.isatty() else 2

@@ -22,7 +22,6 @@ from ssp_keras.precision import INFERENCE_PRECISIONS, resolve_inference_precisio
 GENERATOR_FILE = "generator.keras"
 
 
-
 def resolve_generator_path(source: str) -> str:
     """The ``.keras`` file that ``source`` (run folder, file or pretrained name) designates."""
     from ssp_keras.pretrained import PRETRAINED, is_pretrained_name, pretrained_path
