@@ -14,6 +14,10 @@ printed at the top:
   kernel in float32 between two casts, for several channel counts. oneDNN's bfloat16 kernel is
   fast only when the (fused) channel count is a multiple of 16; the library casts otherwise
   (`networks.layers._fusable`).
+* **float32 instance norm in training**, forward + backward, on the `paper` step's shapes (batch 8
+  = 4 LQ + 4 HQ through G): the batch seen as one ``[1, H, W, N*C]`` image between two transposes
+  (the earlier formulation, `kernel_ablation.transposed_instance_norm`) against the library's
+  per-image split (`networks.layers._instance_norm`).
 """
 
 from __future__ import annotations
@@ -111,6 +115,42 @@ def norm_rows(repeats: int) -> list:
     return rows
 
 
+TRAINING_NORM_SHAPES = ((8, 256, 256, 16), (8, 128, 128, 64), (8, 64, 64, 256), (8, 32, 32, 512), (8, 16, 16, 1024),
+                        (8, 8, 8, 2048))
+
+
+def _forward_backward(function, *values):
+    """A timed callable: ``function(*variables)``, then the gradients of a weighted sum of it."""
+    import tensorflow as tf
+
+    variables = [tf.Variable(value) for value in values]
+
+    @tf.function
+    def step():
+        with tf.GradientTape() as tape:
+            loss = tf.reduce_sum(function(*variables) * 1e-3)
+        return [tf.reduce_sum(g) for g in tape.gradient(loss, variables)]
+
+    return lambda: [g.numpy() for g in step()]
+
+
+def training_norm_rows(repeats: int) -> list:
+    import tensorflow as tf
+    from kernel_ablation import transposed_instance_norm
+
+    from ssp_keras.networks.layers import _instance_norm
+
+    rows = []
+    for shape in TRAINING_NORM_SHAPES:
+        x, gamma, beta = tf.random.normal(shape, seed=0), tf.ones([shape[-1]]), tf.zeros([shape[-1]])
+        times = interleaved({"before": _forward_backward(transposed_instance_norm, x, gamma, beta),
+                             "split": _forward_backward(lambda x, g, b: _instance_norm(x, g, b, 1e-5), x, gamma, beta)},
+                            repeats)
+        rows.append({"shape": "x".join(map(str, shape)), "transposed_ms": times["before"], "split_ms": times["split"],
+                     "speedup": times["before"] / times["split"]})
+    return rows
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=9, help="timed calls per case and round")
@@ -134,9 +174,14 @@ def main(argv=None) -> int:
                                ("cast_float32_ms", "cast + float32 + cast", "{:.2f}"),
                                ("bfloat16_speedup", "bfloat16 speed-up", "{:.2f}x"),
                                ("multiple_of_16", "C % 16 == 0")])
+    training = training_norm_rows(args.repeats)
+    print("\nfloat32 instance norm in training, forward + backward (ms, median): transposed view vs per-image split")
+    common.print_table(training, [("shape", "shape"), ("transposed_ms", "[1, H, W, N*C] view", "{:.2f}"),
+                                  ("split_ms", "per-image split", "{:.2f}"), ("speedup", "speed-up", "{:.2f}x")])
     if args.json:
         common.write_json(args.json, {"benchmark": "kernels", "environment": common.environment(),
-                                      "mirror_padding": pads, "instance_norm_bfloat16": norms})
+                                      "mirror_padding": pads, "instance_norm_bfloat16": norms,
+                                      "instance_norm_float32_training": training})
     return 0
 
 

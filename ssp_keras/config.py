@@ -131,6 +131,10 @@ class LossConfig:
       (StillGAN's 0.01); without it a flat output scores as perfect structure (see losses.structure).
     identity_weight: optional L1 between y and G(y) (0 = off).
     history_pool_size: optional pool of past fakes for D (0 = off; CycleGAN uses 50).
+    denoising_noise: largest standard deviation (at mid-grey, [0, 1] units; 0 = off, the paper) of
+      signal-dependent noise added to G's LQ input in training while the structure term still
+      compares G's output with the noise-free LQ, so G learns to remove such noise instead of
+      reproducing it (see `SSPNet`). Not the same as ``data.lq_noise``, whose noise both sides see.
     """
 
     variant: str = LOSS["variant"]
@@ -145,6 +149,7 @@ class LossConfig:
     structure_noise: float = LOSS["structure_noise"]
     identity_weight: float = LOSS["identity_weight"]
     history_pool_size: int = LOSS["history_pool_size"]
+    denoising_noise: float = LOSS["denoising_noise"]
 
     def validate(self, prefix: str = "loss") -> None:
         defaults.check(LOSS_RULES, _section_values(self), _field(prefix))

@@ -74,6 +74,7 @@ LOSS = types.MappingProxyType({
     "structure_noise": 0.01,
     "identity_weight": 0.0,
     "history_pool_size": 0,
+    "denoising_noise": 0.0,
 })
 #: `CSNet`, the evaluation's fibre segmenter: CS-Net's widths 32..512, four poolings, reduction 8.
 CSNET = types.MappingProxyType({
@@ -209,6 +210,7 @@ LOSS_RULES: Mapping[str, Rule] = types.MappingProxyType({
     "structure_noise": non_negative_number,
     "identity_weight": non_negative_number,
     "history_pool_size": non_negative_int,
+    "denoising_noise": number_in(0, 0.25, high_included=True),
 })
 CSNET_RULES: Mapping[str, Rule] = types.MappingProxyType({
     "channels": one_of(CHANNEL_COUNTS),

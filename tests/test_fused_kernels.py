@@ -13,7 +13,11 @@ import tensorflow as tf
 import keras
 
 from ssp_keras.networks import build_generator
-from ssp_keras.networks.layers import FusedBatchNormalization, WideInputConv2D, conv_norm_act
+from ssp_keras.networks.layers import (
+    FusedBatchNormalization,
+    WideInputConv2D,
+    conv_norm_act,
+)
 from ssp_keras.training.optimizers import FusedAdam
 from tiny import tiny_config
 

@@ -87,6 +87,41 @@ def test_history_pool_and_identity_term_train():
     assert int(model.fake_pool.count) == 3 and np.isfinite(logs["identity_loss"])
 
 
+@pytest.mark.parametrize("strength", [0.0, 0.1])
+def test_denoising_noise_feeds_g_a_noisy_lq_and_keeps_the_structure_target_clean(monkeypatch, strength):
+    model, _ = _model(**{"loss.denoising_noise": strength})
+    lq, hq = _batch()
+    seen = {}
+    enhance_both, generator_losses = model._enhance_both, model.generator_losses
+
+    def enhance_spy(lq_input, hq_input, training):
+        seen["generator_lq"], seen["generator_hq"] = lq_input, hq_input
+        return enhance_both(lq_input, hq_input, training)
+
+    def losses_spy(lq_target, hq_target, *enhanced, training):
+        seen["structure_lq"] = lq_target
+        return generator_losses(lq_target, hq_target, *enhanced, training=training)
+
+    monkeypatch.setattr(model, "_enhance_both", enhance_spy)
+    monkeypatch.setattr(model, "generator_losses", losses_spy)
+    model.train_step((lq, hq))  # eagerly, so the spies see values
+    np.testing.assert_array_equal(seen["structure_lq"], lq)  # the structure term compares with the clean LQ
+    np.testing.assert_array_equal(seen["generator_hq"], hq)  # HQ is never noised
+    difference = np.abs(keras.ops.convert_to_numpy(seen["generator_lq"]) - lq)
+    if strength:
+        assert 0.002 < difference.mean() < strength  # noised, at most strength * sqrt(2) per sigma
+        assert 0.0 <= keras.ops.convert_to_numpy(seen["generator_lq"]).min() <= 1.0
+    else:
+        assert difference.max() == 0.0
+
+
+def test_denoising_noise_is_validated_and_serialised():
+    with pytest.raises(ValueError, match="denoising_noise"):
+        _model(**{"loss.denoising_noise": 0.5})
+    model, _ = _model(**{"loss.denoising_noise": 0.02})
+    assert model.__class__.from_config(model.get_config()).denoising_noise == 0.02
+
+
 def test_nan_input_stops_training_naming_the_loss():
     model, _ = _model()
     lq, hq = _batch(batch=4)

@@ -10,6 +10,11 @@ criterion. One training step:
               L_SP = L_IU(G(x)) + beta * [structure(x, G(x)) + structure(y, G(y))]
    (with the freshly updated D), plus an optional identity term |y - G(y)|.
 
+With ``denoising_noise`` > 0 (off in the paper), G's LQ input in training is x + n, signal-dependent
+noise n (`ssp_keras.data.pipeline.random_noise`), while structure(x, G(x + n)) still compares with
+the noise-free x: G is taught to remove such noise rather than to preserve it. Everything else
+reads G(x + n) for G(x).
+
 The loss variant of the paper's Table 3 ("gan", "gan+iu", "gan+te", "gan+sp") switches the L_SP
 terms on and off; all terms are always measured and reported.
 
@@ -24,6 +29,7 @@ from typing import Sequence
 import keras
 import tensorflow as tf
 
+from ssp_keras.data.pipeline import random_noise
 from ssp_keras.defaults import LOSS, LOSS_RULES, LOSS_VARIANT_TERMS, check_arguments
 from ssp_keras.losses import adversarial_loss, illumination_uniformity_loss, structure_loss
 from ssp_keras.training.history_pool import FakeImagePool
@@ -52,6 +58,8 @@ class SSPNet(keras.Model):
         structure_noise: shared noise added to both images of the structure term (StillGAN: 0.01).
         identity_weight: weight of |y - G(y)| (0 = off).
         history_pool_size: pool of past fakes shown to D (0 = off).
+        denoising_noise: largest std (at mid-grey) of the noise added to G's LQ input in training,
+            the structure term comparing with the noise-free LQ (0 = off; see the module docstring).
     """
 
     def __init__(
@@ -70,6 +78,7 @@ class SSPNet(keras.Model):
         structure_noise: float = LOSS["structure_noise"],
         identity_weight: float = LOSS["identity_weight"],
         history_pool_size: int = LOSS["history_pool_size"],
+        denoising_noise: float = LOSS["denoising_noise"],
         seed: int | None = None,
         **kwargs,
     ):
@@ -79,6 +88,7 @@ class SSPNet(keras.Model):
             variant=variant, adversarial=adversarial, lambda1=lambda1, lambda2=lambda2, alpha=alpha, beta=beta,
             iu_patch_sizes=iu_patch_sizes, ssim_window=ssim_window, ssim_sigma=ssim_sigma,
             structure_noise=structure_noise, identity_weight=identity_weight, history_pool_size=history_pool_size,
+            denoising_noise=denoising_noise,
         ))
         self.generator = generator
         self.discriminator = discriminator
@@ -95,6 +105,7 @@ class SSPNet(keras.Model):
         self.noise_seed = keras.random.SeedGenerator(seed)
         self.identity_weight = float(identity_weight)
         self.history_pool_size = int(history_pool_size)
+        self.denoising_noise = float(denoising_noise)
         self.seed = seed
         # float32 whatever the dtype policy: the pool stores and returns images, not activations.
         self.fake_pool = (
@@ -169,6 +180,7 @@ class SSPNet(keras.Model):
                 "structure_noise": self.structure_noise,
                 "identity_weight": self.identity_weight,
                 "history_pool_size": self.history_pool_size,
+                "denoising_noise": self.denoising_noise,
                 "seed": self.seed,
             }
         )
@@ -227,10 +239,17 @@ class SSPNet(keras.Model):
             raise ValueError("SSPNet trains on (lq, hq) pairs of unpaired batches; got a single tensor")
         return tf.cast(lq, tf.float32), tf.cast(hq, tf.float32)
 
+    def _generator_input(self, lq):
+        """x + n for G in training when ``denoising_noise`` is on, else x itself."""
+        if not self.denoising_noise:
+            return lq
+        seed = tf.cast(keras.random.randint([2], 0, 2**31 - 1, seed=self.noise_seed), tf.int64)
+        return random_noise(lq, self.denoising_noise, seed)
+
     def train_step(self, data):
         lq, hq = self._unpack(data)
         with tf.GradientTape() as generator_tape:
-            enhanced_lq, enhanced_hq = self._enhance_both(lq, hq, training=True)
+            enhanced_lq, enhanced_hq = self._enhance_both(self._generator_input(lq), hq, training=True)
             with generator_tape.stop_recording():
                 d_per_sample = self._discriminator_update(hq, enhanced_lq, enhanced_hq)
             g_terms = self.generator_losses(lq, hq, enhanced_lq, enhanced_hq, training=True)
@@ -302,6 +321,7 @@ def build_sspnet(config, sync_batch_norm: bool | None = None, fused_kernels: boo
         structure_noise=loss.structure_noise,
         identity_weight=loss.identity_weight,
         history_pool_size=loss.history_pool_size,
+        denoising_noise=loss.denoising_noise,
         seed=config.train.seed,
         name="ssp_net",
     )
