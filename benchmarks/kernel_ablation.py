@@ -10,7 +10,7 @@ builds it (``concat``), and traced with these kernels on or off:
 
 * ``split-norm``: instance norm of a batch as one fused batch norm per image (`networks.layers.
   _instance_norm`); off, the batch is seen as one ``[1, H, W, N*C]`` image between two transposes
-  (`transposed_instance_norm`, the formulation before).
+  (`networks.layers._instance_norm_as_one_image`, the formulation before).
 
 ``before`` has them off, ``library`` on (the shipped step). Every model is built first
 and then traced under its own setting (building one makes the functions of those built before it
@@ -32,18 +32,6 @@ KERNELS = ("split-norm",)
 VARIANTS = {"before": (), "library": KERNELS}
 
 
-def transposed_instance_norm(x, gamma, beta, epsilon: float = 1e-5):
-    """Instance norm as ONE batch norm of the batch seen as a ``[1, H, W, N*C]`` image (the formulation before)."""
-    import tensorflow as tf
-
-    count, _, _, channels = x.shape
-    height, width = tf.shape(x)[1], tf.shape(x)[2]
-    as_channels = tf.reshape(tf.transpose(x, [1, 2, 0, 3]), [1, height, width, count * channels])
-    outputs = tf.compat.v1.nn.fused_batch_norm(as_channels, tf.tile(gamma, [count]), tf.tile(beta, [count]),
-                                               epsilon=epsilon, data_format="NHWC", is_training=True)[0]
-    return tf.transpose(tf.reshape(outputs, [height, width, count, channels]), [2, 0, 1, 3])
-
-
 @contextlib.contextmanager
 def kernels_on(enabled):
     """Within the block, only the kernels named in ``enabled`` are used when a step is traced."""
@@ -51,7 +39,7 @@ def kernels_on(enabled):
 
     saved = layers._instance_norm
     if "split-norm" not in enabled:
-        layers._instance_norm = transposed_instance_norm
+        layers._instance_norm = layers._instance_norm_as_one_image
     try:
         yield
     finally:

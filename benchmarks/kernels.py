@@ -16,7 +16,7 @@ printed at the top:
   (`networks.layers._fusable`).
 * **float32 instance norm in training**, forward + backward, on the `paper` step's shapes (batch 8
   = 4 LQ + 4 HQ through G): the batch seen as one ``[1, H, W, N*C]`` image between two transposes
-  (the earlier formulation, `kernel_ablation.transposed_instance_norm`) against the library's
+  (the earlier formulation, `networks.layers._instance_norm_as_one_image`) against the library's
   per-image split (`networks.layers._instance_norm`).
 """
 
@@ -136,14 +136,14 @@ def _forward_backward(function, *values):
 
 def training_norm_rows(repeats: int) -> list:
     import tensorflow as tf
-    from kernel_ablation import transposed_instance_norm
 
-    from ssp_keras.networks.layers import _instance_norm
+    from ssp_keras.networks.layers import _instance_norm, _instance_norm_as_one_image
 
     rows = []
     for shape in TRAINING_NORM_SHAPES:
         x, gamma, beta = tf.random.normal(shape, seed=0), tf.ones([shape[-1]]), tf.zeros([shape[-1]])
-        times = interleaved({"before": _forward_backward(transposed_instance_norm, x, gamma, beta),
+        times = interleaved({"before": _forward_backward(lambda x, g, b: _instance_norm_as_one_image(x, g, b, 1e-5),
+                                                         x, gamma, beta),
                              "split": _forward_backward(lambda x, g, b: _instance_norm(x, g, b, 1e-5), x, gamma, beta)},
                             repeats)
         rows.append({"shape": "x".join(map(str, shape)), "transposed_ms": times["before"], "split_ms": times["split"],

@@ -48,8 +48,7 @@ LQ+HQ batch), ``two-pass`` (benchmark-only: two separate G passes, as a naive po
 "same" zero padding instead of mirror padding; ``concat+batch-norm+zero-pad`` is the generator as
 it was before instance norm), and, to measure the library's CPU kernels against what they
 replace: ``keras-kernels`` (``SSPGenerator(fused_kernels=False)``: Keras' ``BatchNormalization``
-and plain ``Conv2D`` instead of ``FusedBatchNormalization``, ``WideInputConv2D`` and
-``PointwiseConv2D``) and
+and plain ``Conv2D`` instead of ``FusedBatchNormalization`` and ``WideInputConv2D``) and
 ``keras-adam`` (Keras' ``Adam`` instead of ``FusedAdam``).
 """
 
