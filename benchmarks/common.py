@@ -31,7 +31,6 @@ import collections
 import json
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
@@ -154,6 +153,16 @@ def cpu_info() -> dict:
     cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
     return {"model": model, "cpus": cpus, "flags": {name: name in flags for name in wanted},
             "native_bfloat16": native_bfloat16(flags)}
+
+
+def cpu_line() -> str:
+    """One line for a benchmark's header: CPU model, usable CPUs, the tracked SIMD flags it has,
+    whether bfloat16 is native (emulated bfloat16 is about 10x slower), allocator, load average."""
+    info = cpu_info()
+    flags = " ".join(name for name, present in info["flags"].items() if present) or "none of the tracked"
+    bfloat16 = "yes" if info["native_bfloat16"] else "no (emulated: bfloat16 is slow)"
+    return (f"CPU: {info['model']} ({info['cpus']} CPUs); flags: {flags}; native bfloat16: {bfloat16}; "
+            f"allocator {allocator()}; load average {load_average():.2f}")
 
 
 def environment() -> dict:
@@ -346,6 +355,18 @@ def op_time_breakdown(run: Callable[[], object], runs: int = 3) -> Dict[str, flo
 
 
 # ------------------------------------------------------------------------------ timing, output
+def timed(function: Callable[[], object], repeats: int, warmup: int = 1) -> float:
+    """Median seconds of ``function()`` over ``repeats`` runs after ``warmup`` untimed ones."""
+    for _ in range(warmup):
+        function()
+    durations = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        durations.append(time.perf_counter() - started)
+    return median(durations)
+
+
 def median(values: Iterable[float]) -> float:
     values = list(values)
     return statistics.median(values) if values else float("nan")
@@ -410,6 +431,14 @@ def _json_default(value):
     if hasattr(value, "tolist"):
         return value.tolist()
     return str(value)
+
+
+def add_step_arguments(parser, preset: str = "paper", image_size: int = 256) -> None:
+    """``--preset``, ``--image-size``, ``--batch-size`` (per domain), ``--channels`` of a training step."""
+    parser.add_argument("--preset", choices=("lite", "paper"), default=preset)
+    parser.add_argument("--image-size", type=int, default=image_size, help="crop side (multiple of 32)")
+    parser.add_argument("--batch-size", type=int, default=4, help="images per domain (LQ and HQ each)")
+    parser.add_argument("--channels", type=int, choices=(1, 3), default=1)
 
 
 def add_common_arguments(parser) -> None:

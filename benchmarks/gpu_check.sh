@@ -24,6 +24,12 @@
 # says so, still records nvidia-smi and a matmul rate from JAX or CuPy if one is installed, and
 # exits with code 3.
 #
+# The GPU machines lent to this project's sessions (one H200) hold PyTorch, JAX and CuPy for CUDA 13
+# but no TensorFlow, cannot reach PyPI, and take at most 64 MiB of carried files per call, while
+# tensorflow 2.21's wheel alone is 546 MiB and needs the CUDA 12 libraries (nvidia-*-cu12, several
+# GB more). There, this script records nvidia-smi and the JAX/CuPy matmul rates and exits with 3;
+# the TensorFlow parts need a GPU machine with tensorflow[and-cuda] 2.21 or network access.
+#
 # GPU_CHECK_DRY_RUN=1 runs every part on the CPU with tiny shapes (lite preset, 128x128, batch 1,
 # 256x256 matmuls) to prove the Python in it works, e.g.
 #   GPU_CHECK_DRY_RUN=1 GPU_CHECK_PYTHON=.venv/bin/python OUT=/tmp/gpu_dry nice -n 15 bash benchmarks/gpu_check.sh

@@ -79,18 +79,6 @@ def make_generator(preset_name: str, channels: int):
     return build_generator(config)
 
 
-def timed(function, repeats: int, warmup: int = 1) -> float:
-    """Median seconds of ``function()`` over ``repeats`` runs after ``warmup`` untimed ones."""
-    for _ in range(warmup):
-        function()
-    durations = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        durations.append(time.perf_counter() - started)
-    return common.median(durations)
-
-
 def latency_cases(channels: int, repeats: int):
     """``(side, timed runs, random image)`` for the 384x384 and 1024x1024 latency cases."""
     import numpy as np
@@ -105,7 +93,7 @@ def latency_rows(generator, channels: int, repeats: int) -> list:
 
     rows = []
     for side, runs, image in latency_cases(channels, repeats):
-        seconds = timed(lambda: enhance_array(generator, image), runs, warmup=2)
+        seconds = common.timed(lambda: enhance_array(generator, image), runs, warmup=2)
         rows.append({"case": f"enhance_array {side}x{side}", "seconds": seconds,
                      "rate": side * side / seconds / 1e6, "unit": "Mpx/s"})
     return rows
@@ -125,12 +113,12 @@ def precision_rows(generator, precisions, channels: int, repeats: int, rounds: i
     rows = []
     for side, runs, image in latency_cases(channels, repeats):
         for model in models.values():
-            timed(lambda model=model: enhance_array(model, image), 0, warmup=2)
+            common.timed(lambda model=model: enhance_array(model, image), 0, warmup=2)
         seconds = {name: [] for name in models}
         for round_index in range(rounds):
             order = list(models.items()) if round_index % 2 == 0 else list(models.items())[::-1]
             for name, model in order:
-                seconds[name].append(timed(lambda model=model: enhance_array(model, image), runs, warmup=0))
+                seconds[name].append(common.timed(lambda model=model: enhance_array(model, image), runs, warmup=0))
         reference = common.median(seconds[precisions[0]])
         for name in models:
             median = common.median(seconds[name])
@@ -227,10 +215,7 @@ def main(argv=None) -> int:
     common.apply_common_arguments(args)
     generator = make_generator(args.preset, args.channels)
     if args.precision:
-        info = common.cpu_info()
-        print(f"CPU: {info['model']} ({info['cpus']} CPUs); flags: "
-              + " ".join(name for name, present in info["flags"].items() if present)
-              + f"; native bfloat16: {'yes' if info['native_bfloat16'] else 'no (emulated: slow)'}")
+        print(common.cpu_line())
         rows = precision_rows(generator, args.precision, args.channels, args.repeats, args.rounds)
     else:
         rows = latency_rows(generator, args.channels, args.repeats)

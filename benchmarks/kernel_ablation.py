@@ -50,10 +50,7 @@ def main(argv=None) -> int:
     common.reexec_with_tcmalloc_if_asked(argv)
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--preset", default="paper")
-    parser.add_argument("--image-size", type=int, default=256)
-    parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--channels", type=int, default=1)
+    common.add_step_arguments(parser)
     parser.add_argument("--variants", default=",".join(VARIANTS), help=f"comma-separated, from {list(VARIANTS)}")
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--steps", type=int, default=2, help="timed steps per variant and round")
@@ -67,10 +64,7 @@ def main(argv=None) -> int:
 
     import train_step
 
-    info = common.cpu_info()
-    print(f"CPU: {info['model']} ({info['cpus']} CPUs); flags: "
-          + " ".join(name for name, present in info["flags"].items() if present)
-          + f"; allocator {common.allocator()}; load average {common.load_average():.2f}", flush=True)
+    print(common.cpu_line(), flush=True)
     variant = train_step.parse_variant("concat")  # float32: these kernels apply to float32 only
     built = {name: train_step.build(args.preset, args.image_size, args.batch_size, variant, args.channels)
              for name in names}

@@ -157,11 +157,7 @@ def main(argv=None) -> int:
     common.add_common_arguments(parser)
     args = parser.parse_args(argv)
     common.apply_common_arguments(args)
-    info = common.cpu_info()
-    print(f"CPU: {info['model']} ({info['cpus']} CPUs); flags: "
-          + " ".join(name for name, present in info["flags"].items() if present)
-          + f"; native bfloat16: {'yes' if info['native_bfloat16'] else 'no (emulated: bfloat16 rows are slow)'}"
-          + f"; allocator {common.allocator()}; load average {common.load_average():.2f}")
+    print(common.cpu_line())
     pads = pad_rows(args.repeats)
     print("\nMirror padding by 1 px (ms, median; speed-up = TensorFlow's MirrorPad time / ours)")
     common.print_table(pads, [("dtype", "dtype"), ("shape", "shape"), ("tf_forward_ms", "MirrorPad fwd", "{:.2f}"),

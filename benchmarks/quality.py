@@ -261,11 +261,6 @@ def _finite_or_none(value):
     return value
 
 
-def environment_line() -> str:
-    info = common.cpu_info()
-    flags = " ".join(name for name, present in info["flags"].items() if present) or "none of the tracked"
-    return (f"CPU: {info['model']} ({info['cpus']} CPUs); flags: {flags}; allocator {common.allocator()}; "
-            f"load average {common.load_average():.2f}")
 
 
 def main(argv=None) -> int:
@@ -273,7 +268,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     started = time.perf_counter()
     command = shlex.join(["python", os.path.relpath(os.path.abspath(__file__), os.getcwd())] + argv)
-    print(f"# Enhancement quality\n\n`{command}`\n\n{environment_line()}", flush=True)
+    print(f"# Enhancement quality\n\n`{command}`\n\n{common.cpu_line()}", flush=True)
     common.apply_common_arguments(args)
 
     from ssp_keras.errors import InputError

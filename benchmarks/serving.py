@@ -33,7 +33,7 @@ common.reexec_with_tcmalloc_if_asked()  # before TensorFlow loads
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPOSITORY)
 
-from inference import make_generator, timed  # noqa: E402  (benchmarks/inference.py)
+from inference import make_generator  # noqa: E402  (benchmarks/inference.py)
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -79,10 +79,10 @@ def main(argv=None) -> int:
         batch = tf.constant(np.repeat(image_uint8[None], args.batch, axis=0))
         png = tf.constant([encode_png(image)])
         add(f"SavedModel serving_default, 1 x {side}x{side}",
-            timed(lambda: serving_default(images=one), args.repeats, 2))
+            common.timed(lambda: serving_default(images=one), args.repeats, 2))
         add(f"SavedModel serving_default, {args.batch} x {side}x{side}",
-            timed(lambda: serving_default(images=batch), max(3, args.repeats // 4), 1), args.batch)
-        add(f"SavedModel enhance_png, 1 x {side}x{side}", timed(lambda: enhance_png(image_bytes=png), args.repeats, 2))
+            common.timed(lambda: serving_default(images=batch), max(3, args.repeats // 4), 1), args.batch)
+        add(f"SavedModel enhance_png, 1 x {side}x{side}", common.timed(lambda: enhance_png(image_bytes=png), args.repeats, 2))
 
         with InProcessModelServer({"ssp_net": os.path.dirname(export.path)}) as server:
             cases = [
@@ -92,7 +92,7 @@ def main(argv=None) -> int:
             ]
             for protocol, address, rest, signature, repeats in cases:
                 with PredictionClient(address, signature=signature, rest=rest, channels=channels) as client:
-                    seconds = timed(lambda: client.enhance(image), repeats, 2)
+                    seconds = common.timed(lambda: client.enhance(image), repeats, 2)
                 add(f"{protocol} round trip {signature}, 1 x {side}x{side} (median of {repeats})", seconds)
 
     print(f"\nServing, preset {args.preset}, {channels} channel(s); export took {export_seconds:.1f} s; "

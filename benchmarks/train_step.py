@@ -282,7 +282,8 @@ COLUMNS = [
 def print_report(report: dict) -> None:
     matmul = report["matmul_float32"]
     first = report["results"][0]
-    print(f"\n{first['image_size']}x{first['image_size']}x{first['channels']}, batch = LQ images = HQ images "
+    print("\n" + common.cpu_line())
+    print(f"{first['image_size']}x{first['image_size']}x{first['channels']}, batch = LQ images = HQ images "
           f"per step; allocator {report['allocator']}; oneDNN {'on' if report['onednn'] else 'off'}; threads intra {report['threads']['intra_op']} "
           f"inter {report['threads']['inter_op']}; {report['rounds']} rounds x {report['steps_per_round']} steps; "
           f"load {', '.join(f'{v:.2f}' for v in report['load_average_per_round'])}")
