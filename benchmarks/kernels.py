@@ -4,7 +4,7 @@ Run by hand (not part of the test suite):
 
     python benchmarks/kernels.py [--tcmalloc] [--repeats 9] [--max-load 1.5] [--json PATH]
 
-Two tables, each case timed in interleaved rounds (median of ``--repeats``), on the CPU flags
+Four tables, each case timed in interleaved rounds (median of ``--repeats``), on the CPU flags
 printed at the top:
 
 * **mirror padding** (one per convolution in G): TensorFlow's ``MirrorPad`` (``tf.pad(...,
@@ -18,6 +18,11 @@ printed at the top:
   = 4 LQ + 4 HQ through G): the batch seen as one ``[1, H, W, N*C]`` image between two transposes
   (the earlier formulation, `networks.layers._instance_norm_as_one_image`) against the library's
   per-image split (`networks.layers._instance_norm`).
+* **the padding's share of a 3x3 convolution in training** (float32, forward + backward, the
+  `paper` 384² step's G shapes): the library's mirror padding + "valid" convolution against a
+  zero-padded "same" convolution, which needs no pad op and no ``MirrorPadGrad``. The ratio is the
+  most that folding the mirror padding into the convolution (a "same" convolution plus a border
+  correction) could gain per layer, before the correction's own cost.
 """
 
 from __future__ import annotations
@@ -25,7 +30,6 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import common  # noqa: E402
@@ -38,23 +42,13 @@ PAD_SHAPES = ((1, 1024, 1024, 8), (1, 512, 512, 16), (1, 256, 256, 64), (1, 96, 
 NORM_CASES = ((8, 1024), (16, 512), (24, 512), (32, 256), (48, 256), (64, 256), (128, 128), (256, 64))
 
 
-def median_ms(function, repeats: int) -> float:
-    function()  # trace / warm up
-    durations = []
-    for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        durations.append(time.perf_counter() - started)
-    return common.median(durations) * 1e3
-
-
 def interleaved(cases: dict, repeats: int, rounds: int = 2) -> dict:
     """``{name: median ms}`` over ``rounds`` interleaved rounds of ``repeats`` calls each."""
     times = {name: [] for name in cases}
     for round_index in range(rounds):
         order = list(cases.items()) if round_index % 2 == 0 else list(cases.items())[::-1]
         for name, function in order:
-            times[name].append(median_ms(function, repeats))
+            times[name].append(common.timed(function, repeats) * 1e3)
     return {name: common.median(values) for name, values in times.items()}
 
 
@@ -151,6 +145,27 @@ def training_norm_rows(repeats: int) -> list:
     return rows
 
 
+CONV_PAD_SHAPES = ((8, 384, 384, 16, 16), (8, 192, 192, 32, 32), (8, 96, 96, 64, 64), (8, 48, 48, 128, 128),
+                   (8, 24, 24, 256, 256))
+
+
+def conv_padding_rows(repeats: int) -> list:
+    import tensorflow as tf
+
+    from ssp_keras.networks.layers import _symmetric_pad
+
+    rows = []
+    for batch, height, width, channels, filters in CONV_PAD_SHAPES:
+        x = tf.random.normal((batch, height, width, channels), seed=0)
+        kernel = tf.random.normal((3, 3, channels, filters), seed=1) * 0.1
+        times = interleaved({
+            "mirror": _forward_backward(lambda x, w: tf.nn.conv2d(_symmetric_pad(x, 1), w, 1, "VALID"), x, kernel),
+            "same": _forward_backward(lambda x, w: tf.nn.conv2d(x, w, 1, "SAME"), x, kernel)}, repeats)
+        rows.append({"shape": f"{batch}x{height}x{width}x{channels} * 3x3x{channels}x{filters}",
+                     "mirror_ms": times["mirror"], "same_ms": times["same"], "ceiling": times["mirror"] / times["same"]})
+    return rows
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--repeats", type=int, default=9, help="timed calls per case and round")
@@ -174,10 +189,15 @@ def main(argv=None) -> int:
     print("\nfloat32 instance norm in training, forward + backward (ms, median): transposed view vs per-image split")
     common.print_table(training, [("shape", "shape"), ("transposed_ms", "[1, H, W, N*C] view", "{:.2f}"),
                                   ("split_ms", "per-image split", "{:.2f}"), ("speedup", "speed-up", "{:.2f}x")])
+    padding = conv_padding_rows(args.repeats)
+    print("\n3x3 convolution in training, float32, forward + backward (ms, median): mirror padding + 'valid' vs "
+          "zero 'same' (the ceiling of folding the padding into the convolution)")
+    common.print_table(padding, [("shape", "input * kernel"), ("mirror_ms", "mirror pad + valid", "{:.2f}"),
+                                 ("same_ms", "zero 'same'", "{:.2f}"), ("ceiling", "ceiling", "{:.2f}x")])
     if args.json:
         common.write_json(args.json, {"benchmark": "kernels", "environment": common.environment(),
                                       "mirror_padding": pads, "instance_norm_bfloat16": norms,
-                                      "instance_norm_float32_training": training})
+                                      "instance_norm_float32_training": training, "convolution_padding": padding})
     return 0
 
 
