@@ -56,7 +56,7 @@ def collect_signatures(concrete_function) -> dict:
                 except ValueError:
                     continue
                 attributes.append((name, tuple(value) if isinstance(value, list) else value))
-            if op.type != "Conv2D" and op.type != "MatMul":
+            if op.type.startswith("Conv2DBackprop"):  # the shape it computes: of the input or of the kernel
                 attributes.append(("sizes", tuple(op.outputs[0].shape.as_list())))
             key = (op.type, tuple(tuple(t.shape.as_list()) for t in op.inputs), tuple(attributes))
             statistics = tf_ops.get_stats_for_node_def(graph, op.node_def, "flops")
@@ -70,14 +70,9 @@ def kernel_and_stride(key) -> tuple:
     op_type, shapes, attributes = key
     if op_type == "MatMul":
         return "matmul", 1
-    stride = dict(attributes)["strides"][1]
-    if op_type == "Conv2DBackpropFilter":  # filter size is an input value, not a shape: infer it
-        padding = dict(attributes)["padding"]
-        padding = padding.decode() if isinstance(padding, bytes) else padding
-        if padding == "VALID":
-            return shapes[0][1] - (shapes[2][1] - 1) * stride, stride
-        return f"same/{stride}", stride
-    return shapes[1][0], stride
+    attributes = dict(attributes)
+    kernel_shape = attributes["sizes"] if op_type == "Conv2DBackpropFilter" else shapes[1]
+    return kernel_shape[0], attributes["strides"][1]
 
 
 def signature_runner(key):
@@ -239,8 +234,7 @@ def main(argv=None) -> int:
     groups = collections.defaultdict(lambda: {"flops": 0.0, "seconds": 0.0, "ops": 0})
     for row in timed:
         kernel, stride = kernel_and_stride(row["key"])
-        group = groups["matmul" if kernel == "matmul" else f"{kernel}x{kernel} / {stride}"
-                       if isinstance(kernel, int) else kernel]
+        group = groups["matmul" if kernel == "matmul" else f"{kernel}x{kernel} / {stride}"]
         group["flops"] += row["flops"]
         group["seconds"] += row["seconds"]
         group["ops"] += row["count"]
@@ -254,8 +248,7 @@ def main(argv=None) -> int:
 
     print(f"\n{args.preset}, {args.image_size}x{args.image_size}x{args.channels}, batch {args.batch_size} per domain, "
           f"float32; float32 matmul {matmul / 1e9:.0f} GFLOP/s (median of before and after)")
-    print("\nThe step's convolutions and matmuls, each timed alone (kernel side / stride; 'same/2': a "
-          "'same'-padded stride-2 kernel gradient)")
+    print("\nThe step's convolutions and matmuls, each timed alone, by kernel side / stride")
     common.print_table(group_rows, [("kernel", "kernel / stride"), ("ops", "ops"), ("gflop", "GFLOP/step", "{:.1f}"),
                                     ("flop_share", "of FLOPs", "{:.0%}"), ("ms", "ms/step", "{:.0f}"),
                                     ("of_matmul", "of matmul", "{:.0%}")])

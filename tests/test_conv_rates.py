@@ -53,22 +53,24 @@ def test_census_counts_and_classifies_a_traced_functions_convolutions(conv_rates
     x_spec = tf.TensorSpec((2, 18, 18, 4), tf.float32)
     w3 = tf.Variable(tf.random.normal((3, 3, 4, 8)))
     w4 = tf.Variable(tf.random.normal((4, 4, 8, 8)))
+    w1 = tf.Variable(tf.random.normal((1, 1, 8, 8)))
 
     @tf.function
     def step(x):
         with tf.GradientTape() as tape:
             y = tf.nn.conv2d(x, w3, 1, "VALID")            # 16x16x8
             y = tf.nn.conv2d(y, w4, 2, "SAME")             # 8x8x8
+            y = tf.nn.conv2d(y, w1, 2, "VALID")            # 4x4x8 (a 1x1 kernel at stride 2 skips the last row)
             loss = tf.reduce_sum(y * y)
-        return tape.gradient(loss, [w3, w4])
+        return tape.gradient(loss, [w3, w4, w1])
 
     signatures = conv_rates.collect_signatures(step.get_concrete_function(x_spec))
     by_type = {}
     for key, (count, flops) in signatures.items():
         by_type.setdefault(key[0], []).append((conv_rates.kernel_and_stride(key), count, flops))
-    assert {kind for kind, _, _ in by_type["Conv2D"]} == {(3, 1), (4, 2)}
-    # Kernel gradients of both; the input gradient of the second only (x needs none).
-    assert {kind for kind, _, _ in by_type["Conv2DBackpropFilter"]} == {(3, 1), ("same/2", 2)}
-    assert [kind for kind, _, _ in by_type["Conv2DBackpropInput"]] == [(4, 2)]
+    assert {kind for kind, _, _ in by_type["Conv2D"]} == {(3, 1), (4, 2), (1, 2)}
+    # Kernel gradients of all three; input gradients of the second and third only (x needs none).
+    assert {kind for kind, _, _ in by_type["Conv2DBackpropFilter"]} == {(3, 1), (4, 2), (1, 2)}
+    assert {kind for kind, _, _ in by_type["Conv2DBackpropInput"]} == {(4, 2), (1, 2)}
     forward_3x3 = next(flops for kind, _, flops in by_type["Conv2D"] if kind == (3, 1))
     assert forward_3x3 == 2 * 2 * 16 * 16 * 3 * 3 * 4 * 8
