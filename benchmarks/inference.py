@@ -213,9 +213,9 @@ def main(argv=None) -> int:
         child_huge(args)
         return 0
     common.apply_common_arguments(args)
+    print(common.cpu_line(), flush=True)
     generator = make_generator(args.preset, args.channels)
     if args.precision:
-        print(common.cpu_line())
         rows = precision_rows(generator, args.precision, args.channels, args.repeats, args.rounds)
     else:
         rows = latency_rows(generator, args.channels, args.repeats)

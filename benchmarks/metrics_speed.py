@@ -31,6 +31,9 @@ import numpy as np  # noqa: E402
 from ssp_keras.metrics import average_gradient, entropy, niqe, piqe  # noqa: E402
 from ssp_keras.utils.files import atomic_write_bytes  # noqa: E402
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+
 IMAGE_SIZE = 384
 
 
@@ -97,6 +100,7 @@ def main(argv=None) -> int:
     niqe_plus_piqe = results["niqe"]["median_ms"] + results["piqe"]["median_ms"]
 
     source = f"image {args.image}" if args.image else "synthetic texture"
+    print(common.cpu_line())
     print(f"metrics on a {IMAGE_SIZE}x{IMAGE_SIZE} {source}, {args.runs} runs, {pinning}")
     print(f"{'metric':<18}{'value':>10}{'median ms':>12}{'min ms':>10}")
     for name, result in results.items():

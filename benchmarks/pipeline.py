@@ -96,6 +96,7 @@ def main(argv=None) -> int:
                 config = DataConfig(image_size=args.image_size, channels=args.channels, cache=cache)
                 rows.append(measure(lq_files, hq_files, config, args.batch_size, args.batches, augment))
 
+    print(common.cpu_line())
     print(f"input: {source} ({len(lq_files)} LQ, {len(hq_files)} HQ files)")
     print(f"crop {args.image_size}x{args.image_size}x{args.channels}, batch {args.batch_size} per domain, "
           f"{args.batches} timed batches, {os.cpu_count()} CPUs, TensorFlow {tf.__version__}, "

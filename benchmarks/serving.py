@@ -50,6 +50,7 @@ def parse_args(argv=None) -> argparse.Namespace:
 def main(argv=None) -> int:
     args = parse_args(argv)
     common.apply_common_arguments(args)
+    print(common.cpu_line(), flush=True)
 
     import numpy as np
     import tensorflow as tf
