@@ -210,21 +210,22 @@ def main(argv=None) -> int:
     import train_step
 
     print(common.cpu_line(), flush=True)
-    model, iterator, config = train_step.build(args.preset, args.image_size, args.batch_size,
+    model, iterator, _ = train_step.build(args.preset, args.image_size, args.batch_size,
                                                train_step.parse_variant("concat"), args.channels)
     spec = tf.TensorSpec((args.batch_size, args.image_size, args.image_size, args.channels), tf.float32)
-    signatures = collect_signatures(tf.function(model.train_step).get_concrete_function((spec, spec)))
-    step_flops = train_step.count_step_flops(model, config)["total"]
+    concrete = tf.function(model.train_step).get_concrete_function((spec, spec))
+    signatures = collect_signatures(concrete)
+    step_flops = common.count_graph_flops(concrete)["total"]  # train_step.py's count, of the same trace
     train_step.run_steps(model, iterator, 2)
     step_s = common.median(train_step.run_steps(model, iterator, args.steps)[0])
     matmul = common.matmul_rate()["flops_per_s"]
     print(f"{len(signatures)} distinct signatures; whole step {step_s:.3f} s; matmul {matmul / 1e9:.0f} GFLOP/s",
           flush=True)
 
-    timed = []
+    measured = []
     for index, (key, (count, flops)) in enumerate(signatures.items()):
         seconds = common.timed(signature_runner(key), args.repeats)
-        timed.append({"key": key, "count": count, "flops": flops * count, "seconds": seconds * count,
+        measured.append({"key": key, "count": count, "flops": flops * count, "seconds": seconds * count,
                       "fraction": flops / seconds / matmul})
         if (index + 1) % 20 == 0:
             print(f"  timed {index + 1}/{len(signatures)}", flush=True)
@@ -232,14 +233,14 @@ def main(argv=None) -> int:
     matmul = common.median([matmul, matmul_end])
 
     groups = collections.defaultdict(lambda: {"flops": 0.0, "seconds": 0.0, "ops": 0})
-    for row in timed:
+    for row in measured:
         kernel, stride = kernel_and_stride(row["key"])
         group = groups["matmul" if kernel == "matmul" else f"{kernel}x{kernel} / {stride}"]
         group["flops"] += row["flops"]
         group["seconds"] += row["seconds"]
         group["ops"] += row["count"]
-    total_flops = sum(row["flops"] for row in timed)
-    total_s = sum(row["seconds"] for row in timed)
+    total_flops = sum(row["flops"] for row in measured)
+    total_s = sum(row["seconds"] for row in measured)
     group_rows = [{"kernel": name, "ops": g["ops"], "gflop": g["flops"] / 1e9, "flop_share": g["flops"] / total_flops,
                    "ms": g["seconds"] * 1e3, "of_matmul": g["flops"] / g["seconds"] / matmul}
                   for name, g in sorted(groups.items(), key=lambda item: -item[1]["seconds"])]
@@ -252,9 +253,9 @@ def main(argv=None) -> int:
     common.print_table(group_rows, [("kernel", "kernel / stride"), ("ops", "ops"), ("gflop", "GFLOP/step", "{:.1f}"),
                                     ("flop_share", "of FLOPs", "{:.0%}"), ("ms", "ms/step", "{:.0f}"),
                                     ("of_matmul", "of matmul", "{:.0%}")])
-    for row in timed:
+    for row in measured:
         row["lost_ms"] = (row["seconds"] - row["flops"] / matmul) * 1e3
-    losers = sorted(timed, key=lambda row: -row["lost_ms"])[: args.top]
+    losers = sorted(measured, key=lambda row: -row["lost_ms"])[: args.top]
     print(f"\nThe {len(losers)} signatures losing the most time against the matmul rate")
     common.print_table([{"op": row["key"][0], "shapes": " ".join("x".join(map(str, s)) for s in row["key"][1]),
                          "stride": kernel_and_stride(row["key"])[1], "count": row["count"],
@@ -278,7 +279,7 @@ def main(argv=None) -> int:
         common.write_json(args.json, {
             "benchmark": "conv_rates", "settings": vars(args), "matmul_flops_per_s": matmul, "step_seconds": step_s,
             "step_flops": step_flops, "groups": group_rows, "winograd": winograd,
-            "signatures": [{**row, "key": repr(row["key"])} for row in timed]})
+            "signatures": [{**row, "key": repr(row["key"])} for row in measured]})
     return 0
 
 
