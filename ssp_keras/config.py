@@ -211,7 +211,7 @@ _TRAIN_RULES = {
     "lr_halving_epochs": defaults.positive_int,
     **{name: defaults.number_in(0, 1) for name in (
         "generator_beta_1", "generator_beta_2", "discriminator_beta_1", "discriminator_beta_2")},
-    "seed": defaults.integer,
+    "seed": defaults.seed,
     "precision": defaults.one_of(PRECISIONS),
     "jit_compile": defaults.boolean,
     "strategy": defaults.one_of(STRATEGIES),

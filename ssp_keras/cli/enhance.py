@@ -29,6 +29,7 @@ patient and study, a new series "SSP-Net enhanced (MODEL)"); --dicom-as png writ
 
 
 def register(subparsers) -> argparse.ArgumentParser:
+    from ssp_keras.cli.options import NON_NEGATIVE_INT
     from ssp_keras.inference.enhance import DICOM_OUTPUT_FORMATS
 
     parser = subparsers.add_parser(
@@ -50,10 +51,10 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help="replace output files that exist already in OUT_DIR (never an input)")
     parser.add_argument("--dicom-as", choices=DICOM_OUTPUT_FORMATS, default="dicom",
                         help="what DICOM inputs become: a derived DICOM (default) or PNG")
-    parser.add_argument("--tile-size", type=int, default=None, metavar="PIXELS",
+    parser.add_argument("--tile-size", type=NON_NEGATIVE_INT, default=None, metavar="PIXELS",
                         help="process in square tiles of this side (default: automatic above about 4 "
                         "megapixels, tiles of 1024; 0 = never tile)")
-    parser.add_argument("--overlap", type=int, default=None, metavar="PIXELS",
+    parser.add_argument("--overlap", type=NON_NEGATIVE_INT, default=None, metavar="PIXELS",
                         help="pixels shared by neighbouring tiles, blended (default 64)")
     parser.add_argument("--precision", choices=INFERENCE_PRECISIONS, default="auto",
                         help="compute precision: auto = bfloat16 on a CPU with native bfloat16 (avx512_bf16 / "

@@ -11,6 +11,7 @@ import argparse
 
 
 def register(subparsers) -> argparse.ArgumentParser:
+    from ssp_keras.cli.options import POSITIVE_INT
     from ssp_keras.evaluation.report import DEFAULT_BASELINES, DEFAULT_GRID_ROWS, DEFAULT_MODEL_NAME
 
     parser = subparsers.add_parser(
@@ -33,7 +34,7 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help=f"comma-separated baselines (default {','.join(DEFAULT_BASELINES)}; '' or none for none)")
     parser.add_argument("--model-name", default=DEFAULT_MODEL_NAME,
                         help=f"column name of the model (default {DEFAULT_MODEL_NAME})")
-    parser.add_argument("--grid-rows", type=int, default=DEFAULT_GRID_ROWS, metavar="N",
+    parser.add_argument("--grid-rows", type=POSITIVE_INT, default=DEFAULT_GRID_ROWS, metavar="N",
                         help=f"images shown in comparison.png (default {DEFAULT_GRID_ROWS})")
     parser.add_argument("--out", required=True, metavar="REPORT_DIR", help="report folder (created)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress lines")

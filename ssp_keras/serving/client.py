@@ -78,6 +78,21 @@ _SIGNATURES = (SIGNATURE_UINT8, SIGNATURE_FLOAT, SIGNATURE_PNG)
 _HTTP_CODES = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 408: "DEADLINE_EXCEEDED", 503: "UNAVAILABLE"}
 
 
+def parse_server_address(text: str) -> str:
+    """``HOST:PORT`` (``[IPv6]:PORT`` too) with a port in 1..65535; the text unchanged.
+
+    Raises ``ValueError`` saying what is wrong (``ssp-net predict --server`` checks with it too).
+    """
+    host, separator, port = str(text).rpartition(":")
+    if not separator or not host or host == "[]":
+        raise ValueError(f"the server address must be HOST:PORT (e.g. localhost:8500), got {text!r}")
+    if host.startswith("[") != host.endswith("]") or (":" in host and not host.startswith("[")):
+        raise ValueError(f"write an IPv6 server address as [ADDRESS]:PORT, got {text!r}")
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"the server port must be a number in 1..65535, got {port!r} in {text!r}")
+    return str(text)
+
+
 class PredictionClient:
     """Talks to one model on one server. See the module doc for the protocols.
 
@@ -104,10 +119,20 @@ class PredictionClient:
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         tile_overlap: int = DEFAULT_TILE_OVERLAP,
     ):
+        from ssp_keras import defaults
+
         if signature not in _SIGNATURES:
             raise ValueError(f"unknown signature {signature!r}; choose one of {', '.join(_SIGNATURES)}")
-        if ":" not in server:
-            raise ValueError(f"the server address must be HOST:PORT, got {server!r}")
+        parse_server_address(server)
+        defaults.check(
+            {"timeout": defaults.positive_number, "retries": defaults.non_negative_int,
+             "backoff": defaults.non_negative_number, "max_message_bytes": defaults.positive_int,
+             "tile_overlap": defaults.non_negative_int, "version": defaults.optional(defaults.positive_int),
+             "channels": defaults.optional(defaults.one_of(defaults.CHANNEL_COUNTS))},
+            dict(timeout=timeout, retries=retries, backoff=backoff, max_message_bytes=max_message_bytes,
+                 tile_overlap=tile_overlap, version=version, channels=channels),
+            lambda name: f"PredictionClient argument '{name}'",
+        )
         self.server = server
         self.model = model
         self.signature = signature

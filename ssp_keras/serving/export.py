@@ -3,10 +3,13 @@
 Layout: ``<base>/<name>/<version>/`` with an integer version, which is what
 ``tensorflow_model_server --model_base_path=<base>/<name>`` polls. A version is built in a hidden
 temporary sibling (``<base>/<name>/.tmp-<pid>-<host>-v<version>-XXXX``, a name the server ignores
-because it is not an integer) and renamed into place when complete, so a polling server never
-loads half a model. Staging folders left by an export that was killed (``kill -9``, power loss)
-are removed by the next export into the same model folder, once their process is gone
-(`ssp_keras.utils.files.remove_stale_staging_dirs`). Existing versions are never overwritten.
+because it is not an integer) and renamed into place when complete (with the permissions the umask
+gives a new folder, so a server running as another user can read it), so a polling server never
+loads half a model. One export at a time owns a model folder (`ssp_keras.utils.locks.claim_folder`);
+staging folders left by an export that was killed (``kill -9``, power loss) are removed by the next
+export into the same model folder, once their process is gone
+(`ssp_keras.utils.files.remove_stale_temporaries`). Existing versions are never overwritten; a
+version that cannot be written completely (a full disk) is not published at all.
 
 Signatures (all with free N, H and W; C is the generator's channel count):
 
@@ -44,8 +47,8 @@ import re
 import shutil
 from typing import Optional
 
-from ssp_keras.errors import InputError
-from ssp_keras.utils.files import atomic_write_bytes, make_staging_dir, remove_stale_staging_dirs
+from ssp_keras.errors import InputError, OutputError
+from ssp_keras.utils.files import atomic_write_bytes, make_staging_dir, publish_staging_dir
 
 DEFAULT_MODEL_NAME = "ssp_net"
 SIGNATURE_UINT8 = "serving_default"
@@ -307,14 +310,19 @@ def as_generator(model):
     return load_generator(model)
 
 
+def check_model_name(name: str) -> None:
+    """`InputError` unless ``name`` is a model name TF Serving's layout can hold."""
+    if not _MODEL_NAME_PATTERN.match(name or ""):
+        raise InputError(f"invalid model name {name!r}: use letters, digits, '_', '-' and '.'")
+
+
 def resolve_version_path(base_dir: str, name: str, version: Optional[int]):
     """``(model_dir, version, final_path)`` of a new export in TF Serving's layout.
 
     ``version`` None takes the next free integer. Raises `InputError` for a bad name or version,
     or when that version already exists (an export never replaces one).
     """
-    if not _MODEL_NAME_PATTERN.match(name or ""):
-        raise InputError(f"invalid model name {name!r}: use letters, digits, '_', '-' and '.'")
+    check_model_name(name)
     model_dir = os.path.join(base_dir, name)
     if version is None:
         version = next_version(model_dir)
@@ -327,6 +335,59 @@ def resolve_version_path(base_dir: str, name: str, version: Optional[int]):
             "leave out --version to write the next one"
         )
     return model_dir, version, final_path
+
+
+@dataclasses.dataclass(frozen=True)
+class PublishedVersion:
+    """A version folder `publish_version` wrote, and the stale staging folders it removed first."""
+
+    path: str
+    version: int
+    removed_staging: tuple = ()
+
+
+def publish_version(base_dir: str, name: str, version: Optional[int], write_into, purpose: str) -> PublishedVersion:
+    """Builds ``<base_dir>/<name>/<version>/`` with ``write_into(staging_folder)`` and publishes it.
+
+    The model folder is claimed first (one export at a time; stale staging folders removed), the
+    version resolved under that claim (`resolve_version_path`), the content written into a hidden
+    staging folder and renamed into place only when complete. A write that fails for lack of space
+    or permission raises `OutputError` naming the version; nothing of it stays behind.
+    """
+    from ssp_keras.utils.locks import claim_folder
+
+    check_model_name(name)
+    with claim_folder(os.path.join(base_dir, name), purpose, option="--base/--name") as claim:
+        model_dir, version, final_path = resolve_version_path(base_dir, name, version)
+        # Hidden, non-integer sibling: TF Serving only loads integer-named folders.
+        staging = make_staging_dir(model_dir, f"v{version}")
+        try:
+            write_into(staging)
+            if os.path.exists(final_path):  # another export took this version meanwhile
+                raise InputError(f"version {version} of model '{name}' appeared at '{final_path}' during the export")
+            publish_staging_dir(staging, final_path)
+        except BaseException as error:
+            shutil.rmtree(staging, ignore_errors=True)
+            reason = _file_system_failure(error)
+            if reason is None:
+                raise
+            raise OutputError(f"cannot write version {version} of model '{name}' into '{model_dir}': {reason}; "
+                              "nothing was published (the partial version was removed)") from error
+    return PublishedVersion(final_path, version, claim.removed)
+
+
+def _file_system_failure(error: BaseException) -> Optional[str]:
+    """What the file system said, when ``error`` is a failed write (OSError, or TensorFlow's own)."""
+    if isinstance(error, OSError):
+        return error.strerror or str(error)
+    try:
+        import tensorflow as tf
+    except ImportError:  # pragma: no cover
+        return None
+    if isinstance(error, (tf.errors.ResourceExhaustedError, tf.errors.PermissionDeniedError,
+                          tf.errors.FailedPreconditionError, tf.errors.UnavailableError)):
+        return " ".join(str(error.message).split())[:200]
+    return None
 
 
 def export_saved_model(
@@ -347,29 +408,22 @@ def export_saved_model(
     max_pixels, max_batch: request limits built into every signature (module doc), recorded in
       ``assets.extra/ssp_net_limits.json``.
     Staging folders that killed exports left in ``<base_dir>/<name>`` are removed first.
-    Raises `InputError` for a bad name, version or limit, or when the version already exists.
+    Raises `InputError` for a bad name, version or limit, when the version already exists or
+    another process exports into the same model folder; `OutputError` when the version cannot be
+    written (a full disk).
     """
     check_limits(max_pixels, max_batch)
-
+    resolve_version_path(base_dir, name, version)  # before the model loads (checked again when written)
     model = as_generator(model)
-    model_dir, version, final_path = resolve_version_path(base_dir, name, version)
-    os.makedirs(model_dir, exist_ok=True)
-    removed = remove_stale_staging_dirs(model_dir)
 
-    # Hidden, non-integer sibling: TF Serving only loads integer-named folders.
-    staging = make_staging_dir(model_dir, f"v{version}")
-    try:
+    def write_into(staging):
         write_signatures(model, staging, max_pixels=max_pixels, max_batch=max_batch)
         write_limits(staging, max_pixels=max_pixels, max_batch=max_batch)
         if warmup:
             write_warmup_requests(staging, name, channels=_channels(model), max_pixels=max_pixels)
-        if os.path.exists(final_path):  # another export took this version meanwhile
-            raise InputError(f"version {version} of model '{name}' appeared at '{final_path}' during the export")
-        os.rename(staging, final_path)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return ExportResult(final_path, name, version, max_pixels, max_batch, tuple(removed))
+
+    published = publish_version(base_dir, name, version, write_into, "ssp-net export")
+    return ExportResult(published.path, name, published.version, max_pixels, max_batch, published.removed_staging)
 
 
 def write_limits(path: str, max_pixels: int, max_batch: int) -> None:
