@@ -8,13 +8,21 @@ also after a SIGKILL), and calls ``model.fit``.
 A run directory holds::
 
     config.json        the resolved configuration (and, under "resolved", the replica count,
-                       global batch and steps per epoch that this run used, and the warnings
-                       about its training data, if any)
+                       global batch and steps per epoch that this run used, the training data
+                       (folders, file counts, a fingerprint of the file lists) and the warnings
+                       about it, if any)
     checkpoints/       state-epochNNNN.npz: weights and optimiser state after each epoch
     logs/              TensorBoard: losses, learning rates, image grids LQ | G(LQ) | HQ | G(HQ)
     previews/          the same grids as PNG
     history.csv        one row of losses per epoch
     generator.keras    the final generator
+
+One process at a time trains in a run directory (`ssp_keras.utils.locks.claim_folder`; a second
+is refused). Resuming restores the newest checkpoint and forgets what a killed process recorded
+after it: history rows and previews of later epochs, temporary files. A resume with other
+settings or other training images (another file list) is refused, naming what differs. Nothing
+non-finite is ever saved: a NaN or Inf in a loss, a weight or an optimiser variable stops the run
+before the epoch's checkpoint or the generator is written (`NonFiniteLossGuard`).
 """
 
 from __future__ import annotations
@@ -84,6 +92,7 @@ class _TrainingData:
     skipped_files: list
     warnings: list
     preview_files: Optional[tuple]
+    record: dict  # `training_data_record`: what config.json keeps to recognise the data on resume
 
 
 @dataclasses.dataclass
@@ -124,10 +133,19 @@ def train(
     """
     config.validate()
     # Nothing is written before the run directory is known to fit: not a file, and an existing
-    # run's settings (its config.json, possibly hand-edited) are the requested ones.
+    # run's settings (its config.json, possibly hand-edited) and data are the requested ones.
     check_run_directory(run_dir, config)
     data = _scan_training_data(config, lq, hq, preview)  # bad input is reported before any model is built
+    check_training_data(run_dir, data.record)
     run = _start_run(config, run_dir, data)
+    from ssp_keras.utils.locks import claim_folder
+
+    with claim_folder(run.out_dir, "ssp-net train"):
+        return _train_claimed(config, run, data, verbose, callbacks, initial_generator)
+
+
+def _train_claimed(config, run, data, verbose, callbacks, initial_generator) -> TrainResult:
+    """`train` once this process owns the run directory."""
     from ssp_keras.precision import resolve_training_precision
 
     previous_policy = keras.config.dtype_policy()
@@ -135,6 +153,7 @@ def train(
     try:
         keras.utils.set_random_seed(config.train.seed)
         model, initial_epoch = _build_or_resume(config, run, initial_generator)
+        forget_after(run.out_dir, initial_epoch)
         _record_start(config, run, data, initial_epoch)
         history = _fit(model, config, run, data, initial_epoch, verbose, callbacks)
         generator_path = _save_generator(model, run)
@@ -143,7 +162,7 @@ def train(
         if not run.chief:
             shutil.rmtree(run.out_dir, ignore_errors=True)
     return TrainResult(
-        run_dir=run_dir,
+        run_dir=run.run_dir,
         generator_path=generator_path,
         initial_epoch=initial_epoch,
         epochs=config.train.epochs,
@@ -167,7 +186,8 @@ def _scan_training_data(config: SSPNetConfig, lq: PathList, hq: PathList, previe
     preview_files = None
     if preview is not None:
         preview_files = tuple(scan_images(paths, config.data.channels)[0] for paths in preview)
-    return _TrainingData(lq_files, hq_files, lq_skipped + hq_skipped, warnings, preview_files)
+    record = training_data_record(lq, hq)
+    return _TrainingData(lq_files, hq_files, lq_skipped + hq_skipped, warnings, preview_files, record)
 
 
 def _start_run(config: SSPNetConfig, run_dir: str, data: _TrainingData) -> _Run:
@@ -204,7 +224,7 @@ def _build_or_resume(config: SSPNetConfig, run: _Run, initial_generator: Optiona
 def _record_start(config: SSPNetConfig, run: _Run, data: _TrainingData, initial_epoch: int) -> None:
     """Writes config.json once the run has started (a start that fails leaves none to compare with)."""
     resolved = dict(replicas=run.replicas, global_batch=run.global_batch, steps_per_epoch=run.steps_per_epoch,
-                    strategy=type(run.strategy).__name__)
+                    strategy=type(run.strategy).__name__, data=data.record)
     if data.warnings:
         resolved["warnings"] = data.warnings
     _write_config(config, run.out_dir, **resolved)
@@ -240,12 +260,17 @@ def _fit(model, config: SSPNetConfig, run: _Run, data: _TrainingData, initial_ep
 def _save_generator(model, run: _Run) -> Optional[str]:
     """Saves G as generator.keras; its path on the chief, None on other workers."""
     from ssp_keras.inference.loading import GENERATOR_FILE, with_precision
+    from ssp_keras.training.callbacks import NonFiniteLossError, describe_non_finite
+    from ssp_keras.utils.variables import non_finite_variables
 
     # Every worker saves (saving may involve collectives); only the chief's copy is kept. A G
     # trained under a mixed policy is saved as float32, so the file computes in float32 wherever
     # it is loaded (`load_generator` picks bfloat16 only when asked to).
     path = os.path.join(run.out_dir, GENERATOR_FILE)
     generator = with_precision(model.generator, "float32")
+    bad = non_finite_variables((variable.path, variable) for variable in generator.weights)
+    if bad:  # the epoch-end guard makes this unreachable in `train`; kept for what calls this alone
+        raise NonFiniteLossError(f"not saving the generator {path}: {describe_non_finite(bad)}")
     atomic_save(path, lambda temporary: generator.save(temporary))
     return path if run.chief else None
 
@@ -297,7 +322,8 @@ def _callbacks(config, out_dir, lq_files, hq_files, preview_files=None):
     preview_lq, preview_hq = preview_files if preview_files else (lq_files, hq_files)
     lq_frames = preview_frames(preview_lq[:count], channels)
     return [
-        NonFiniteLossGuard(),
+        # First: at an epoch's end it checks the weights before anything of the epoch is recorded.
+        NonFiniteLossGuard(checkpoint_dir=os.path.join(out_dir, "checkpoints")),
         LearningRateLogger(),
         ImageGridLogger(
             lq_frames,
@@ -369,6 +395,109 @@ def check_run_directory(run_dir: str, config: SSPNetConfig) -> None:
         f"it, use the same settings (or pass --config {path}, with --epochs to extend it), or choose a new "
         "--out for a new run"
     )
+
+
+def training_data_record(lq: PathList, hq: PathList) -> dict:
+    """What config.json keeps of the training images: ``{"lq": {...}, "hq": {...}}``, each with
+    ``sources`` (the folders and files given, absolute; the first `_RECORDED_SOURCES`), ``files``
+    (how many image files they hold) and ``fingerprint``.
+
+    The fingerprint is a SHA-256 of the sorted file list: each file's path relative to the source
+    it was found in, and its size. Cheap (a listing, no decoding), it changes when files are added,
+    removed, renamed or replaced by others of another size, and not when the folder is moved.
+    """
+    return {"lq": _sources_record(lq), "hq": _sources_record(hq)}
+
+
+#: Sources named in config.json (e.g. after --exclude the trainer gets every file on its own).
+_RECORDED_SOURCES = 8
+
+
+def _sources_record(sources: PathList) -> dict:
+    import hashlib
+
+    from ssp_keras.data.io import list_images
+
+    sources = [os.fspath(sources)] if isinstance(sources, (str, os.PathLike)) else [os.fspath(item) for item in sources]
+    entries = []
+    for source in sources:
+        files = [(path, os.path.relpath(path, source)) for path in list_images(source)] if os.path.isdir(source) \
+            else [(source, os.path.basename(source))]
+        entries.extend(f"{relative}\t{os.path.getsize(path)}" for path, relative in files)
+    digest = hashlib.sha256("\n".join(sorted(entries)).encode("utf-8")).hexdigest()
+    named = [os.path.abspath(source) for source in sources[:_RECORDED_SOURCES]]
+    if len(sources) > _RECORDED_SOURCES:
+        named.append(f"... and {len(sources) - _RECORDED_SOURCES} more")
+    return {"sources": named, "files": len(entries), "fingerprint": digest}
+
+
+def check_training_data(run_dir: str, record: dict) -> None:
+    """Refuses (`InputError`) to resume a run on other training images than it was trained on.
+
+    Compares ``record`` (`training_data_record`) with the one in ``run_dir``'s config.json (runs
+    from before it was recorded are not checked): a different file list is refused, naming the
+    domain, the sources and the file counts; the same files in a moved folder only log a warning.
+    Nothing is written here.
+    """
+    path = os.path.join(os.fspath(run_dir), "config.json")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            stored = json.load(handle).get("resolved", {}).get("data")
+    except (OSError, ValueError, AttributeError):
+        return  # no run yet (or check_run_directory has said what is wrong with it)
+    if not isinstance(stored, dict):
+        return
+    for domain in ("lq", "hq"):
+        old, new = stored.get(domain) or {}, record[domain]
+        if old.get("fingerprint") == new["fingerprint"]:
+            if old.get("sources") != new["sources"]:
+                log.warning("the run's %s images moved (%s -> %s); the files are the same", domain.upper(),
+                            _listing(old.get("sources")), _listing(new["sources"]))
+            continue
+        raise InputError(
+            f"the run in '{run_dir}' was trained on other {domain.upper()} images: {old.get('files', '?')} files in "
+            f"{_listing(old.get('sources'))} -> {new['files']} files in {_listing(new['sources'])} (the file "
+            f"lists differ; {path} -> this command); to resume it, give the same images, or start a new run "
+            f"from its generator with --init-from {run_dir} and another --out"
+        )
+
+
+def _listing(sources) -> str:
+    sources = list(sources or ["(unknown)"])
+    return ", ".join(f"'{source}'" for source in sources[:3]) + (" ..." if len(sources) > 3 else "")
+
+
+def forget_after(out_dir: str, epoch: int) -> None:
+    """Removes what a killed process recorded in ``out_dir`` after the epoch a run resumes from.
+
+    A process killed between writing an epoch's history row or preview and its checkpoint leaves
+    them behind; the resumed run trains that epoch again. history.csv keeps its header and the rows
+    of epochs 1..``epoch`` (rewritten atomically), previews of later epochs go. (TensorBoard's
+    event files are append-only: there the repeated epoch shows as a second point.)
+    """
+    import csv
+    import io
+    import re
+
+    history = os.path.join(out_dir, "history.csv")
+    if os.path.isfile(history):
+        with open(history, newline="") as handle:
+            rows = list(csv.reader(handle))
+        if rows:
+            header, body = rows[0], rows[1:]
+            column = header.index("epoch") if "epoch" in header else None
+            kept = [row for row in body if column is not None and row and row[column].isdigit() and int(row[column]) < epoch]
+            if len(kept) != len(body):
+                text = io.StringIO()
+                csv.writer(text).writerows([header] + kept)  # the excel dialect, as Keras' CSVLogger
+                atomic_write_bytes(history, text.getvalue().encode("utf-8"))
+                log.warning("history.csv: dropped %d row(s) of epochs after %d, recorded by a process that did not "
+                            "checkpoint them", len(body) - len(kept), epoch)
+    previews = os.path.join(out_dir, "previews")
+    for name in os.listdir(previews) if os.path.isdir(previews) else ():
+        match = re.fullmatch(r"epoch(\d+)\.png", name)
+        if match and int(match.group(1)) > epoch:
+            os.remove(os.path.join(previews, name))
 
 
 def _dotted(values: dict, prefix: str = "") -> dict:
