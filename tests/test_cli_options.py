@@ -76,3 +76,50 @@ def test_a_seed_the_random_generators_refuse_is_a_config_error():
 
     with pytest.raises(ValueError, match="train.seed"):
         preset("lite").replace(**{"train.seed": -1})
+
+
+# ------------------------------------------------------------------------------ configuration layering
+def _layered(tmp_path, name, text, *flags):
+    import argparse
+
+    from ssp_keras.cli.options import add_config_options, config_from_args
+
+    path = tmp_path / name
+    path.write_text(text)
+    parser = argparse.ArgumentParser()
+    add_config_options(parser)
+    return config_from_args(parser.parse_args(["--config", str(path), *flags]))
+
+
+def test_a_config_file_without_a_preset_layers_on_the_preset_flag(tmp_path):
+    config = _layered(tmp_path, "f.json", json.dumps({"train": {"epochs": 3}}), "--preset", "lite")
+    assert config.preset == "lite" and config.generator.encoder_block == "basic" and config.train.epochs == 3
+    # then the flags on top
+    config = _layered(tmp_path, "f.json", json.dumps({"train": {"epochs": 3}}), "--preset", "lite", "--epochs", "5")
+    assert config.train.epochs == 5 and config.data.image_size == 256
+    # a file naming its preset sets it; --preset may agree with it, not contradict it
+    assert _layered(tmp_path, "g.yaml", "preset: lite\ntrain: {epochs: 2}\n").preset == "lite"
+    assert _layered(tmp_path, "g.yaml", "preset: lite\n", "--preset", "lite").preset == "lite"
+    with pytest.raises(ValueError, match="--preset paper contradicts the preset 'lite'"):
+        _layered(tmp_path, "g.yaml", "preset: lite\n", "--preset", "paper")
+    # neither names one: paper, as the help says
+    assert _layered(tmp_path, "h.json", json.dumps({"train": {"epochs": 3}})).preset == "paper"
+
+
+@pytest.mark.parametrize("name, text", [("empty.json", ""), ("empty.yaml", ""), ("blank.json", " \n"),
+                                        ("comments.yaml", "# nothing yet\n")])
+def test_an_empty_config_file_is_refused_in_either_format(tmp_path, capsys, name, text):
+    (tmp_path / name).write_text(text)
+    for folder in ("trainA", "trainB"):
+        (tmp_path / folder).mkdir()
+    assert main(["train", "--data", str(tmp_path), "--config", str(tmp_path / name), "--out", str(tmp_path / "run")]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [f"ssp-net train: error: config file '{tmp_path / name}' is empty: it holds no settings "
+                     "(write {} for none, or leave out --config)"]
+    assert not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("name, text", [("none.json", "{}"), ("none.yaml", "{}\n")])
+def test_an_explicitly_empty_mapping_means_no_settings_in_either_format(tmp_path, name, text):
+    assert _layered(tmp_path, name, text, "--preset", "lite").to_dict() == _layered(
+        tmp_path, "lite.json", json.dumps({"preset": "lite"})).to_dict()

@@ -214,3 +214,38 @@ def test_cli_turns_bad_input_into_one_line_and_exit_code_2(tmp_path, monkeypatch
     assert len(error.splitlines()) == 1 and missing in error
     assert cli_main.main(["metrics", str(tmp_path / "none.png")]) == 2
     assert "none.png" in capsys.readouterr().err
+
+
+def test_a_report_folder_is_replaced_only_when_asked_and_then_wholly(dataset, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(cli_main, "SUBCOMMANDS", ("evaluate",))
+    out = tmp_path / "r"
+    argv = ["evaluate", "--images", str(dataset / "images"), "--out", str(out), "--quiet"]
+    assert cli_main.main(argv + ["--baselines", "clahe,dcp"]) == 0
+    before = _hashes(out)
+    capsys.readouterr()
+    assert cli_main.main(argv + ["--baselines", "clahe"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [f"ssp-net evaluate: error: '{out}' already holds a report ({len(before)} file(s), first "
+                     f"'{out / 'report.md'}'); pass --overwrite to replace it (its files are removed first), or "
+                     "choose another --out"]
+    assert _hashes(out) == before
+    assert cli_main.main(argv + ["--baselines", "clahe", "--overwrite"]) == 0
+    assert sorted(os.listdir(out)) == ["clahe", "comparison.png", ORIGINAL, "report.json", "report.md"]  # no dcp/
+    assert json.loads((out / "report.json").read_text())["methods"] == [ORIGINAL, "clahe"]
+
+
+def test_labels_of_another_size_are_refused_before_any_segmenter_training(dataset, tmp_path, monkeypatch, capsys):
+    from ssp_keras.evaluation import segmenter_training
+
+    monkeypatch.setattr(segmenter_training, "train_segmenter", lambda *args, **kwargs: pytest.fail("trained first"))
+    monkeypatch.setattr(cli_main, "SUBCOMMANDS", ("evaluate",))
+    labels = tmp_path / "labels"
+    for name in NAMES:
+        write_image(str(labels / f"{name}.png"), np.zeros((SIZE, SIZE if name != "scan_b" else SIZE // 2), np.float32))
+    out = tmp_path / "r"
+    assert cli_main.main(["evaluate", "--images", str(dataset / "images"), "--labels", str(labels),
+                          "--out", str(out)]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [f"ssp-net evaluate: error: '{labels / 'scan_b.png'}' is {SIZE}x{SIZE // 2} but its image is "
+                     f"{SIZE}x{SIZE}"]
+    assert not out.exists()

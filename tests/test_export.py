@@ -16,7 +16,7 @@ from ssp_keras.errors import InputError  # noqa: E402
 from ssp_keras.inference import enhance_array  # noqa: E402
 from ssp_keras.serving.client import decode_png, encode_png  # noqa: E402
 from ssp_keras.serving.export import WARMUP_FILE, export_saved_model, next_version  # noqa: E402
-from helpers import random_image, run_cli  # noqa: E402
+from helpers import hold_folder, random_image, run_cli  # noqa: E402
 from tiny import tiny_generator  # noqa: E402
 
 
@@ -345,12 +345,8 @@ def test_a_version_is_readable_by_a_server_running_as_another_user(generator, tm
 
 def test_two_exports_into_one_model_folder_do_not_run_at_once(generator, tmp_path, monkeypatch, capsys):
     """A model folder is owned by one export at a time (the second is one line, exit 2)."""
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from ssp_keras.utils.locks import claim_folder\n"
-         "with claim_folder(sys.argv[1], 'ssp-net export'):\n    print('held', flush=True); time.sleep(60)",
-         str(tmp_path / "models" / "nerves")], stdout=subprocess.PIPE, text=True)
+    holder = hold_folder(tmp_path / "models" / "nerves", "ssp-net export")
     try:
-        assert holder.stdout.readline().strip() == "held"
         generator.save(tmp_path / "generator.keras")
         argv = ["export", "--model", str(tmp_path / "generator.keras"), "--base", str(tmp_path / "models"),
                 "--name", "nerves", "--no-warmup"]

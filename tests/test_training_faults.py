@@ -6,9 +6,6 @@ import csv
 import json
 import os
 import shutil
-import socket
-import subprocess
-import sys
 
 import keras
 import numpy as np
@@ -20,6 +17,7 @@ from ssp_keras.data.synthetic import generate_dataset
 from ssp_keras.errors import NonFiniteTrainingError
 from ssp_keras.training import build_optimizers, build_sspnet
 from ssp_keras.training.callbacks import NonFiniteLossGuard, TrainingStateCheckpoint, list_states, save_training_state
+from helpers import hold_folder, stale_temporary_name
 from tiny import tiny_config, tiny_generator
 
 
@@ -49,18 +47,6 @@ def _train(capsys, dataset, config_file, run_dir, *extra, data=None):
 def _history_epochs(run_dir):
     with open(run_dir / "history.csv", newline="") as handle:
         return [int(row["epoch"]) for row in csv.DictReader(handle)]
-
-
-def _dead_pid():
-    child = subprocess.Popen([sys.executable, "-c", "pass"])
-    child.wait()
-    return child.pid
-
-
-def _stale_name(label):
-    """A temporary name as `ssp_keras.utils.files.temporary_prefix` gives, of a process that is gone."""
-    host = "".join(char for char in socket.gethostname() if char.isalnum())[:32]
-    return f".tmp-{_dead_pid()}-{host}-{label}-x1y2"
 
 
 # ------------------------------------------------------------------------------ case 1: NaN guard
@@ -163,8 +149,8 @@ def test_a_resume_forgets_what_a_killed_process_recorded_after_its_checkpoint(fi
     # As after kill -9 between the history row / preview of epoch 2 and its checkpoint, with the
     # temporary files of the atomic writes it was doing.
     os.remove(run_dir / "checkpoints" / "state-epoch0002.npz")
-    stale = [run_dir / "checkpoints" / (_stale_name("state-epoch0002") + ".npz"),
-             run_dir / (_stale_name("generator") + ".keras"), run_dir / "previews" / _stale_name("epoch0002.png")]
+    stale = [run_dir / "checkpoints" / (stale_temporary_name("state-epoch0002") + ".npz"),
+             run_dir / (stale_temporary_name("generator") + ".keras"), run_dir / "previews" / stale_temporary_name("epoch0002.png")]
     for path in stale:
         path.write_bytes(b"half written")
     assert _history_epochs(run_dir) == [0, 1]
@@ -181,12 +167,8 @@ def test_a_resume_forgets_what_a_killed_process_recorded_after_its_checkpoint(fi
 def test_a_run_folder_has_one_owner_and_a_killed_owner_does_not_keep_it(finished_run, dataset, config_file,
                                                                        tmp_path, capsys):
     run_dir = _copy(finished_run, tmp_path)
-    holder = subprocess.Popen(
-        [sys.executable, "-c", "import sys, time; from ssp_keras.utils.locks import claim_folder\n"
-         "with claim_folder(sys.argv[1], 'ssp-net train'):\n    print('held', flush=True); time.sleep(120)",
-         str(run_dir)], stdout=subprocess.PIPE, text=True)
+    holder = hold_folder(run_dir, "ssp-net train")
     try:
-        assert holder.stdout.readline().strip() == "held"
         before = sorted(os.listdir(run_dir))
         code, error = _train(capsys, dataset, config_file, run_dir, "--epochs", 3)
         lines = error.splitlines()

@@ -36,7 +36,10 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help=f"column name of the model (default {DEFAULT_MODEL_NAME})")
     parser.add_argument("--grid-rows", type=POSITIVE_INT, default=DEFAULT_GRID_ROWS, metavar="N",
                         help=f"images shown in comparison.png (default {DEFAULT_GRID_ROWS})")
-    parser.add_argument("--out", required=True, metavar="REPORT_DIR", help="report folder (created)")
+    parser.add_argument("--out", required=True, metavar="REPORT_DIR",
+                        help="report folder (created; one that holds a report is refused unless --overwrite)")
+    parser.add_argument("--overwrite", action="store_true",
+                        help="replace the report already in REPORT_DIR: its files and method folders are removed first")
     parser.add_argument("--quiet", "-q", action="store_true", help="no progress lines")
     parser.set_defaults(run=run)
     return parser
@@ -50,7 +53,6 @@ def parse_baselines(text: str) -> tuple:
 
 def run(args: argparse.Namespace) -> int:
     from ssp_keras.cli.options import require_folder, require_model, require_output_folder
-    from ssp_keras.evaluation.report import evaluate
 
     if args.masks and not args.labels:
         from ssp_keras.errors import InputError
@@ -62,6 +64,15 @@ def run(args: argparse.Namespace) -> int:
     require_folder(args.masks, "masks")
     require_model(args.model)
     require_output_folder(args.out)
+    from ssp_keras.utils.locks import claim_folder
+
+    with claim_folder(args.out, "ssp-net evaluate"):  # writable and not in use, before the model loads
+        return _evaluate(args)
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from ssp_keras.evaluation.report import evaluate
+
     report = evaluate(
         args.model,
         args.images,
@@ -73,6 +84,7 @@ def run(args: argparse.Namespace) -> int:
         max_grid_rows=args.grid_rows,
         model_name=args.model_name,
         progress=None if args.quiet else print,
+        overwrite=args.overwrite,
     )
     print(report.markdown())
     print(f"Report written to {report.markdown_path}, {report.json_path} and {report.grid_path}")

@@ -72,8 +72,10 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
     """--preset/--config and the training overrides every training-like command accepts."""
     group = parser.add_argument_group("configuration (preset, then --config file, then these flags)")
     group.add_argument("--preset", choices=["paper", "lite"], default=None,
-                       help="network and training preset (default: paper, or the --config file's)")
-    group.add_argument("--config", metavar="FILE", help="a JSON or YAML configuration file")
+                       help="network and training preset (default: the one the --config file names, else paper)")
+    group.add_argument("--config", metavar="FILE",
+                       help="a JSON or YAML configuration file; its settings replace the preset's (a file naming "
+                       "another preset than --preset is refused; an empty file is refused: {} means no settings)")
     group.add_argument("--epochs", type=POSITIVE_INT, help="total number of epochs")
     group.add_argument("--steps-per-epoch", type=POSITIVE_INT, help="optimiser iterations per epoch")
     group.add_argument("--image-size", type=POSITIVE_INT, help="side of the square training crops (a multiple of 32)")
@@ -108,11 +110,19 @@ _OVERRIDES = {
 
 
 def config_from_args(args: argparse.Namespace, default_preset: str = "paper") -> SSPNetConfig:
-    """Preset, then the --config file, then explicit flags; validated (ValueError names the field)."""
+    """Preset, then the --config file, then explicit flags; validated (ValueError names the field).
+
+    The preset is --preset, else the one the file names, else ``default_preset``; a file naming
+    another preset than --preset is refused. The file's settings then replace the preset's.
+    """
+    from ssp_keras.config import read_config_file
+
     if args.config:
-        config = SSPNetConfig.from_file(args.config)
-        if args.preset and args.preset != config.preset:
-            raise ValueError(f"--preset {args.preset} contradicts the preset {config.preset!r} of {args.config}")
+        values = read_config_file(args.config)
+        named = values.get("preset")
+        if args.preset and named is not None and args.preset != named:
+            raise ValueError(f"--preset {args.preset} contradicts the preset {named!r} of {args.config}")
+        config = SSPNetConfig.from_dict({**values, "preset": args.preset or named or default_preset})
     else:
         config = preset(args.preset or default_preset)
     overrides = {

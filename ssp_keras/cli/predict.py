@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from ssp_keras.cli.enhance import EXIT_SOME_SKIPPED
+
 
 def register(subparsers) -> argparse.ArgumentParser:
     from ssp_keras.cli.options import (
@@ -21,7 +23,12 @@ def register(subparsers) -> argparse.ArgumentParser:
         "predict",
         help="enhance images through a TensorFlow Serving model server",
         description="Send images to tensorflow_model_server (gRPC by default, REST with --rest) and write "
-        "the enhanced images under OUT_DIR, keeping names. Server errors print one line and exit 1.",
+        "the enhanced images under OUT_DIR, keeping names (and, as ssp-net enhance, sample types, frames and "
+        "alpha). Every answer is checked (shape, type, channels) before it is written. Images over about 4 "
+        "megapixels are sent in tiles normalised with the whole image's statistics, as ssp-net enhance does. "
+        "Exit status: 0 done; 1 a server error or a wrong answer, or an output that could not be written "
+        "part-way (one line says which); 2 bad input or options, an --out that cannot be written or is in "
+        "use, nothing sent; 3 some inputs were unreadable and skipped (named).",
     )
     parser.add_argument("inputs", nargs="+", metavar="INPUT", help="image files and/or folders (recursive)")
     parser.add_argument("--server", required=True, metavar="HOST:PORT", type=SERVER_ADDRESS,
@@ -49,9 +56,13 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ssp_keras.inference.enhance import plan_outputs
     from ssp_keras.serving.client import PredictionClient, predict_files
+    from ssp_keras.utils.locks import claim_folder
 
-    with PredictionClient(
+    # Inputs and a writable --out that no other process uses, before the server is called.
+    plan_outputs(args.inputs, args.out, overwrite=True)  # (predict replaces earlier outputs)
+    with claim_folder(args.out, "ssp-net predict"), PredictionClient(
         args.server,
         model=args.model,
         signature=args.signature,
@@ -66,5 +77,6 @@ def run(args: argparse.Namespace) -> int:
         result = predict_files(client, args.inputs, args.out, progress=None if args.quiet else print)
     print(f"Enhanced {len(result.written)} image(s) into {args.out} via {client.protocol} {args.server} "
           f"(model '{args.model}', signature '{args.signature}') in {result.seconds:.1f} s"
-          + (f"; skipped {len(result.skipped)} unreadable file(s) (named above)" if result.skipped else ""))
-    return 0
+          + (f"; skipped {len(result.skipped)} unreadable file(s) (named above; exit status "
+             f"{EXIT_SOME_SKIPPED})" if result.skipped else ""))
+    return EXIT_SOME_SKIPPED if result.skipped else 0

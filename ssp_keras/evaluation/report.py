@@ -44,7 +44,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ssp_keras.errors import InputError
+from ssp_keras.errors import InputError, OutputError
 from ssp_keras.utils.image_grid import DEFAULT_GRID_CELL, comparison_grid, grid_size  # noqa: F401  (part of this API)
 
 logger = logging.getLogger(__name__)
@@ -428,10 +428,10 @@ class _Inputs:
 
 
 def _match_inputs(images: str, labels: Optional[str], masks: Optional[str], out_dir: str) -> _Inputs:
-    """Checks the folders and matches their files by name, before any work (unreadable files are
-    found when met)."""
+    """Checks the folders, matches their files by name and checks that labels and masks have their
+    images' sizes (from the headers), before any work (unreadable images are found when met)."""
     from ssp_keras.data.io import list_images
-    from ssp_keras.data.labels import index_by_stem, match_by_stem
+    from ssp_keras.data.labels import check_sizes, index_by_stem, match_by_stem
     from ssp_keras.utils.files import check_output_location
 
     _check_folder(images, "images")
@@ -447,6 +447,8 @@ def _match_inputs(images: str, labels: Optional[str], masks: Optional[str], out_
     fov_of = match_by_stem(image_paths, images, masks, "mask") if (labels is not None and masks is not None) else {}
     if masks is not None and labels is None:
         logger.warning("field-of-view masks are only used with labels (Table 2); ignoring '%s'", masks)
+    check_sizes(label_of)
+    check_sizes(fov_of)
     return _Inputs(images, labels, masks, image_paths, label_of, fov_of)
 
 
@@ -555,6 +557,54 @@ def _write_grid(measured: _Measurements, out_dir: str, cell: int) -> Dict[str, o
     }
 
 
+def report_outputs(out_dir: str, methods: Sequence[str], names: Sequence[str]) -> List[str]:
+    """Every file a report of ``methods`` on the images ``names`` (stems) writes into ``out_dir``."""
+    files = [os.path.join(out_dir, name) for name in (REPORT_MARKDOWN, REPORT_JSON, GRID_FILE)]
+    return files + [os.path.join(out_dir, method, f"{name}.png") for method in methods for name in names]
+
+
+def _previous_report_outputs(out_dir: str) -> List[str]:
+    """The files the report already in ``out_dir`` wrote (from its report.json; none without one)."""
+    try:
+        previous = load_report(out_dir)
+        files = report_outputs(out_dir, previous["methods"], previous["images"])
+        grid = previous.get("grid", {}).get("file")
+    except (InputError, KeyError, TypeError, AttributeError):
+        return []
+    return files + ([os.path.join(out_dir, os.path.basename(str(grid)))] if grid else [])
+
+
+def check_report_folder(out_dir: str, methods: Sequence[str], names: Sequence[str], overwrite: bool) -> None:
+    """`InputError` when ``out_dir`` holds a report, or files this one would write, unless ``overwrite``.
+
+    A report replaced in part would mix two evaluations (and keep the previous one's method
+    folders beside the new ones); `remove_previous_report` clears it when replacing is asked for.
+    """
+    existing = [path for path in dict.fromkeys(report_outputs(out_dir, methods, names) + _previous_report_outputs(out_dir))
+                if os.path.lexists(path)]
+    if existing and not overwrite:
+        raise InputError(
+            f"'{out_dir}' already holds a report ({len(existing)} file(s), first '{existing[0]}'); pass "
+            "--overwrite to replace it (its files are removed first), or choose another --out"
+        )
+
+
+def remove_previous_report(out_dir: str) -> List[str]:
+    """Removes what the report in ``out_dir`` wrote (its report.json says what), and its method
+    folders once empty; other files are left. Returns the removed files."""
+    removed = []
+    for path in dict.fromkeys(_previous_report_outputs(out_dir)):
+        if os.path.isfile(path):
+            os.remove(path)
+            removed.append(path)
+    for folder in {os.path.dirname(path) for path in removed} - {os.path.abspath(out_dir), out_dir}:
+        try:
+            os.rmdir(folder)  # only when empty
+        except OSError:
+            pass
+    return removed
+
+
 def _write_report(report: EvaluationReport) -> None:
     """``report.json`` and ``report.md``, atomically."""
     from ssp_keras.utils.files import atomic_write_bytes
@@ -577,6 +627,7 @@ def evaluate(
     grid_cell_size: int = DEFAULT_GRID_CELL,
     progress: Optional[Callable[[str], None]] = None,
     quick_segmenter: Mapping[str, object] = QUICK_SEGMENTER,
+    overwrite: bool = False,
 ) -> EvaluationReport:
     """Enhances a folder of test images with every method and measures them like the paper.
 
@@ -599,6 +650,8 @@ def evaluate(
         progress: called with one line per step (e.g. ``print``); silent when None.
         quick_segmenter: the `train_segmenter` settings of the quick segmenter (labels without a
             segmenter); :data:`QUICK_SEGMENTER` unless told otherwise.
+        overwrite: replace a report already in ``out_dir`` (its files are removed first); without
+            it such a folder is refused before any work.
 
     Returns:
         An :class:`EvaluationReport`; ``report.md``, ``report.json`` (atomic) and the grid are
@@ -607,18 +660,43 @@ def evaluate(
     Raises:
         InputError: a missing folder, a folder without images, two images with the same name, a
             label or mask without image (or the reverse), an unreadable file, a label of another
-            size than its image, an unknown baseline, or an output folder inside an input folder.
+            size than its image, an unknown baseline, an output folder inside an input folder, one
+            that holds a report (without ``overwrite``) or that another process is writing into.
+        OutputError: a file could not be written part-way (a full disk).
     """
+    from ssp_keras.data.labels import stem
+    from ssp_keras.utils.locks import claim_folder
+
+    if max_grid_rows < 1:
+        raise ValueError(f"max_grid_rows must be >= 1, got {max_grid_rows}")
+    inputs = _match_inputs(images, labels, masks, out_dir)
+    methods = list(_method_functions(generator, baselines, model_name))  # the names: nothing is loaded yet
+    names = [stem(path) for path in inputs.image_paths]
+    check_report_folder(out_dir, methods, names, overwrite)
+    with claim_folder(out_dir, "ssp-net evaluate"):
+        check_report_folder(out_dir, methods, names, overwrite)  # again, as the folder's owner
+        if overwrite:
+            remove_previous_report(out_dir)
+        try:
+            return _evaluate(generator, inputs, out_dir, labels, segmenter, baselines, max_grid_rows, model_name,
+                             grid_cell_size, progress, quick_segmenter)
+        except OSError as error:
+            written = sum(len(files) for _, _, files in os.walk(out_dir))
+            raise OutputError(
+                f"cannot write '{getattr(error, 'filename', None) or out_dir}': {error.strerror or error}; the report "
+                f"was not written ({written} file(s) were written under '{out_dir}' before it, none is half-written)"
+            ) from error
+
+
+def _evaluate(generator, inputs: _Inputs, out_dir: str, labels, segmenter, baselines, max_grid_rows, model_name,
+              grid_cell_size, progress, quick_segmenter) -> EvaluationReport:
+    """`evaluate` once this process owns ``out_dir`` and the inputs are checked."""
     from ssp_keras.inference.enhance import model_channels
 
     started = time.perf_counter()
     say = progress or (lambda line: None)
-    if max_grid_rows < 1:
-        raise ValueError(f"max_grid_rows must be >= 1, got {max_grid_rows}")
-    inputs = _match_inputs(images, labels, masks, out_dir)
     generator, model_source = _resolve_generator(generator)
     method_functions = _method_functions(generator, baselines, model_name)
-    os.makedirs(out_dir, exist_ok=True)
     segmenter_model, segmenter_description = (None, None)
     if labels is not None:
         segmenter_model, segmenter_description = _resolve_segmenter(segmenter, out_dir, say, quick_segmenter)

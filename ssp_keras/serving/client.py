@@ -498,4 +498,5 @@ def predict_files(
         overwrite=overwrite,
         model_name=client.model,
         model_source=f"{client.model} served at {client.server} (signature {client.signature})",
+        purpose="ssp-net predict",
     )

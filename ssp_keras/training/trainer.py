@@ -155,8 +155,11 @@ def _train_claimed(config, run, data, verbose, callbacks, initial_generator) -> 
         model, initial_epoch = _build_or_resume(config, run, initial_generator)
         forget_after(run.out_dir, initial_epoch)
         _record_start(config, run, data, initial_epoch)
-        history = _fit(model, config, run, data, initial_epoch, verbose, callbacks)
-        generator_path = _save_generator(model, run)
+        try:
+            history = _fit(model, config, run, data, initial_epoch, verbose, callbacks)
+            generator_path = _save_generator(model, run)
+        except OSError as error:  # a full disk, a file system turned read-only
+            raise _output_error(error, run) from error
     finally:
         keras.config.set_dtype_policy(previous_policy)
         if not run.chief:
@@ -255,6 +258,18 @@ def _fit(model, config: SSPNetConfig, run: _Run, data: _TrainingData, initial_ep
         shuffle=False,  # the streams shuffle themselves
     )
     return fit.history
+
+
+def _output_error(error: OSError, run: _Run):
+    """An `OutputError` for a write that failed during training, saying what the run has kept."""
+    from ssp_keras.errors import OutputError
+    from ssp_keras.training.callbacks import list_states
+
+    states = list_states(os.path.join(run.out_dir, "checkpoints"))
+    kept = (f"the run keeps its checkpoint {os.path.basename(states[-1])}: free some space and run the same "
+            "command to resume" if states else "no checkpoint was written yet")
+    return OutputError(f"cannot write '{error.filename or run.out_dir}': {error.strerror or error}; training "
+                       f"stopped, {kept}")
 
 
 def _save_generator(model, run: _Run) -> Optional[str]:

@@ -34,10 +34,10 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
         # mkstemp creates the file 0600; give it the permissions an ordinary open() would.
         os.chmod(temporary, 0o666 & ~current_umask())
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         if os.path.exists(temporary):
             os.remove(temporary)
-        raise
+        _raise_naming(error, path)
 
 
 def current_umask() -> int:
@@ -62,12 +62,20 @@ def atomic_save(path: str, save_fn) -> None:
     try:
         save_fn(temporary)
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         if os.path.isdir(temporary):
             shutil.rmtree(temporary, ignore_errors=True)
         elif os.path.exists(temporary):
             os.remove(temporary)
-        raise
+        _raise_naming(error, path)
+
+
+def _raise_naming(error: BaseException, path: str):
+    """Re-raises ``error``; an `OSError` that names no file (ENOSPC from a write or fsync) is
+    raised again naming ``path``, the output that could not be written."""
+    if isinstance(error, OSError) and error.filename is None and error.errno is not None:
+        raise OSError(error.errno, error.strerror or str(error), path) from error
+    raise error
 
 
 def is_within(path: str, folder: str) -> bool:
