@@ -14,8 +14,9 @@ def register(subparsers) -> argparse.ArgumentParser:
         help="export a SavedModel for TensorFlow Serving",
         description="Write BASE_DIR/NAME/VERSION/ (TensorFlow Serving's layout) atomically, with the "
         "signatures serving_default (uint8 images), enhance_float (float32 in [0, 1]) and enhance_png "
-        "(encoded image bytes), and the statistics pair image_statistics / enhance_tiles_float that "
-        "ssp-net predict uses to tile large images like ssp-net enhance. Existing versions are never "
+        "(encoded image bytes), and the pair image_statistics / enhance_with_statistics that "
+        "ssp-net predict uses to tile large images like ssp-net enhance (every tile normalised with the whole "
+        "image's statistics). Existing versions are never "
         "overwritten; the version folder gets the permissions the umask gives (readable by a server "
         "running as another user with umask 022). One export at a time per model folder.",
     )
@@ -66,7 +67,9 @@ def run_saved_model(args: argparse.Namespace) -> int:
     from ssp_keras.serving.export import (
         SIGNATURE_FLOAT,
         SIGNATURE_PNG,
+        SIGNATURE_STATISTICS,
         SIGNATURE_UINT8,
+        SIGNATURE_WITH_STATISTICS,
         check_limits,
         export_saved_model,
     )
@@ -78,7 +81,8 @@ def run_saved_model(args: argparse.Namespace) -> int:
     print(f"Exported {args.model} as model '{result.name}' version {result.version} to {result.path}")
     print(f"Limits: at most {result.max_batch} image(s) per request, {result.max_pixels} pixels per image "
           "(assets.extra/ssp_net_limits.json)")
-    print(f"Signatures: {SIGNATURE_UINT8}, {SIGNATURE_FLOAT}, {SIGNATURE_PNG} "
+    print(f"Signatures: {SIGNATURE_UINT8}, {SIGNATURE_FLOAT}, {SIGNATURE_PNG}, {SIGNATURE_STATISTICS}, "
+          f"{SIGNATURE_WITH_STATISTICS} "
           f"(inspect with: saved_model_cli show --dir {result.path} --all)")
     return 0
 

@@ -183,9 +183,17 @@ def image_statistics(model, image: np.ndarray, max_pixels: Optional[int] = None)
     image of that size.
     Returns ``{layer name: (mean, variance)}``, each ``[1, 1, 1, C_layer]``, for `enhance_array`.
     """
+    record, _ = _compiled_with_statistics(model)
+    return record(statistics_batch(image, max_pixels))
+
+
+def statistics_batch(image: np.ndarray, max_pixels: Optional[int] = None):
+    """The batch ``[1, h, w, C]`` (float32 tensor) whose normalisation statistics stand for the whole
+    image ``[H, W, C]``: the image itself up to ``max_pixels`` (default `STATISTICS_PIXELS`), else
+    an area-averaged copy of about that many pixels. Local tiling and the serving client (which
+    sends it to a server's ``image_statistics`` signature) use the same one."""
     import tensorflow as tf
 
-    record, _ = _compiled_with_statistics(model)
     max_pixels = STATISTICS_PIXELS if max_pixels is None else max_pixels
     height, width = image.shape[:2]
     batch = tf.convert_to_tensor(image[None], tf.float32)
@@ -193,7 +201,7 @@ def image_statistics(model, image: np.ndarray, max_pixels: Optional[int] = None)
         scale = (max_pixels / float(height * width)) ** 0.5
         size = (max(PAD_MULTIPLE, round(height * scale)), max(PAD_MULTIPLE, round(width * scale)))
         batch = tf.image.resize(batch, size, method="area")
-    return record(batch)
+    return batch
 
 
 def model_channels(model) -> int:

@@ -22,6 +22,17 @@ Signatures (all with free N, H and W; C is the generator's channel count):
   PNGs, everything else as 8-bit PNGs. Channels are converted as ``ssp_keras.data.io`` does when
   reading files: alpha dropped, BT.601 luma for colour into a gray model, gray replicated for RGB.
 
+Two more serve clients that send a large image in tiles (``ssp-net predict``), so that every tile is
+normalised with the whole image's statistics, as local tiled inference does
+(`ssp_keras.inference.enhance.image_statistics`):
+
+* ``image_statistics``: ``images`` float32 ``[N, H, W, C]`` (the whole image, downscaled to at most
+  about 4 megapixels) -> ``statistics`` float32 ``[N, S]``: every instance-normalisation layer's
+  mean and variance, flattened (`statistics_layout` fixes the order; S = 0 for a model without
+  instance normalisation);
+* ``enhance_with_statistics``: ``images`` float32 ``[N, h, w, C]`` (tiles) and ``statistics``
+  float32 ``[N, S]`` -> ``enhanced`` float32, every layer normalised with the given statistics.
+
 Every signature pads and crops with `ssp_keras.inference.enhance.enhance_tensor`, the same
 function ``ssp-net enhance`` runs, so served and local results agree (to one grey level after
 8-bit quantisation). Undecodable bytes, wrong dtypes or ranks are rejected by the graph with
@@ -54,10 +65,14 @@ DEFAULT_MODEL_NAME = "ssp_net"
 SIGNATURE_UINT8 = "serving_default"
 SIGNATURE_FLOAT = "enhance_float"
 SIGNATURE_PNG = "enhance_png"
+SIGNATURE_STATISTICS = "image_statistics"
+SIGNATURE_WITH_STATISTICS = "enhance_with_statistics"
 INPUT_IMAGES = "images"
 INPUT_IMAGE_BYTES = "image_bytes"
+INPUT_STATISTICS = "statistics"
 OUTPUT_ENHANCED = "enhanced"
 OUTPUT_PNG_BYTES = "png_bytes"
+OUTPUT_STATISTICS = "statistics"
 #: TF Serving replays these requests when it loads a version (``assets.extra`` is its convention).
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 #: Side of the image in the warm-up request (small: shapes are dynamic, nothing compiles per size).
@@ -202,8 +217,43 @@ def to_model_channels(image, channels: int):
     return tf.ensure_shape(gray, [None, None, 1])
 
 
+def statistics_layout(model) -> list:
+    """``[(layer name, channels)]`` of the instance-normalisation layers whose statistics the
+    ``statistics`` tensors hold (for each, in this order: C means, then C variances)."""
+    import tensorflow as tf
+
+    from ssp_keras.inference.enhance import PAD_MULTIPLE, enhance_tensor, model_channels
+    from ssp_keras.networks.layers import recorded_statistics
+
+    with recorded_statistics() as recorded:
+        enhance_tensor(model, tf.zeros([1, PAD_MULTIPLE, PAD_MULTIPLE, model_channels(model)]))
+    return sorted((name, int(mean.shape[-1])) for name, (mean, _) in recorded.items())
+
+
+def flatten_statistics(statistics: dict, layout: list, count):
+    """``{layer: (mean, variance)}`` (each ``[N, 1, 1, C]``) as one float32 ``[N, S]`` tensor."""
+    import tensorflow as tf
+
+    parts = [tf.reshape(tf.cast(statistics[name][index], tf.float32), [count, channels])
+             for name, channels in layout for index in (0, 1)]
+    return tf.concat(parts, axis=1) if parts else tf.zeros([count, 0], tf.float32)
+
+
+def unflatten_statistics(vector, layout: list) -> dict:
+    """The inverse of `flatten_statistics`: ``[N, S]`` to ``{layer: (mean, variance)}``, ``[N, 1, 1, C]`` each."""
+    import tensorflow as tf
+
+    statistics, offset = {}, 0
+    for name, channels in layout:
+        mean = tf.reshape(vector[:, offset:offset + channels], [-1, 1, 1, channels])
+        variance = tf.reshape(vector[:, offset + channels:offset + 2 * channels], [-1, 1, 1, channels])
+        statistics[name] = (mean, variance)
+        offset += 2 * channels
+    return statistics
+
+
 def serving_functions(model, max_pixels: int = DEFAULT_MAX_PIXELS, max_batch: int = DEFAULT_MAX_BATCH):
-    """The three signature functions of the module doc, as plain functions of TF tensors.
+    """The signature functions of the module doc, as plain functions of TF tensors.
 
     max_pixels, max_batch: the request limits every signature checks first (module doc).
     Returns ``{signature_name: (function, [tf.TensorSpec])}``. Shared by the export and by tests
@@ -274,11 +324,39 @@ def serving_functions(model, max_pixels: int = DEFAULT_MAX_PIXELS, max_batch: in
         encoded = tf.map_fn(enhance_one_encoded, image_bytes, fn_output_signature=tf.TensorSpec([], tf.string))
         return {OUTPUT_PNG_BYTES: encoded}
 
+    # The statistics pair calls the model itself, not `network`: a normalisation layer reads the
+    # recording/fixed scope while it is traced, and `network`'s one trace has none.
+    from ssp_keras.networks.layers import fixed_statistics, recorded_statistics
+
+    layout = statistics_layout(model)
+    size = sum(2 * channels for _, channels in layout)
+
+    def image_statistics(images):
+        images = _guarded_images(images, max_pixels, max_batch)
+        with recorded_statistics() as recorded:
+            enhance_tensor(model, images)
+        return {OUTPUT_STATISTICS: flatten_statistics(recorded, layout, tf.shape(images)[0])}
+
+    def enhance_with_statistics(images, statistics):
+        images = _guarded_images(images, max_pixels, max_batch)
+        expected = tf.stack([tf.shape(images)[0], size])
+        with tf.control_dependencies([tf.debugging.Assert(tf.reduce_all(tf.equal(tf.shape(statistics), expected)), [
+            tf.strings.format("statistics of shape {} do not fit this model, which needs [N, {}] (N images, from its "
+                              "image_statistics signature)", (tf.shape(statistics), size))])]):
+            statistics = tf.identity(statistics)
+        with fixed_statistics(unflatten_statistics(statistics, layout)):
+            return {OUTPUT_ENHANCED: enhance_tensor(model, images)}
+
     images_shape = [None, None, None, channels]
     return {
         SIGNATURE_UINT8: (enhance_uint8, [tf.TensorSpec(images_shape, tf.uint8, name=INPUT_IMAGES)]),
         SIGNATURE_FLOAT: (enhance_float, [tf.TensorSpec(images_shape, tf.float32, name=INPUT_IMAGES)]),
         SIGNATURE_PNG: (enhance_png, [tf.TensorSpec([None], tf.string, name=INPUT_IMAGE_BYTES)]),
+        SIGNATURE_STATISTICS: (image_statistics, [tf.TensorSpec(images_shape, tf.float32, name=INPUT_IMAGES)]),
+        SIGNATURE_WITH_STATISTICS: (enhance_with_statistics, [
+            tf.TensorSpec(images_shape, tf.float32, name=INPUT_IMAGES),
+            tf.TensorSpec([None, size], tf.float32, name=INPUT_STATISTICS),
+        ]),
     }
 
 
