@@ -249,3 +249,27 @@ def test_labels_of_another_size_are_refused_before_any_segmenter_training(datase
     assert lines == [f"ssp-net evaluate: error: '{labels / 'scan_b.png'}' is {SIZE}x{SIZE // 2} but its image is "
                      f"{SIZE}x{SIZE}"]
     assert not out.exists()
+
+
+def test_metrics_skips_files_it_cannot_measure_naming_them(dataset, tmp_path, monkeypatch, capsys, caplog):
+    import logging
+
+    monkeypatch.setattr(cli_main, "SUBCOMMANDS", ("metrics",))
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    write_image(str(folder / "good.png"), read_image(str(dataset / "images" / "scan_a.png")))
+    write_image(str(folder / "dot.png"), np.zeros((1, 1), np.float32))
+    (folder / "broken.png").write_bytes(b"not a PNG")
+    with caplog.at_level(logging.WARNING):
+        assert cli_main.main(["metrics", str(folder), "--json"]) == 3
+    data = json.loads(capsys.readouterr().out)
+    assert [row["path"] for row in data["images"]] == [str(folder / "good.png")]
+    assert [item["path"] for item in data["skipped"]] == [str(folder / "broken.png"), str(folder / "dot.png")]
+    assert "2x2 pixels, got 1x1" in data["skipped"][1]["reason"]
+    warnings = [record.getMessage() for record in caplog.records]
+    assert any(f"skipping '{folder / 'dot.png'}'" in line for line in warnings)
+    assert any(f"skipping '{folder / 'broken.png'}'" in line for line in warnings)
+    # Nothing measurable at all: bad input, one line.
+    os.remove(folder / "good.png")
+    assert cli_main.main(["metrics", str(folder)]) == 2
+    assert "no image could be measured: all 2 file(s) were skipped" in capsys.readouterr().err

@@ -54,7 +54,9 @@ class SampleFormat:
         if self.high <= self.low:
             return np.zeros(samples.shape, np.float32)
         if self.low == 0.0 and np.dtype(self.dtype).itemsize <= 2 and self.is_integer:
-            return samples.astype(np.float32) / np.float32(self.high)  # the common case, in float32
+            unit = samples.astype(np.float32)  # the common case, in float32, divided in place (memory)
+            unit /= np.float32(self.high)
+            return unit
         return ((samples.astype(np.float64) - self.low) / (self.high - self.low)).astype(np.float32)
 
     def from_unit(self, image: np.ndarray) -> np.ndarray:

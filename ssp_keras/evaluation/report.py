@@ -141,16 +141,19 @@ def no_reference_metrics(image, timer: Optional[Timer] = None) -> Dict[str, floa
         Floats; ``niqe`` is NaN for images smaller than 96x96 (NIQE's block size: no complete
         block), and for images without usable block statistics (e.g. constant ones).
     """
-    from ssp_keras.metrics import average_gradient, entropy, niqe, piqe
+    from ssp_keras.metrics import average_gradient, entropy, niqe, piqe, to_luma8
     from ssp_keras.metrics.niqe import NIQE_BLOCK_SIZE
 
     timer = timer or Timer()
     too_small = min(np.shape(image)[:2]) < NIQE_BLOCK_SIZE
+    # Each 8-bit luma once (the metrics take it as it is): PIQE's colour weights are MATLAB rgb2gray's.
+    luma = timer.run("luma", to_luma8, image)
+    gray = luma if np.ndim(image) == 2 or np.shape(image)[-1] == 1 else None
     return {
-        "entropy": timer.run("entropy", entropy, image),
-        "average_gradient": timer.run("average_gradient", average_gradient, image),
-        "niqe": float("nan") if too_small else timer.run("niqe", niqe, image),
-        "piqe": timer.run("piqe", piqe, image),
+        "entropy": timer.run("entropy", entropy, luma),
+        "average_gradient": timer.run("average_gradient", average_gradient, luma),
+        "niqe": float("nan") if too_small else timer.run("niqe", niqe, luma),
+        "piqe": timer.run("piqe", piqe, gray if gray is not None else to_luma8(image, conversion="rgb2gray")),
     }
 
 
