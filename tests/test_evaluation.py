@@ -273,3 +273,19 @@ def test_metrics_skips_files_it_cannot_measure_naming_them(dataset, tmp_path, mo
     os.remove(folder / "good.png")
     assert cli_main.main(["metrics", str(folder)]) == 2
     assert "no image could be measured: all 2 file(s) were skipped" in capsys.readouterr().err
+
+
+def test_evaluate_leaves_out_images_it_cannot_read_or_measure_naming_them(dataset, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(cli_main, "SUBCOMMANDS", ("evaluate",))
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    write_image(str(folder / "good.png"), read_image(str(dataset / "images" / "scan_a.png")))
+    write_image(str(folder / "dot.png"), np.zeros((1, 1), np.float32))
+    (folder / "broken.png").write_bytes(b"not a PNG")
+    assert cli_main.main(["evaluate", "--images", str(folder), "--baselines", "clahe", "--out", str(tmp_path / "r"),
+                          "--quiet"]) == 3
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["images"] == ["good"] and report["inputs"] == [str(folder / "good.png")]
+    assert [item["path"] for item in report["skipped"]] == [str(folder / "broken.png"), str(folder / "dot.png")]
+    assert sorted(os.listdir(tmp_path / "r" / ORIGINAL)) == ["good.png"]  # nothing of the skipped ones
+    assert "2 unreadable image(s) left out" in capsys.readouterr().out

@@ -199,6 +199,7 @@ class EvaluationReport:
         notes: remarks printed under the tables (undefined values, quick segmenter).
         image_paths: the input file of each image, in ``images`` order.
         model_method: the model's method name, or None without a model.
+        skipped: ``(path, reason)`` of the test images that could not be read (left out, named).
     """
 
     out_dir: str
@@ -213,6 +214,7 @@ class EvaluationReport:
     notes: List[str]
     image_paths: List[str] = dataclasses.field(default_factory=list)
     model_method: Optional[str] = None
+    skipped: List[Tuple[str, str]] = dataclasses.field(default_factory=list)
 
     def enhanced_path(self, method: str, image: str) -> str:
         """Where the image named ``image`` (a stem) enhanced by ``method`` was written."""
@@ -266,6 +268,7 @@ class EvaluationReport:
                 "grid": self.grid,
                 "sources": self.sources,
                 "notes": self.notes,
+                "skipped": [{"path": path, "reason": reason} for path, reason in self.skipped],
             }
         )
 
@@ -471,14 +474,17 @@ class _Measurements:
 
     def measure(self, path: str, inputs: _Inputs, in_grid: bool) -> None:
         """Every method's enhancement of the image ``path``: written, measured, kept for the grid."""
-        from ssp_keras.data.io import read_image_with_info, write_image
+        from ssp_keras.data.io import UnreadableImageError, read_image_with_info, write_image
         from ssp_keras.data.labels import read_binary_mask, stem
         from ssp_keras.inference.enhance import output_bit_depth
         from ssp_keras.metrics.niqe import NIQE_BLOCK_SIZE
 
         name = stem(path)
+        image, info = read_image_with_info(path, self.channels)  # (unreadable: skipped by the caller)
+        if min(image.shape[:2]) < 2:  # AvG's central differences need two rows and columns
+            raise UnreadableImageError(path, f"too small to measure ({image.shape[1]}x{image.shape[0]} pixels; "
+                                             "the metrics need at least 2x2)")
         self.names.append(name)
-        image, info = read_image_with_info(path, self.channels)
         label = read_binary_mask(inputs.label_of[path], image.shape[:2]) if path in inputs.label_of else None
         field_of_view = read_binary_mask(inputs.fov_of[path], image.shape[:2]) if path in inputs.fov_of else None
         if min(image.shape[:2]) < NIQE_BLOCK_SIZE:
@@ -488,7 +494,10 @@ class _Measurements:
             enhanced = self.enhance_timer.run(method, function, image)
             destination = os.path.join(self.out_dir, method, f"{name}.png")  # EvaluationReport.enhanced_path
             write_image(destination, enhanced, bit_depth=output_bit_depth(destination, info.bit_depth))
-            self.per_image[method][name] = self._metrics(enhanced, label, field_of_view)
+            try:
+                self.per_image[method][name] = self._metrics(enhanced, label, field_of_view)
+            except InputError as error:  # e.g. an image too small to measure: name it
+                raise InputError(f"cannot measure '{path}' ({method}): {str(error).removeprefix('image: ')}") from None
             if in_grid:
                 row.append(enhanced)
         if row:
@@ -662,7 +671,8 @@ def evaluate(
 
     Raises:
         InputError: a missing folder, a folder without images, two images with the same name, a
-            label or mask without image (or the reverse), an unreadable file, a label of another
+            label or mask without image (or the reverse), an unreadable label or mask, no readable
+            image at all (unreadable images are otherwise left out and named), a label of another
             size than its image, an unknown baseline, an output folder inside an input folder, one
             that holds a report (without ``overwrite``) or that another process is writing into.
         OutputError: a file could not be written part-way (a full disk).
@@ -694,6 +704,7 @@ def evaluate(
 def _evaluate(generator, inputs: _Inputs, out_dir: str, labels, segmenter, baselines, max_grid_rows, model_name,
               grid_cell_size, progress, quick_segmenter) -> EvaluationReport:
     """`evaluate` once this process owns ``out_dir`` and the inputs are checked."""
+    from ssp_keras.data.io import UnreadableImageError
     from ssp_keras.inference.enhance import model_channels
 
     started = time.perf_counter()
@@ -706,10 +717,20 @@ def _evaluate(generator, inputs: _Inputs, out_dir: str, labels, segmenter, basel
 
     channels = model_channels(generator) if generator is not None else None
     measured = _Measurements(method_functions, segmenter_model, out_dir, channels)
+    skipped = []
     for number, path in enumerate(inputs.image_paths, start=1):
         image_started = time.perf_counter()
-        measured.measure(path, inputs, in_grid=len(measured.grid_cells) < max_grid_rows)
+        try:
+            measured.measure(path, inputs, in_grid=len(measured.grid_cells) < max_grid_rows)
+        except UnreadableImageError as error:  # as enhance and metrics do: named, left out
+            logger.warning("skipping unreadable image '%s': %s", path, error.reason)
+            skipped.append((path, error.reason))
+            continue
         say(f"[{number}/{len(inputs.image_paths)}] {path} ({time.perf_counter() - image_started:.1f} s)")
+    if not measured.names:
+        raise InputError(f"no readable image in '{inputs.images}': all {len(skipped)} file(s) failed "
+                         f"(first: '{skipped[0][0]}': {skipped[0][1]})")
+    image_paths = [path for path in inputs.image_paths if path not in dict(skipped)]
 
     table1 = measured.table(TABLE1_METRICS)
     table2 = measured.table(TABLE2_METRICS) if labels is not None else None
@@ -720,12 +741,15 @@ def _evaluate(generator, inputs: _Inputs, out_dir: str, labels, segmenter, basel
         table1=table1,
         table2=table2,
         per_image=measured.per_image,
-        notes=_notes(measured, table1, table2, quick_segmenter=labels is not None and segmenter is None),
+        notes=_notes(measured, table1, table2, quick_segmenter=labels is not None and segmenter is None)
+        + ([f"{len(skipped)} unreadable image(s) left out: " + ", ".join(f"`{path}`" for path, _ in skipped[:5])
+            + (" ..." if len(skipped) > 5 else "")] if skipped else []),
         grid=_write_grid(measured, out_dir, grid_cell_size),
         timing=measured.timing(started),
         sources=inputs.sources(model_source, segmenter_description),
-        image_paths=list(inputs.image_paths),
+        image_paths=image_paths,
         model_method=model_name if generator is not None else None,
+        skipped=skipped,
     )
     _write_report(report)
     return report
