@@ -251,15 +251,21 @@ def test_labels_of_another_size_are_refused_before_any_segmenter_training(datase
     assert not out.exists()
 
 
-def test_metrics_skips_files_it_cannot_measure_naming_them(dataset, tmp_path, monkeypatch, capsys, caplog):
-    import logging
-
-    monkeypatch.setattr(cli_main, "SUBCOMMANDS", ("metrics",))
+def _mixed_folder(dataset, tmp_path):
+    """A folder of one good image, a 1x1 one and a file that is no image."""
     folder = tmp_path / "mixed"
     folder.mkdir()
     write_image(str(folder / "good.png"), read_image(str(dataset / "images" / "scan_a.png")))
     write_image(str(folder / "dot.png"), np.zeros((1, 1), np.float32))
     (folder / "broken.png").write_bytes(b"not a PNG")
+    return folder
+
+
+def test_metrics_skips_files_it_cannot_measure_naming_them(dataset, tmp_path, monkeypatch, capsys, caplog):
+    import logging
+
+    monkeypatch.setattr(cli_main, "SUBCOMMANDS", ("metrics",))
+    folder = _mixed_folder(dataset, tmp_path)
     with caplog.at_level(logging.WARNING):
         assert cli_main.main(["metrics", str(folder), "--json"]) == 3
     data = json.loads(capsys.readouterr().out)
@@ -277,11 +283,7 @@ def test_metrics_skips_files_it_cannot_measure_naming_them(dataset, tmp_path, mo
 
 def test_evaluate_leaves_out_images_it_cannot_read_or_measure_naming_them(dataset, tmp_path, monkeypatch, capsys):
     monkeypatch.setattr(cli_main, "SUBCOMMANDS", ("evaluate",))
-    folder = tmp_path / "mixed"
-    folder.mkdir()
-    write_image(str(folder / "good.png"), read_image(str(dataset / "images" / "scan_a.png")))
-    write_image(str(folder / "dot.png"), np.zeros((1, 1), np.float32))
-    (folder / "broken.png").write_bytes(b"not a PNG")
+    folder = _mixed_folder(dataset, tmp_path)
     assert cli_main.main(["evaluate", "--images", str(folder), "--baselines", "clahe", "--out", str(tmp_path / "r"),
                           "--quiet"]) == 3
     report = json.loads((tmp_path / "r" / "report.json").read_text())

@@ -18,21 +18,18 @@ from ssp_keras.errors import NonFiniteTrainingError
 from ssp_keras.training import build_optimizers, build_sspnet
 from ssp_keras.training.callbacks import NonFiniteLossGuard, TrainingStateCheckpoint, list_states, save_training_state
 from helpers import hold_folder, stale_temporary_name
-from tiny import tiny_config, tiny_generator
+from tiny import tiny_config, tiny_config_file, tiny_corn_root, tiny_generator
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    generate_dataset(str(root), count=2, size=64, seed=0, test_count=1)
-    return root
+    """A CORN root of two tiny images a domain (its parent also holds `config_file`)."""
+    return tiny_corn_root(tmp_path_factory.mktemp("inputs") / "data", count=2, size=64)
 
 
 @pytest.fixture(scope="module")
-def config_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("config") / "tiny.json"
-    tiny_config(**{"train.image_grid_size": 1}).to_json(str(path))
-    return path
+def config_file(dataset):
+    return tiny_config_file(dataset.parent, **{"train.image_grid_size": 1})
 
 
 def _train(capsys, dataset, config_file, run_dir, *extra, data=None):
