@@ -314,9 +314,10 @@ class SSPNetConfig:
         if not isinstance(values, dict):
             raise ValueError(f"config must be a mapping, got {type(values).__name__}")
         values = dict(values)
-        # Run directories store what a run resolved at start-up (replicas, global batch) beside
-        # the config; it is informational and recomputed on every run.
+        # Run directories store what a run resolved at start-up (replicas, global batch) and its
+        # training data beside the config; informational, recomputed on every run.
         values.pop("resolved", None)
+        values.pop("training_data", None)
         base = preset(values.pop("preset", "paper"))
         return base.replace(**values)
 

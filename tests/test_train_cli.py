@@ -54,10 +54,7 @@ def test_train_writes_a_complete_run_directory(dataset, config_file, tmp_path):
     assert result.returncode == 0, result.stderr
     saved = json.loads((run_dir / "config.json").read_text())
     assert saved["train"]["epochs"] == 2
-    resolved = saved["resolved"]
-    data = resolved.pop("data")  # the training images, to recognise them on resume
-    assert resolved == {"replicas": 1, "global_batch": 2, "steps_per_epoch": STEPS, "strategy": "_DefaultDistributionStrategy"}
-    assert data["lq"]["sources"] == [str(dataset / "trainA")] and data["hq"]["files"] == 4
+    assert saved["resolved"] == {"replicas": 1, "global_batch": 2, "steps_per_epoch": STEPS, "strategy": "_DefaultDistributionStrategy"}
     assert [int(row["epoch"]) for row in _history(run_dir)] == [0, 1]
     assert sorted(os.listdir(run_dir / "previews")) == ["epoch0001.png", "epoch0002.png"]
     assert any(name.startswith("events") for name in os.listdir(run_dir / "logs" / "images"))

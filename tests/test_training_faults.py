@@ -184,7 +184,7 @@ def test_a_run_folder_has_one_owner_and_a_killed_owner_does_not_keep_it(finished
 def test_a_resume_on_other_images_is_refused_and_a_moved_folder_is_not(finished_run, dataset, config_file,
                                                                       tmp_path, capsys, caplog):
     run_dir = _copy(finished_run, tmp_path)
-    recorded = json.loads((run_dir / "config.json").read_text())["resolved"]["data"]
+    recorded = json.loads((run_dir / "config.json").read_text())["training_data"]
     assert recorded["lq"]["files"] == 2 and len(recorded["lq"]["fingerprint"]) == 64
     assert recorded["lq"]["sources"] == [str(dataset / "trainA")]
 

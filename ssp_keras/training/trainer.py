@@ -8,9 +8,9 @@ also after a SIGKILL), and calls ``model.fit``.
 A run directory holds::
 
     config.json        the resolved configuration (and, under "resolved", the replica count,
-                       global batch and steps per epoch that this run used, the training data
-                       (folders, file counts, a fingerprint of the file lists) and the warnings
-                       about it, if any)
+                       global batch and steps per epoch that this run used, and the warnings
+                       about its training data, if any; under "training_data", its folders, file
+                       counts and a fingerprint of the file lists)
     checkpoints/       state-epochNNNN.npz: weights and optimiser state after each epoch
     logs/              TensorBoard: losses, learning rates, image grids LQ | G(LQ) | HQ | G(HQ)
     previews/          the same grids as PNG
@@ -227,10 +227,10 @@ def _build_or_resume(config: SSPNetConfig, run: _Run, initial_generator: Optiona
 def _record_start(config: SSPNetConfig, run: _Run, data: _TrainingData, initial_epoch: int) -> None:
     """Writes config.json once the run has started (a start that fails leaves none to compare with)."""
     resolved = dict(replicas=run.replicas, global_batch=run.global_batch, steps_per_epoch=run.steps_per_epoch,
-                    strategy=type(run.strategy).__name__, data=data.record)
+                    strategy=type(run.strategy).__name__)
     if data.warnings:
         resolved["warnings"] = data.warnings
-    _write_config(config, run.out_dir, **resolved)
+    _write_config(config, run.out_dir, data.record, **resolved)
     if initial_epoch:
         log.warning("resuming %s after epoch %d", run.run_dir, initial_epoch)
         print(f"Resuming from the checkpoint of epoch {initial_epoch} in {run.run_dir}", flush=True)
@@ -457,7 +457,7 @@ def check_training_data(run_dir: str, record: dict) -> None:
     path = os.path.join(os.fspath(run_dir), "config.json")
     try:
         with open(path, encoding="utf-8") as handle:
-            stored = json.load(handle).get("resolved", {}).get("data")
+            stored = json.load(handle).get("training_data")
     except (OSError, ValueError, AttributeError):
         return  # no run yet (or check_run_directory has said what is wrong with it)
     if not isinstance(stored, dict):
@@ -566,7 +566,8 @@ def training_data_warnings(lq_files: Sequence[str], hq_files: Sequence[str], ima
     return lines
 
 
-def _write_config(config: SSPNetConfig, out_dir: str, **resolved) -> None:
+def _write_config(config: SSPNetConfig, out_dir: str, training_data: dict, **resolved) -> None:
     values = config.to_dict()
     values["resolved"] = resolved
+    values["training_data"] = training_data
     atomic_write_bytes(os.path.join(out_dir, "config.json"), (json.dumps(values, indent=2) + "\n").encode())
