@@ -60,16 +60,32 @@ class SampleFormat:
         return ((samples.astype(np.float64) - self.low) / (self.high - self.low)).astype(np.float32)
 
     def from_unit(self, image: np.ndarray) -> np.ndarray:
-        """``image`` (values in [0, 1], clipped) as samples of this type in [low, high] (integers rounded)."""
+        """``image`` (values in [0, 1], clipped) as samples of this type in [low, high] (integers rounded).
+
+        Converted a band of rows at a time, so the float temporaries are a band's, not the image's
+        (a 14000x14000 result would otherwise need several copies of itself to be written).
+        """
+        image = np.atleast_1d(np.asarray(image))
+        samples = np.empty(image.shape, self.dtype)
+        rows = max(1, _BAND_SAMPLES // max(1, image[0].size))
+        for top in range(0, len(image), rows):
+            samples[top:top + rows] = self._from_unit_values(image[top:top + rows])
+        return samples
+
+    def _from_unit_values(self, image: np.ndarray) -> np.ndarray:
         image = np.clip(np.asarray(image, dtype=np.float64 if self.dtype == "float64" else np.float32), 0.0, 1.0)
         if self.dtype in ("float32", "float64") and (self.low, self.high) == (0.0, 1.0):
-            return image.astype(self.dtype, copy=False)
+            return image
         if self.low == 0.0 and self.dtype in ("uint8", "uint16"):  # in float32, as the serving signatures do
-            return np.round(image * np.float32(self.high)).astype(self.dtype)
+            return np.round(image * np.float32(self.high))
         values = self.low + image.astype(np.float64) * (self.high - self.low)
         if self.is_integer:
             values = np.clip(np.round(values), self.low, self.high)
-        return values.astype(self.dtype)
+        return values
+
+
+#: Samples converted at a time by `SampleFormat.from_unit` (a band of rows: 32 MB of float64).
+_BAND_SAMPLES = 2**22
 
 
 def sample_format_of(path: str, frames: Sequence[np.ndarray], bit_depth: int) -> SampleFormat:
