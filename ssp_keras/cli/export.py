@@ -14,7 +14,7 @@ def register(subparsers) -> argparse.ArgumentParser:
         help="export a SavedModel for TensorFlow Serving",
         description="Write BASE_DIR/NAME/VERSION/ (TensorFlow Serving's layout) atomically, with the "
         "signatures serving_default (uint8 images), enhance_float (float32 in [0, 1]) and enhance_png "
-        "(encoded image bytes), and the pair image_statistics / enhance_with_statistics that "
+        "(encoded image bytes), and image_statistics / enhance_with_statistics / enhance_uint8_with_statistics that "
         "ssp-net predict uses to tile large images like ssp-net enhance (every tile normalised with the whole "
         "image's statistics). Existing versions are never "
         "overwritten; the version folder gets the permissions the umask gives (readable by a server "
@@ -69,6 +69,7 @@ def run_saved_model(args: argparse.Namespace) -> int:
         SIGNATURE_PNG,
         SIGNATURE_STATISTICS,
         SIGNATURE_UINT8,
+        SIGNATURE_UINT8_WITH_STATISTICS,
         SIGNATURE_WITH_STATISTICS,
         check_limits,
         export_saved_model,
@@ -82,7 +83,7 @@ def run_saved_model(args: argparse.Namespace) -> int:
     print(f"Limits: at most {result.max_batch} image(s) per request, {result.max_pixels} pixels per image "
           "(assets.extra/ssp_net_limits.json)")
     print(f"Signatures: {SIGNATURE_UINT8}, {SIGNATURE_FLOAT}, {SIGNATURE_PNG}, {SIGNATURE_STATISTICS}, "
-          f"{SIGNATURE_WITH_STATISTICS} "
+          f"{SIGNATURE_WITH_STATISTICS}, {SIGNATURE_UINT8_WITH_STATISTICS} "
           f"(inspect with: saved_model_cli show --dir {result.path} --all)")
     return 0
 

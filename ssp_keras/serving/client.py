@@ -25,7 +25,8 @@ overlapping tiles and blended exactly as local tiled inference does
 (`ssp_keras.inference.enhance.blend_tiles`), every tile normalised with the whole image's
 statistics: the server computes them once (``image_statistics``, from the image downscaled as
 `ssp_keras.inference.enhance.statistics_batch` does) and applies them to each float32 tile
-(``enhance_with_statistics``), so ``predict`` and ``enhance`` agree on large images too.
+(``enhance_with_statistics``, or ``enhance_uint8_with_statistics`` for ``serving_default``'s 8-bit
+results), so ``predict`` and ``enhance`` agree on large images too.
 """
 
 from __future__ import annotations
@@ -70,6 +71,7 @@ from ssp_keras.serving.export import (
     SIGNATURE_PNG,
     SIGNATURE_STATISTICS,
     SIGNATURE_UINT8,
+    SIGNATURE_UINT8_WITH_STATISTICS,
     SIGNATURE_WITH_STATISTICS,
 )
 
@@ -427,8 +429,8 @@ class PredictionClient:
         bit_depth: the source's precision, used by ``enhance_png`` to send a 16-bit PNG (>8).
         Tiles when the image is too large for one message or has more than `AUTO_TILE_PIXELS`:
         with the whole image's normalisation statistics when the model has the statistics
-        signatures (float32 tiles, whatever the selected signature), as ``ssp-net enhance`` does;
-        each tile on its own with a warning for models exported without them.
+        signatures (uint8 tiles for ``serving_default``, float32 for the others), as ``ssp-net
+        enhance`` does; each tile on its own with a warning for models exported without them.
         """
         image = np.asarray(image, dtype=np.float32)
         if image.ndim == 2:
@@ -450,8 +452,10 @@ class PredictionClient:
             return blend_tiles(image, lambda part: self._enhance_one(part, bit_depth), tile, self.tile_overlap)
         float_bytes = self._bytes_per_sample(SIGNATURE_FLOAT, bit_depth)
         statistics = self._statistics(image, channels * float_bytes)
-        tile = self._tile_side(channels * float_bytes)
-        return blend_tiles(image, lambda part: self._enhance_with(part, statistics), tile, self.tile_overlap)
+        # 8-bit results (serving_default): uint8 tiles where the model has them, else float32 ones.
+        eight_bit = self.signature == SIGNATURE_UINT8 and SIGNATURE_UINT8_WITH_STATISTICS in self._signature_map()
+        tile = self._tile_side(channels * (self._bytes_per_sample(SIGNATURE_UINT8, 8) if eight_bit else float_bytes))
+        return blend_tiles(image, lambda part: self._enhance_with(part, statistics, eight_bit), tile, self.tile_overlap)
 
     def _statistics(self, image: np.ndarray, bytes_per_pixel: float) -> np.ndarray:
         """The whole image's normalisation statistics ``[1, S]`` from the server (`SIGNATURE_STATISTICS`),
@@ -465,9 +469,15 @@ class PredictionClient:
         size = np.shape(outputs[OUTPUT_STATISTICS])[-1] if np.ndim(outputs[OUTPUT_STATISTICS]) == 2 else -1
         return self._checked_output(outputs, OUTPUT_STATISTICS, (1, size), "float").astype(np.float32)
 
-    def _enhance_with(self, tile: np.ndarray, statistics: np.ndarray) -> np.ndarray:
+    def _enhance_with(self, tile: np.ndarray, statistics: np.ndarray, eight_bit: bool) -> np.ndarray:
+        """One tile enhanced with the whole image's ``statistics``, as uint8 or float32 samples."""
+        shape = (1,) + tile.shape
+        if eight_bit:
+            samples = np.round(np.clip(tile, 0.0, 1.0) * 255.0).astype(np.uint8)[None]
+            outputs = self.predict({INPUT_IMAGES: samples, INPUT_STATISTICS: statistics}, SIGNATURE_UINT8_WITH_STATISTICS)
+            return self._checked_image(outputs, OUTPUT_ENHANCED, shape, "uint8")[0].astype(np.float32) / np.float32(255.0)
         outputs = self.predict({INPUT_IMAGES: tile[None], INPUT_STATISTICS: statistics}, SIGNATURE_WITH_STATISTICS)
-        return self._checked_image(outputs, OUTPUT_ENHANCED, (1,) + tile.shape, "float")[0].astype(np.float32)
+        return self._checked_image(outputs, OUTPUT_ENHANCED, shape, "float")[0].astype(np.float32)
 
     def _bytes_per_sample(self, signature: str, bit_depth: int) -> float:
         if signature == SIGNATURE_PNG:
@@ -539,11 +549,17 @@ def _one_line(error: BaseException) -> str:
 
 
 def _to_json(array: np.ndarray):
-    """Numpy to TF Serving JSON: nested lists; byte strings as ``{"b64": ...}``."""
+    """Numpy to TF Serving JSON: nested lists; byte strings as ``{"b64": ...}``.
+
+    float32 samples go with 8 decimals (within float32's precision on [0, 1] images, where the
+    full repr of a float32 as a double takes about 19 characters: JSON half as long to write and parse).
+    """
     if array.dtype == object:
         return np.vectorize(
             lambda item: {"b64": base64.b64encode(item).decode("ascii")}, otypes=[object]
         )(array).tolist()
+    if array.dtype == np.float32:
+        return np.round(array.astype(np.float64), 8).tolist()
     return array.tolist()
 
 

@@ -31,7 +31,9 @@ normalised with the whole image's statistics, as local tiled inference does
   mean and variance, flattened (`statistics_layout` fixes the order; S = 0 for a model without
   instance normalisation);
 * ``enhance_with_statistics``: ``images`` float32 ``[N, h, w, C]`` (tiles) and ``statistics``
-  float32 ``[N, S]`` -> ``enhanced`` float32, every layer normalised with the given statistics.
+  float32 ``[N, S]`` -> ``enhanced`` float32, every layer normalised with the given statistics;
+* ``enhance_uint8_with_statistics``: the same for uint8 tiles and results (what ``serving_default``
+  is to ``enhance_float``: a quarter of the bytes, far fewer characters of REST JSON).
 
 Every signature pads and crops with `ssp_keras.inference.enhance.enhance_tensor`, the same
 function ``ssp-net enhance`` runs, so served and local results agree (to one grey level after
@@ -67,6 +69,7 @@ SIGNATURE_FLOAT = "enhance_float"
 SIGNATURE_PNG = "enhance_png"
 SIGNATURE_STATISTICS = "image_statistics"
 SIGNATURE_WITH_STATISTICS = "enhance_with_statistics"
+SIGNATURE_UINT8_WITH_STATISTICS = "enhance_uint8_with_statistics"
 INPUT_IMAGES = "images"
 INPUT_IMAGE_BYTES = "image_bytes"
 INPUT_STATISTICS = "statistics"
@@ -337,15 +340,22 @@ def serving_functions(model, max_pixels: int = DEFAULT_MAX_PIXELS, max_batch: in
             enhance_tensor(model, images)
         return {OUTPUT_STATISTICS: flatten_statistics(recorded, layout, tf.shape(images)[0])}
 
-    def enhance_with_statistics(images, statistics):
-        images = _guarded_images(images, max_pixels, max_batch)
+    def enhance_with(images, statistics):
+        """``images`` float32 in [0, 1], enhanced with ``statistics``: float32 in [0, 1]."""
         expected = tf.stack([tf.shape(images)[0], size])
         with tf.control_dependencies([tf.debugging.Assert(tf.reduce_all(tf.equal(tf.shape(statistics), expected)), [
             tf.strings.format("statistics of shape {} do not fit this model, which needs [N, {}] (N images, from its "
                               "image_statistics signature)", (tf.shape(statistics), size))])]):
             statistics = tf.identity(statistics)
         with fixed_statistics(unflatten_statistics(statistics, layout)):
-            return {OUTPUT_ENHANCED: enhance_tensor(model, images)}
+            return enhance_tensor(model, images)
+
+    def enhance_with_statistics(images, statistics):
+        return {OUTPUT_ENHANCED: enhance_with(_guarded_images(images, max_pixels, max_batch), statistics)}
+
+    def enhance_uint8_with_statistics(images, statistics):
+        images = tf.cast(_guarded_images(images, max_pixels, max_batch), tf.float32) / 255.0
+        return {OUTPUT_ENHANCED: tf.cast(tf.round(enhance_with(images, statistics) * 255.0), tf.uint8)}
 
     images_shape = [None, None, None, channels]
     return {
@@ -355,6 +365,10 @@ def serving_functions(model, max_pixels: int = DEFAULT_MAX_PIXELS, max_batch: in
         SIGNATURE_STATISTICS: (image_statistics, [tf.TensorSpec(images_shape, tf.float32, name=INPUT_IMAGES)]),
         SIGNATURE_WITH_STATISTICS: (enhance_with_statistics, [
             tf.TensorSpec(images_shape, tf.float32, name=INPUT_IMAGES),
+            tf.TensorSpec([None, size], tf.float32, name=INPUT_STATISTICS),
+        ]),
+        SIGNATURE_UINT8_WITH_STATISTICS: (enhance_uint8_with_statistics, [
+            tf.TensorSpec(images_shape, tf.uint8, name=INPUT_IMAGES),
             tf.TensorSpec([None, size], tf.float32, name=INPUT_STATISTICS),
         ]),
     }
