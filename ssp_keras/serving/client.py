@@ -101,15 +101,16 @@ _HTTP_CODES = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 408: "DEADLINE_EXCEEDE
 def parse_server_address(text: str) -> str:
     """``HOST:PORT`` (``[IPv6]:PORT`` too) with a port in 1..65535; the text unchanged.
 
-    Raises ``ValueError`` saying what is wrong (``ssp-net predict --server`` checks with it too).
+    Raises ``ValueError`` saying what is wrong, worded to follow the option or argument's name
+    (``--server must be HOST:PORT ...``); ``ssp-net predict --server`` checks with it too.
     """
     host, separator, port = str(text).rpartition(":")
     if not separator or not host or host == "[]":
-        raise ValueError(f"the server address must be HOST:PORT (e.g. localhost:8500), got {text!r}")
+        raise ValueError(f"must be HOST:PORT (e.g. localhost:8500), got {text!r}")
     if host.startswith("[") != host.endswith("]") or (":" in host and not host.startswith("[")):
-        raise ValueError(f"write an IPv6 server address as [ADDRESS]:PORT, got {text!r}")
+        raise ValueError(f"must be [ADDRESS]:PORT for an IPv6 address, got {text!r}")
     if not port.isdigit() or not 1 <= int(port) <= 65535:
-        raise ValueError(f"the server port must be a number in 1..65535, got {port!r} in {text!r}")
+        raise ValueError(f"needs a port in 1..65535, got {port!r} in {text!r}")
     return str(text)
 
 
@@ -143,7 +144,10 @@ class PredictionClient:
 
         if signature not in _SIGNATURES:
             raise ValueError(f"unknown signature {signature!r}; choose one of {', '.join(_SIGNATURES)}")
-        parse_server_address(server)
+        try:
+            parse_server_address(server)
+        except ValueError as error:
+            raise ValueError(f"PredictionClient argument 'server' {error}") from None
         defaults.check(
             {"timeout": defaults.positive_number, "retries": defaults.non_negative_int,
              "backoff": defaults.non_negative_number, "max_message_bytes": defaults.positive_int,

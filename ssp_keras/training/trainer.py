@@ -203,7 +203,7 @@ def _start_run(config: SSPNetConfig, run_dir: str, data: _TrainingData) -> _Run:
     larger = max(len(data.lq_files), len(data.hq_files))
     steps_per_epoch = config.train.steps_per_epoch or max(1, math.ceil(larger / global_batch))
     out_dir = writable_directory(run_dir, strategy)
-    os.makedirs(out_dir, exist_ok=True)
+    # (created by the claim in `train`, which also proves it writable)
     worker_line = describe_worker(strategy, len(data.lq_files), len(data.hq_files), out_dir)
     if worker_line:
         print(worker_line, flush=True)
