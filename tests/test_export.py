@@ -360,3 +360,10 @@ def test_two_exports_into_one_model_folder_do_not_run_at_once(generator, tmp_pat
     # kill -9 released the lock: the next export runs.
     assert run_cli(monkeypatch, argv) == 0
     assert os.listdir(tmp_path / "models" / "nerves") == ["1"]
+
+
+def test_every_signature_is_exported(exported):
+    from ssp_keras.serving.export import SIGNATURES
+
+    _, loaded = exported
+    assert set(SIGNATURES) <= set(loaded.signatures)

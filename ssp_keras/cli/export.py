@@ -64,16 +64,7 @@ def run(args: argparse.Namespace) -> int:
 
 def run_saved_model(args: argparse.Namespace) -> int:
     from ssp_keras.inference import load_generator
-    from ssp_keras.serving.export import (
-        SIGNATURE_FLOAT,
-        SIGNATURE_PNG,
-        SIGNATURE_STATISTICS,
-        SIGNATURE_UINT8,
-        SIGNATURE_UINT8_WITH_STATISTICS,
-        SIGNATURE_WITH_STATISTICS,
-        check_limits,
-        export_saved_model,
-    )
+    from ssp_keras.serving.export import SIGNATURES, check_limits, export_saved_model
 
     check_limits(args.max_pixels, args.max_batch)  # before the model loads
     generator = load_generator(args.model)
@@ -82,9 +73,7 @@ def run_saved_model(args: argparse.Namespace) -> int:
     print(f"Exported {args.model} as model '{result.name}' version {result.version} to {result.path}")
     print(f"Limits: at most {result.max_batch} image(s) per request, {result.max_pixels} pixels per image "
           "(assets.extra/ssp_net_limits.json)")
-    print(f"Signatures: {SIGNATURE_UINT8}, {SIGNATURE_FLOAT}, {SIGNATURE_PNG}, {SIGNATURE_STATISTICS}, "
-          f"{SIGNATURE_WITH_STATISTICS}, {SIGNATURE_UINT8_WITH_STATISTICS} "
-          f"(inspect with: saved_model_cli show --dir {result.path} --all)")
+    print(f"Signatures: {', '.join(SIGNATURES)} (inspect with: saved_model_cli show --dir {result.path} --all)")
     return 0
 
 

@@ -70,6 +70,9 @@ SIGNATURE_PNG = "enhance_png"
 SIGNATURE_STATISTICS = "image_statistics"
 SIGNATURE_WITH_STATISTICS = "enhance_with_statistics"
 SIGNATURE_UINT8_WITH_STATISTICS = "enhance_uint8_with_statistics"
+#: Every signature an export has (`serving_functions`), in the order it adds them.
+SIGNATURES = (SIGNATURE_UINT8, SIGNATURE_FLOAT, SIGNATURE_PNG, SIGNATURE_STATISTICS, SIGNATURE_WITH_STATISTICS,
+              SIGNATURE_UINT8_WITH_STATISTICS)
 INPUT_IMAGES = "images"
 INPUT_IMAGE_BYTES = "image_bytes"
 INPUT_STATISTICS = "statistics"
