@@ -244,7 +244,7 @@ _TRAIN_RULES = {
     "lr_halving_epochs": defaults.positive_int,
     **{name: defaults.number_in(0, 1) for name in (
         "generator_beta_1", "generator_beta_2", "discriminator_beta_1", "discriminator_beta_2")},
-    "seed": defaults.integer,
+    "seed": defaults.seed,
     "precision": defaults.one_of(PRECISIONS),
     "jit_compile": defaults.boolean,
     "strategy": defaults.one_of(STRATEGIES),
@@ -349,9 +349,10 @@ class SSPNetConfig:
         if not isinstance(values, dict):
             raise ValueError(f"config must be a mapping, got {type(values).__name__}")
         values = dict(values)
-        # Run directories store what a run resolved at start-up (replicas, global batch) beside
-        # the config; it is informational and recomputed on every run.
+        # Run directories store what a run resolved at start-up (replicas, global batch) and its
+        # training data beside the config; informational, recomputed on every run.
         values.pop("resolved", None)
+        values.pop("training_data", None)
         base = preset(values.pop("preset", "paper"))
         return base.replace(**values)
 
@@ -390,11 +391,7 @@ class SSPNetConfig:
 
     @classmethod
     def from_file(cls, path: str) -> "SSPNetConfig":
-        if not os.path.isfile(path):
-            raise ValueError(f"config file not found: {path}")
-        if path.endswith((".yaml", ".yml")):
-            return cls.from_yaml(path)
-        return cls.from_json(path)
+        return cls.from_dict(read_config_file(path))
 
     def replace(self, **overrides: Any) -> "SSPNetConfig":
         """A copy with some fields changed.
@@ -442,6 +439,38 @@ def _from_plain(values: dict) -> SSPNetConfig:
     if unknown:
         raise ValueError(f"config field '{sorted(unknown)[0]}': unknown field")
     return SSPNetConfig(preset=values.get("preset", "paper"), **sections)
+
+
+def read_config_file(path: str) -> dict:
+    """The settings of a JSON or YAML file (by extension: ``.yaml``/``.yml``, else JSON), as a dict.
+
+    A file with no settings at all (empty, blank, or YAML comments only) is refused in both
+    formats: it is more likely a mistake than a wish for every default; ``{}`` says "no settings".
+    Raises ``ValueError`` naming the file.
+    """
+    if not os.path.isfile(path):
+        raise ValueError(f"config file not found: {path}")
+    with open(path, encoding="utf-8") as handle:
+        text = handle.read()
+    if path.endswith((".yaml", ".yml")):
+        import yaml
+
+        try:
+            values = yaml.safe_load(text)
+        except yaml.YAMLError as error:
+            raise ValueError(f"config file '{path}' is not valid YAML: {' '.join(str(error).split())}") from None
+    elif text.strip():
+        try:
+            values = json.loads(text)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"config file '{path}' is not valid JSON: {error}") from None
+    else:
+        values = None
+    if values is None:
+        raise ValueError(f"config file '{path}' is empty: it holds no settings (write {{}} for none, or leave out --config)")
+    if not isinstance(values, dict):
+        raise ValueError(f"config file '{path}' must hold a mapping of settings, got {type(values).__name__}")
+    return values
 
 
 def _read_if_path(text_or_path: str) -> str:

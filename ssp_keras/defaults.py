@@ -153,6 +153,15 @@ def integer(value: Any) -> Optional[str]:
     return None if _is_int(value) else f"must be an integer, got {value!r}"
 
 
+#: Seeds every random generator used here accepts (NumPy's, hence Keras' ``set_random_seed``).
+SEED_RANGE = (0, 2**32 - 1)
+
+
+def seed(value: Any) -> Optional[str]:
+    low, high = SEED_RANGE
+    return None if _is_int(value) and low <= value <= high else f"must be an integer in [0, 2**32 - 1], got {value!r}"
+
+
 def number_in(low: float, high: float, high_included: bool = False) -> Rule:
     """A finite number in ``[low, high)`` (``[low, high]`` with ``high_included``)."""
     interval = f"[{low}, {high}{']' if high_included else ')'}"

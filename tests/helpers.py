@@ -4,6 +4,8 @@ Test files import from here, or from ``tiny`` (tiny configurations and models), 
 other (tests/ is on sys.path under pytest).
 """
 
+import os
+
 import numpy as np
 
 
@@ -32,3 +34,36 @@ def run_cli(monkeypatch, argv, subcommands=("enhance", "export", "predict")):
 
     monkeypatch.setattr(cli_main, "SUBCOMMANDS", tuple(subcommands))
     return cli_main.main(argv)
+
+
+def dead_pid():
+    """The process id of a process that has exited (for names a killed process would have left)."""
+    import subprocess
+    import sys
+
+    child = subprocess.Popen([sys.executable, "-c", "pass"])
+    child.wait()
+    return child.pid
+
+
+def stale_temporary_name(label, pid=None):
+    """A temporary file name as `ssp_keras.utils.files.temporary_prefix` makes it, of a process
+    that is gone (``pid`` or a fresh dead one) on this machine."""
+    from ssp_keras.utils.files import temporary_prefix
+
+    mine = temporary_prefix(label)
+    return mine.replace(f".tmp-{os.getpid()}-", f".tmp-{pid or dead_pid()}-", 1) + "x1y2"
+
+
+def hold_folder(folder, purpose):
+    """A child process that claims ``folder`` (`ssp_keras.utils.locks.claim_folder`) and sleeps; it
+    holds the folder once this returns. Kill it (SIGKILL) to end the claim as a crash would."""
+    import subprocess
+    import sys
+
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from ssp_keras.utils.locks import claim_folder\n"
+         "with claim_folder(sys.argv[1], sys.argv[2]):\n    print('held', flush=True); time.sleep(300)",
+         str(folder), purpose], stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    return holder

@@ -214,3 +214,80 @@ def test_cli_turns_bad_input_into_one_line_and_exit_code_2(tmp_path, monkeypatch
     assert len(error.splitlines()) == 1 and missing in error
     assert cli_main.main(["metrics", str(tmp_path / "none.png")]) == 2
     assert "none.png" in capsys.readouterr().err
+
+
+def test_a_report_folder_is_replaced_only_when_asked_and_then_wholly(dataset, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(cli_main, "SUBCOMMANDS", ("evaluate",))
+    out = tmp_path / "r"
+    argv = ["evaluate", "--images", str(dataset / "images"), "--out", str(out), "--quiet"]
+    assert cli_main.main(argv + ["--baselines", "clahe,dcp"]) == 0
+    before = _hashes(out)
+    capsys.readouterr()
+    assert cli_main.main(argv + ["--baselines", "clahe"]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [f"ssp-net evaluate: error: '{out}' already holds a report ({len(before)} file(s), first "
+                     f"'{out / 'report.md'}'); pass --overwrite to replace it (its files are removed first), or "
+                     "choose another --out"]
+    assert _hashes(out) == before
+    assert cli_main.main(argv + ["--baselines", "clahe", "--overwrite"]) == 0
+    assert sorted(os.listdir(out)) == ["clahe", "comparison.png", ORIGINAL, "report.json", "report.md"]  # no dcp/
+    assert json.loads((out / "report.json").read_text())["methods"] == [ORIGINAL, "clahe"]
+
+
+def test_labels_of_another_size_are_refused_before_any_segmenter_training(dataset, tmp_path, monkeypatch, capsys):
+    from ssp_keras.evaluation import segmenter_training
+
+    monkeypatch.setattr(segmenter_training, "train_segmenter", lambda *args, **kwargs: pytest.fail("trained first"))
+    monkeypatch.setattr(cli_main, "SUBCOMMANDS", ("evaluate",))
+    labels = tmp_path / "labels"
+    for name in NAMES:
+        write_image(str(labels / f"{name}.png"), np.zeros((SIZE, SIZE if name != "scan_b" else SIZE // 2), np.float32))
+    out = tmp_path / "r"
+    assert cli_main.main(["evaluate", "--images", str(dataset / "images"), "--labels", str(labels),
+                          "--out", str(out)]) == 2
+    lines = capsys.readouterr().err.splitlines()
+    assert lines == [f"ssp-net evaluate: error: '{labels / 'scan_b.png'}' is {SIZE}x{SIZE // 2} but its image is "
+                     f"{SIZE}x{SIZE}"]
+    assert not out.exists()
+
+
+def _mixed_folder(dataset, tmp_path):
+    """A folder of one good image, a 1x1 one and a file that is no image."""
+    folder = tmp_path / "mixed"
+    folder.mkdir()
+    write_image(str(folder / "good.png"), read_image(str(dataset / "images" / "scan_a.png")))
+    write_image(str(folder / "dot.png"), np.zeros((1, 1), np.float32))
+    (folder / "broken.png").write_bytes(b"not a PNG")
+    return folder
+
+
+def test_metrics_skips_files_it_cannot_measure_naming_them(dataset, tmp_path, monkeypatch, capsys, caplog):
+    import logging
+
+    monkeypatch.setattr(cli_main, "SUBCOMMANDS", ("metrics",))
+    folder = _mixed_folder(dataset, tmp_path)
+    with caplog.at_level(logging.WARNING):
+        assert cli_main.main(["metrics", str(folder), "--json"]) == 3
+    data = json.loads(capsys.readouterr().out)
+    assert [row["path"] for row in data["images"]] == [str(folder / "good.png")]
+    assert [item["path"] for item in data["skipped"]] == [str(folder / "broken.png"), str(folder / "dot.png")]
+    assert "2x2 pixels, got 1x1" in data["skipped"][1]["reason"]
+    warnings = [record.getMessage() for record in caplog.records]
+    assert any(f"skipping '{folder / 'dot.png'}'" in line for line in warnings)
+    assert any(f"skipping '{folder / 'broken.png'}'" in line for line in warnings)
+    # Nothing measurable at all: bad input, one line.
+    os.remove(folder / "good.png")
+    assert cli_main.main(["metrics", str(folder)]) == 2
+    assert "no image could be measured: all 2 file(s) were skipped" in capsys.readouterr().err
+
+
+def test_evaluate_leaves_out_images_it_cannot_read_or_measure_naming_them(dataset, tmp_path, monkeypatch, capsys):
+    monkeypatch.setattr(cli_main, "SUBCOMMANDS", ("evaluate",))
+    folder = _mixed_folder(dataset, tmp_path)
+    assert cli_main.main(["evaluate", "--images", str(folder), "--baselines", "clahe", "--out", str(tmp_path / "r"),
+                          "--quiet"]) == 3
+    report = json.loads((tmp_path / "r" / "report.json").read_text())
+    assert report["images"] == ["good"] and report["inputs"] == [str(folder / "good.png")]
+    assert [item["path"] for item in report["skipped"]] == [str(folder / "broken.png"), str(folder / "dot.png")]
+    assert sorted(os.listdir(tmp_path / "r" / ORIGINAL)) == ["good.png"]  # nothing of the skipped ones
+    assert "2 unreadable image(s) left out" in capsys.readouterr().out

@@ -16,7 +16,7 @@ from ssp_keras.errors import InputError  # noqa: E402
 from ssp_keras.inference import enhance_array  # noqa: E402
 from ssp_keras.serving.client import decode_png, encode_png  # noqa: E402
 from ssp_keras.serving.export import WARMUP_FILE, export_saved_model, next_version  # noqa: E402
-from helpers import random_image, run_cli  # noqa: E402
+from helpers import hold_folder, random_image, run_cli  # noqa: E402
 from tiny import tiny_generator  # noqa: E402
 
 
@@ -265,7 +265,8 @@ def test_the_staging_folder_is_named_after_the_process_and_removed_on_failure(ge
     with pytest.raises(RuntimeError, match="disk full"):
         export_saved_model(generator, str(tmp_path), name="m")
     assert seen[0].startswith(f".tmp-{os.getpid()}-") and "-v1-" in seen[0]
-    assert os.listdir(tmp_path / "m") == []
+    # Nothing stays: not the staging folder, nor the model folder the failed export created.
+    assert not (tmp_path / "m").exists() and os.listdir(tmp_path) == []
 
 
 def test_stale_staging_folders_of_killed_exports_are_removed(generator, tmp_path, monkeypatch, capsys):
@@ -320,3 +321,49 @@ def test_the_graphs_channel_conversion_agrees_with_the_reference(have, want):
     got = to_model_channels(tf.constant(image), want).numpy()
     assert got.shape == expected.shape == (7, 9, want)
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6)
+
+
+@pytest.fixture
+def umask_022():
+    previous = os.umask(0o022)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+def test_a_version_is_readable_by_a_server_running_as_another_user(generator, tmp_path, umask_022):
+    import stat
+
+    result = export_saved_model(generator, str(tmp_path), name="m", warmup=True)
+    assert stat.S_IMODE(os.stat(result.path).st_mode) == 0o755  # what mkdir gives under umask 022
+    for folder, _, files in os.walk(result.path):
+        assert os.stat(folder).st_mode & stat.S_IROTH and os.stat(folder).st_mode & stat.S_IXOTH, folder
+        for name in files:
+            assert os.stat(os.path.join(folder, name)).st_mode & stat.S_IROTH, name
+
+
+def test_two_exports_into_one_model_folder_do_not_run_at_once(generator, tmp_path, monkeypatch, capsys):
+    """A model folder is owned by one export at a time (the second is one line, exit 2)."""
+    holder = hold_folder(tmp_path / "models" / "nerves", "ssp-net export")
+    try:
+        generator.save(tmp_path / "generator.keras")
+        argv = ["export", "--model", str(tmp_path / "generator.keras"), "--base", str(tmp_path / "models"),
+                "--name", "nerves", "--no-warmup"]
+        assert run_cli(monkeypatch, argv) == 2
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and "is in use by another process" in error and f"pid {holder.pid}" in error
+        assert os.listdir(tmp_path / "models" / "nerves") == [".ssp-net.lock"]
+    finally:
+        holder.kill()
+        holder.wait()
+    # kill -9 released the lock: the next export runs.
+    assert run_cli(monkeypatch, argv) == 0
+    assert os.listdir(tmp_path / "models" / "nerves") == ["1"]
+
+
+def test_every_signature_is_exported(exported):
+    from ssp_keras.serving.export import SIGNATURES
+
+    _, loaded = exported
+    assert set(SIGNATURES) <= set(loaded.signatures)

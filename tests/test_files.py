@@ -55,7 +55,7 @@ def test_stale_staging_folders_are_told_from_live_ones(tmp_path):
     import subprocess
     import sys
 
-    from ssp_keras.utils.files import make_staging_dir, pid_is_alive, remove_stale_staging_dirs
+    from ssp_keras.utils.files import make_staging_dir, pid_is_alive, remove_stale_temporaries
 
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
@@ -66,5 +66,5 @@ def test_stale_staging_folders_are_told_from_live_ones(tmp_path):
     (stale / "half.bin").write_bytes(b"x")
     unrelated = tmp_path / ".tmp-notours"
     unrelated.mkdir()
-    assert remove_stale_staging_dirs(str(tmp_path)) == [str(stale)]
+    assert remove_stale_temporaries(str(tmp_path)) == [str(stale)]
     assert sorted(os.listdir(tmp_path)) == sorted([os.path.basename(live), ".tmp-notours"])

@@ -157,3 +157,28 @@ def test_mscn_of_a_step_hand_computed():
     mu = 255 * far_weight
     sigma = 255 * math.sqrt(far_weight * (1 - far_weight))
     assert mscn_coefficients(step, window)[4, 4] == pytest.approx((0 - mu) / (sigma + 1))
+
+
+def test_banded_metrics_equal_whole_image_ones(monkeypatch):
+    """The metrics run on bands of rows (memory); with bands of a few rows the values are those of
+    one band covering the whole image (odd sizes: partial blocks, padding and crops)."""
+    from ssp_keras.metrics import no_reference, piqe
+    from ssp_keras.metrics.niqe import matlab_imresize, niqe
+    from helpers import pink_noise
+
+    colour = np.stack([pink_noise(300, seed) for seed in (1, 2, 3)], axis=-1)[:291, :277].astype(np.float32)
+    gray = colour[..., 0]
+
+    def measure():
+        return (no_reference.to_luma8(colour), no_reference.average_gradient(gray), niqe(gray), piqe(colour),
+                matlab_imresize(gray * 255, 0.5))
+
+    monkeypatch.setattr(no_reference, "BAND_PIXELS", 10**9)
+    whole = measure()
+    monkeypatch.setattr(no_reference, "BAND_PIXELS", 277 * 7)  # 7 rows; 16 for PIQE's, 96 for NIQE's blocks
+    assert no_reference.row_bands(291, 277)[:2] == [(0, 7), (7, 14)]
+    banded = measure()
+    np.testing.assert_array_equal(banded[0], whole[0])
+    assert banded[1] == pytest.approx(whole[1], rel=1e-12)
+    assert banded[2] == pytest.approx(whole[2], abs=1e-12) and banded[3] == pytest.approx(whole[3], abs=1e-12)
+    np.testing.assert_allclose(banded[4], whole[4], rtol=0, atol=1e-9)

@@ -111,3 +111,16 @@ def test_format_flag_defaults_to_savedmodel():
     assert parser.parse_args(["export", "--model", "m", "--base", "b", "--format", "onnx"]).format == "onnx"
     with pytest.raises(SystemExit):
         parser.parse_args(["export", "--model", "m", "--base", "b", "--format", "tflite"])
+
+
+def test_a_version_is_readable_by_a_server_running_as_another_user(onnx_tools, generator, tmp_path):
+    import os
+    import stat
+
+    previous = os.umask(0o022)
+    try:
+        result = onnx_export.export_onnx(generator, str(tmp_path), name="m", check=False)
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(os.stat(os.path.dirname(result.path)).st_mode) == 0o755
+    assert stat.S_IMODE(os.stat(result.path).st_mode) == 0o644

@@ -10,24 +10,19 @@ import pytest
 
 from ssp_keras.cli.main import main
 from ssp_keras.data.io import write_image
-from ssp_keras.data.synthetic import generate_dataset
 from ssp_keras.errors import InputError
 from ssp_keras.training.trainer import check_run_directory, training_data_warnings
-from tiny import tiny_config
+from tiny import tiny_config, tiny_config_file, tiny_corn_root
 
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    generate_dataset(str(root), count=2, size=64, seed=0, test_count=1)
-    return root
+    return tiny_corn_root(tmp_path_factory.mktemp("data"), count=2, size=64)
 
 
 @pytest.fixture(scope="module")
 def config_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("config") / "tiny.json"
-    tiny_config(**{"train.image_grid_size": 1}).to_json(str(path))
-    return path
+    return tiny_config_file(tmp_path_factory.mktemp("config"), **{"train.image_grid_size": 1})
 
 
 def _train(dataset, config_file, run_dir, *extra):

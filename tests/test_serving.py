@@ -100,17 +100,40 @@ def test_enhance_float_keeps_float_precision(server, generators):
 
 
 def test_large_images_are_tiled_within_the_message_limit(server, generators):
+    from ssp_keras.inference import blend_tiles
+    from ssp_keras.inference.enhance import _compiled_with_statistics, image_statistics
+
     image = eight_bit(random_image(384, 352, seed=9))
-    # 384 x 352 bytes do not fit in 50 kB: tiles of 192 (the largest multiple of 32 that fits).
-    with PredictionClient(server.grpc_address, model="gray", max_message_bytes=50_000, tile_overlap=32) as client:
-        assert client._tile_side(384, 352, 1, 8) == 192
-        served = client.enhance(image)
-    # The server sees each tile on its own, so each tile is normalised with its own statistics
-    # (local tiling shares the whole image's; see ssp_keras.serving.client): compare with that.
+    # 384 x 352 bytes do not fit in 50 kB: uint8 tiles of 192 (the largest multiple of 32 that fits;
+    # float32 ones for enhance_float: 96), every one normalised with statistics of the whole image,
+    # which is sent as float32 and so downscaled to fit too.
+    model = generators["gray"]
+    statistics = image_statistics(model, image, max_pixels=(50_000 - 4096) // 4)
+    enhance_with = _compiled_with_statistics(model)[1]
+    for signature, side in (("serving_default", 192), ("enhance_float", 96)):
+        with PredictionClient(server.grpc_address, model="gray", signature=signature, max_message_bytes=50_000,
+                              tile_overlap=32) as client:
+            assert client._tile_side(1 if signature == "serving_default" else 4) == side
+            assert client.tiles_with_statistics
+            served = client.enhance(image)
+        local = blend_tiles(image, lambda tile: enhance_with(tile[None], statistics).numpy()[0], side, 32)
+        assert np.abs(np.round(served * 255) - np.round(local * 255)).max() <= 1, signature
+
+
+def test_a_model_exported_without_statistics_is_tiled_tile_by_tile_with_a_warning(server, generators, monkeypatch,
+                                                                                 caplog):
     from ssp_keras.inference import blend_tiles
 
+    image = eight_bit(random_image(384, 352, seed=9))
+    monkeypatch.setattr(PredictionClient, "tiles_with_statistics", property(lambda self: False))
+    with PredictionClient(server.grpc_address, model="gray", max_message_bytes=50_000, tile_overlap=32) as client:
+        served = client.enhance(image)
+        client.enhance(image)
+    # The server sees each tile on its own, so each tile is normalised with its own statistics.
     local = blend_tiles(image, lambda tile: enhance_array(generators["gray"], tile), 192, 32)
     assert np.abs(np.round(served * 255) - np.round(local * 255)).max() <= 1
+    assert [record.getMessage() for record in caplog.records].count(next(
+        record.getMessage() for record in caplog.records if "no image_statistics signature" in record.getMessage())) == 1
 
 
 def test_a_server_limit_below_the_request_is_a_clear_error(models_base):
@@ -374,3 +397,127 @@ def test_rest_bodies_over_the_limit_are_refused_unread(server, header, status, m
     assert code == status and set(body) == {"error"} and message in body["error"]
     with urllib.request.urlopen(f"http://{server.rest_address}/v1/models/gray", timeout=30) as response:
         assert response.status == 200  # still serving
+
+
+# ------------------------------------------------------------------------------ answers are checked
+class _Answering:
+    """Makes the in-process server answer every Predict with ``outputs`` (the registry's result)."""
+
+    def __init__(self, server, monkeypatch):
+        self.server, self.monkeypatch = server, monkeypatch
+
+    def __call__(self, outputs):
+        servable = self.server.registry.get("gray")
+        self.monkeypatch.setattr(self.server.registry, "predict", lambda *args: (servable, outputs))
+
+
+WRONG_ANSWERS = [
+    ("serving_default", {"enhanced": np.zeros((1, 2, 2, 1), np.uint8)}, "'enhanced' of shape [1, 2, 2, 1] for a request of shape [1, 64, 48, 1]"),
+    ("serving_default", {"enhanced": np.zeros((0, 64, 48, 1), np.uint8)}, "'enhanced' of shape [0"),  # REST: []
+    ("serving_default", {"enhanced": np.zeros((1, 64, 48, 3), np.uint8)}, "of shape [1, 64, 48, 3]"),
+    # (two outputs: REST drops the name of a single one, as TF Serving does)
+    ("serving_default", {"other": np.zeros((1, 64, 48, 1), np.uint8), "more": np.zeros((1,), np.uint8)},
+     "no 'enhanced' output (it sent ['more', 'other'])"),
+    ("serving_default", {"enhanced": np.array([b"text"], dtype=object)}, "'enhanced' holding strings"),
+    ("enhance_float", {"enhanced": np.full((1, 64, 48, 1), np.nan, np.float32)}, "NaN or infinite values in 'enhanced'"),
+    ("enhance_float", {"enhanced": np.full((1, 64, 48, 1), 7.0, np.float32)}, "values in [7, 7], not in [0, 1]"),
+    ("enhance_png", {"png_bytes": np.array([encode_png(np.zeros((2, 2, 1), np.float32))], dtype=object)},
+     "a PNG of shape [2, 2, 1] for an image of shape [64, 48, 1]"),
+    ("enhance_png", {"png_bytes": np.zeros((1,), np.float32)}, "'png_bytes' of type float"),
+]
+
+
+@pytest.mark.parametrize("rest", [False, True], ids=["grpc", "rest"])
+@pytest.mark.parametrize("signature, outputs, message", WRONG_ANSWERS, ids=lambda value: str(value)[:30])
+def test_a_wrong_answer_is_one_line_not_a_file(server, monkeypatch, rest, signature, outputs, message):
+    _Answering(server, monkeypatch)(outputs)
+    with PredictionClient(address(server, rest), model="gray", signature=signature, rest=rest, channels=1) as client:
+        with pytest.raises(ServingError) as raised:
+            client.enhance(random_image(64, 48))
+    text = str(raised.value)
+    assert message in text and "\n" not in text and f"server {address(server, rest)} answered model 'gray'" in text
+
+
+class _CannedRest:
+    """An HTTP server answering every request with one fixed body: not TF Serving, but close."""
+
+    def __init__(self, body):
+        import http.server
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                self.rfile.read(int(self.headers.get("Content-Length", 0)))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, *args):
+                pass
+
+        self.http = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.address = f"127.0.0.1:{self.http.server_address[1]}"
+        threading.Thread(target=self.http.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.http.shutdown()
+
+
+@pytest.mark.parametrize("body, message", [
+    (b'{"predictions": []}', "no 'outputs' in its JSON answer (keys: ['predictions'])"),
+    (b'"just a string"', "a JSON str instead of an object"),
+    (b'{"outputs": {"enhanced": "abc"}}', "'enhanced' holding strings"),
+    (b'{"outputs": {"enhanced": [[1, 2], [3]]}}', "outputs that are no tensor"),
+    (b'{"outputs": {"enhanced": []}}', "'enhanced' of shape [0] for a request of shape [1, 32, 32, 1]"),
+])
+def test_a_rest_answer_that_is_not_tf_servings_is_one_line(body, message):
+    canned = _CannedRest(body)
+    try:
+        with PredictionClient(canned.address, model="gray", rest=True, channels=1, retries=0) as client:
+            with pytest.raises(ServingError) as raised:
+                client.enhance(random_image(32, 32))
+    finally:
+        canned.close()
+    assert message in str(raised.value) and "\n" not in str(raised.value)
+
+
+def test_cli_predict_writes_nothing_for_a_wrong_answer(server, tmp_path, monkeypatch, capsys):
+    from ssp_keras.data.io import write_image
+
+    (tmp_path / "in").mkdir()
+    write_image(str(tmp_path / "in" / "one.png"), random_image(64, 48), bit_depth=8)
+    _Answering(server, monkeypatch)({"enhanced": np.zeros((1, 2, 2, 1), np.uint8)})
+    argv = ["predict", "--server", server.grpc_address, "--model", "gray", "--channels", "1",
+            str(tmp_path / "in"), "--out", str(tmp_path / "out")]
+    assert run_cli(monkeypatch, argv) == 1
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("ssp-net predict: error: gRPC server") and "[1, 2, 2, 1]" in error and "\n" not in error
+    assert not (tmp_path / "out").exists()
+
+
+# ------------------------------------------------------------------------------ tiles share the image's statistics
+@pytest.mark.parametrize("signature", ["enhance_float", "serving_default"])
+@pytest.mark.parametrize("rest", [False, True], ids=["grpc", "rest"])
+def test_remote_tiles_are_normalised_like_local_tiles(server, generators, monkeypatch, rest, signature):
+    """A large image in tiles: every remote tile gets the whole image's statistics, so predict and
+    enhance agree within a grey level (each tile on its own differs by several)."""
+    from ssp_keras.serving import client as client_module
+
+    # (on the 8-bit grid, as an 8-bit file is: serving_default sends 8-bit samples)
+    image = eight_bit(random_image(576, 520, seed=12) * np.linspace(0.3, 1.0, 520, dtype=np.float32)[None, :, None])
+    # 'Large' made small: tiles of 256 above 0.1 megapixels, as above 4 megapixels in ssp-net enhance.
+    monkeypatch.setattr(client_module, "AUTO_TILE_PIXELS", 100_000)
+    monkeypatch.setattr(client_module, "DEFAULT_TILE_SIZE", 256)
+    with PredictionClient(address(server, rest), model="gray", rest=rest, signature=signature) as client:
+        served = client.enhance(image)
+    # What ssp-net enhance computes for an image it tiles: tiles normalised with the whole image's statistics.
+    local = enhance_array(generators["gray"], image, tile_size=256)
+    if signature == "enhance_float":
+        assert np.abs(served - local).max() * 255 < 0.05
+    else:  # uint8 tiles, blended: within a grey level of the 8-bit output ssp-net enhance writes
+        assert np.abs(np.round(served * 255) - np.round(local * 255)).max() <= 1
+
+    monkeypatch.setattr(PredictionClient, "tiles_with_statistics", property(lambda self: False))
+    with PredictionClient(address(server, rest), model="gray", rest=rest, signature=signature) as client:
+        alone = client.enhance(image)
+    assert np.abs(alone - local).mean() * 255 > 2  # each tile on its own: what the statistics fix

@@ -13,9 +13,8 @@ import numpy as np
 import pytest
 
 import ssp_keras.networks  # noqa: F401  (registers SSPGenerator for keras.saving.load_model)
-from ssp_keras.data.synthetic import generate_dataset
 from ssp_keras.training.schedule import schedule_from_config
-from tiny import tiny_config
+from tiny import tiny_config, tiny_config_file, tiny_corn_root
 
 # Short warm-up and halving period so the resumed run crosses schedule boundaries.
 SCHEDULE = {"train.lr_warmup_steps": 10, "train.lr_halving_epochs": 2, "train.image_grid_size": 2}
@@ -24,16 +23,12 @@ STEPS = 3
 
 @pytest.fixture(scope="module")
 def dataset(tmp_path_factory):
-    root = tmp_path_factory.mktemp("data")
-    generate_dataset(str(root), count=4, size=80, seed=0, test_count=1)
-    return root
+    return tiny_corn_root(tmp_path_factory.mktemp("data"), count=4, size=80)
 
 
 @pytest.fixture(scope="module")
 def config_file(tmp_path_factory):
-    path = tmp_path_factory.mktemp("config") / "tiny.json"
-    tiny_config(**SCHEDULE).to_json(str(path))
-    return path
+    return tiny_config_file(tmp_path_factory.mktemp("config"), **SCHEDULE)
 
 
 def _cli(*args, timeout=240):

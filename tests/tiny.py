@@ -56,3 +56,18 @@ def tiny_generator(channels=1):
 
     keras.utils.set_random_seed(1)
     return randomised(SSPGenerator(channels=channels, **TINY_GENERATOR), seed=1, scale=0.2)
+
+
+def tiny_config_file(folder, **overrides):
+    """``folder/tiny.json``: `tiny_config` with ``overrides``, for ``--config``."""
+    path = folder / "tiny.json"
+    tiny_config(**overrides).to_json(str(path))
+    return path
+
+
+def tiny_corn_root(folder, count=2, size=64):
+    """A CORN-style root of ``count`` synthetic LQ and HQ images of ``size`` pixels (trainA/, trainB/, testA/)."""
+    from ssp_keras.data.synthetic import generate_dataset
+
+    generate_dataset(str(folder), count=count, size=size, seed=0, test_count=1)
+    return folder

@@ -79,15 +79,22 @@ def _compatible_pretrained(config) -> bool:
 
 def run(args: argparse.Namespace) -> int:
     from ssp_keras.cli.options import require_corn_root, require_model, require_output_folder
-    from ssp_keras.errors import InputError
 
     # Before TensorFlow loads (seconds), with the messages the later checks would give.
     require_corn_root(args.data)
     require_output_folder(args.out)
     require_model(args.init_from)
+    config = config_from_args(args, default_preset="lite")  # a bad setting too
+    from ssp_keras.utils.locks import claim_folder
 
+    with claim_folder(args.out, "ssp-net demo"):
+        return _demo(args, config)
+
+
+def _demo(args: argparse.Namespace, config) -> int:
     import keras
 
+    from ssp_keras.errors import InputError
     from ssp_keras.evaluation.report import evaluate
     from ssp_keras.training.trainer import corn_folders, train
     from ssp_keras.utils.files import atomic_write_bytes
@@ -105,9 +112,6 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"'{root}' has no testA/ folder of images to enhance")
     labels = os.path.join(root, "masks")
 
-    if args.preset is None and args.config is None:
-        args.preset = "lite"
-    config = config_from_args(args)
     if args.epochs is None:
         config = config.replace(**{"train.epochs": DEMO_EPOCHS})
     if args.steps_per_epoch is None:
@@ -134,6 +138,7 @@ def run(args: argparse.Namespace) -> int:
         os.path.join(args.out, "report"),
         labels=labels if os.path.isdir(labels) else None,
         baselines=("clahe", "dcp"),
+        overwrite=True,  # the demo's own report folder: a second demo run replaces it
     )
     label = f"SSP-Net ({'fine-tuned ' + initial if initial else config.preset + ', from scratch'})"
     _write_before_after(report, os.path.join(args.out, "before_after.png"), label)

@@ -14,31 +14,45 @@ EXIT_SOME_SKIPPED = 3
 EPILOG = """\
 exit status:
   0  every input was enhanced and written
-  1  an unexpected failure (a traceback says where)
+  1  an output could not be written part-way (a full disk): one line names it and what was
+     written before; none is half-written. Or an unexpected failure (a traceback says where)
   2  bad input, nothing written: a missing input or model, an --out that is an input folder,
-     an output that would replace an input, or existing outputs without --overwrite
+     cannot be created or written, or is in use by another ssp-net process, an output that would
+     replace an input, or existing outputs without --overwrite
   3  some inputs were unreadable and skipped (each is named on stderr, with a count);
      the outputs of the readable files were written
   130 interrupted (Ctrl-C); files already written stay, none is half-written
 
+Samples keep their type and range: 8-bit in, 8-bit out; 16-bit PNG/TIFF in, 16-bit out; other
+TIFF sample types (12-bit in 16, int32, float32, float64) come back in their own type and range.
+Formats that cannot hold a type get 16 bits (PNG) or 8 bits (JPEG, BMP).
 Stacks: every page of a multi-page TIFF and every frame of a multi-frame DICOM is enhanced and
-written back (same page/frame count, bit depth kept). DICOM inputs give derived DICOMs (same
-patient and study, a new series "SSP-Net enhanced (MODEL)"); --dicom-as png writes PNG instead
-(one NAME_frameNNN.png per frame of a multi-frame file).
+written back (same page/frame count). DICOM inputs give derived DICOMs (same patient and study, a
+new series "SSP-Net enhanced (MODEL)") at the source's stored bit depth; --dicom-as png writes PNG
+instead (one NAME_frameNNN.png per frame of a multi-frame file).
+Orientation: an EXIF/TIFF orientation tag is applied, so outputs look as the inputs are shown.
+Colour: images are enhanced with the model's channels. A gray model enhances the BT.601 luma of
+colour files (RGB, palette, CMYK) and writes gray; an RGB model converts CMYK to RGB. Each such
+file is named in a warning. An alpha channel is passed through unchanged, not enhanced.
+Size: any size is read (no decompression-bomb limit on the files you name; an image larger than
+the memory available is refused with a reason); images over about 4 megapixels are enhanced in
+tiles, normalised with the whole image's statistics.
 """
 
 
 def register(subparsers) -> argparse.ArgumentParser:
+    from ssp_keras.cli.options import NON_NEGATIVE_INT
     from ssp_keras.inference.enhance import DICOM_OUTPUT_FORMATS
 
     parser = subparsers.add_parser(
         "enhance",
-        help="enhance image files or folders (any size, bit depth and frames kept)",
-        description="Enhance images with a trained generator. Names and sub-folders are kept; 16-bit "
-        "PNG/TIFF give 16-bit outputs, DICOM gives DICOM at its own bit depth. Any size works "
-        "(reflect-padded to a multiple of 32, cropped back); very large images are processed in blended "
-        "tiles. Inputs are never overwritten: --out may not be, or lie inside, an input folder, and no "
-        "output may be an input file; existing outputs are refused unless --overwrite.",
+        help="enhance image files or folders (any size, sample type, frames and alpha kept)",
+        description="Enhance images with a trained generator. Names and sub-folders are kept; samples keep "
+        "their type and range (8/16-bit, float TIFF as float), DICOM gives DICOM at its own bit depth. Any "
+        "size works (reflect-padded to a multiple of 32, cropped back); very large images are processed in "
+        "blended tiles. Inputs are never overwritten: --out may not be, or lie inside, an input folder, and "
+        "no output may be an input file; existing outputs are refused unless --overwrite. One ssp-net "
+        "process at a time writes into an --out.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -50,10 +64,10 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help="replace output files that exist already in OUT_DIR (never an input)")
     parser.add_argument("--dicom-as", choices=DICOM_OUTPUT_FORMATS, default="dicom",
                         help="what DICOM inputs become: a derived DICOM (default) or PNG")
-    parser.add_argument("--tile-size", type=int, default=None, metavar="PIXELS",
+    parser.add_argument("--tile-size", type=NON_NEGATIVE_INT, default=None, metavar="PIXELS",
                         help="process in square tiles of this side (default: automatic above about 4 "
                         "megapixels, tiles of 1024; 0 = never tile)")
-    parser.add_argument("--overlap", type=int, default=None, metavar="PIXELS",
+    parser.add_argument("--overlap", type=NON_NEGATIVE_INT, default=None, metavar="PIXELS",
                         help="pixels shared by neighbouring tiles, blended (default 64)")
     parser.add_argument("--precision", choices=INFERENCE_PRECISIONS, default="auto",
                         help="compute precision: auto = bfloat16 on a CPU with native bfloat16 (avx512_bf16 / "
@@ -77,17 +91,25 @@ def model_label(source: str) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ssp_keras.cli.options import require_model
     from ssp_keras.errors import InputError
-    from ssp_keras.inference import DEFAULT_TILE_OVERLAP, DEFAULT_TILE_SIZE, enhance_files, load_generator
+    from ssp_keras.inference import DEFAULT_TILE_OVERLAP, DEFAULT_TILE_SIZE
     from ssp_keras.inference.enhance import plan_outputs
+    from ssp_keras.utils.locks import claim_folder
 
-    if args.tile_size is not None and args.tile_size < 0:
-        raise InputError(f"--tile-size must be >= 0, got {args.tile_size}")
     overlap = DEFAULT_TILE_OVERLAP if args.overlap is None else args.overlap
     if overlap < 0 or overlap >= (args.tile_size or DEFAULT_TILE_SIZE):
         raise InputError(f"--overlap must be >= 0 and smaller than --tile-size, got {overlap}")
-    # Inputs, --out and existing outputs are checked before the model is loaded.
+    # Inputs, --out (writable, not in use) and existing outputs are checked before the model is loaded.
     plan_outputs(args.inputs, args.out, dicom_as=args.dicom_as, overwrite=args.overwrite)
+    require_model(args.model)
+    with claim_folder(args.out, "ssp-net enhance"):
+        return _enhance(args, overlap)
+
+
+def _enhance(args: argparse.Namespace, overlap: int) -> int:
+    from ssp_keras.inference import enhance_files, load_generator
+
     generator = load_generator(args.model, precision=args.precision)
     if args.precision == "auto" and generator.dtype_policy.name == "bfloat16" and not args.quiet:
         print("Computing in bfloat16 (native on this CPU); --precision float32 for float32 results")

@@ -2,7 +2,8 @@
 
 Each subcommand lives in its own module of this package, which defines
 ``register(subparsers) -> argparse.ArgumentParser`` and sets ``run=callable(args) -> int`` as the
-parser default. Errors the user can fix print one line: bad input exits 2, server errors exit 1.
+parser default. Errors print one line: bad input exits 2 (nothing written); server errors, outputs
+that could not be written part-way (a full disk) and training that went non-finite exit 1.
 """
 
 from __future__ import annotations
@@ -11,14 +12,25 @@ import argparse
 import importlib
 import logging
 import os
+import re
 import sys
 
 # Order is the order of `ssp-net --help`.
 SUBCOMMANDS = ("demo", "train", "enhance", "export", "predict", "metrics", "evaluate", "segmenter")
 
 
+class OneLineErrorParser(argparse.ArgumentParser):
+    """argparse, but a bad command line is one line (the project's rule for errors), not the usage
+    text followed by the error: ``ssp-net predict: error: --timeout must be a finite number > 0,
+    got nan``, as a command's own checks word it."""
+
+    def error(self, message):
+        message = re.sub(r"^argument ([^:]+): ", lambda match: match.group(1).split("/")[0] + " ", message)
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineErrorParser(
         prog="ssp-net",
         description="SSP-Net: Siamese structure-preserving GAN for unpaired medical image enhancement.",
     )
@@ -57,22 +69,32 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     unquiet = _quiet_tensorflow("--verbose" in argv or "-v" in argv)
     try:
-        return _run(build_parser().parse_args(argv))
+        try:
+            args = build_parser().parse_args(argv)
+        except SystemExit as exit:  # --help, or a bad command line (one line printed already)
+            return exit.code if isinstance(exit.code, int) else 2
+        return _run(args)
     finally:
         if unquiet is not None:
             unquiet()
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ssp_keras.errors import InputError, ServingError
+    from ssp_keras.errors import InputError, NonFiniteTrainingError, OutputError, ServingError
 
     try:
         return int(args.run(args) or 0)
     except InputError as error:
         print(f"ssp-net {args.command}: error: {error}", file=sys.stderr)
         return 2
-    except ServingError as error:
+    except (ServingError, OutputError, NonFiniteTrainingError) as error:
         print(f"ssp-net {args.command}: error: {error}", file=sys.stderr)
+        return 1
+    except OSError as error:
+        # The file system said no where no command anticipated it: one line naming the path.
+        if args.verbose:
+            raise
+        print(f"ssp-net {args.command}: error: {describe_os_failure(error)}", file=sys.stderr)
         return 1
     except ValueError as error:
         # Configuration errors (a field out of range) are the user's to fix too.
@@ -83,6 +105,15 @@ def _run(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print(f"ssp-net {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def describe_os_failure(error: OSError) -> str:
+    """``cannot use 'PATH': No space left on device (errno 28)`` for an `OSError`."""
+    reason = error.strerror or str(error) or type(error).__name__
+    code = f" (errno {error.errno})" if error.errno else ""
+    if error.filename is not None:
+        return f"cannot use '{error.filename}': {reason}{code}"
+    return f"{reason}{code}"
 
 
 if __name__ == "__main__":

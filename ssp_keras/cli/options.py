@@ -1,5 +1,10 @@
 """Command-line options shared by several subcommands, and their mapping onto `SSPNetConfig`.
 
+The argument types below (`POSITIVE_INT`, `FINITE_POSITIVE`, `SERVER_ADDRESS`, ...) are the one set
+every subcommand uses for its numeric and address options: argparse refuses a bad value with one
+line naming the option before anything else runs. They apply the rules of `ssp_keras.defaults`, so
+a flag and the configuration field it sets accept the same values.
+
 The ``require_*`` checks report a missing input, model or a bad output folder before a command
 imports TensorFlow (which takes seconds), with the same messages the later checks would give.
 """
@@ -9,28 +14,79 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from typing import Callable, Optional
 
+from ssp_keras import defaults
 from ssp_keras.config import LOSS_VARIANTS, PRECISIONS, STRATEGIES, SSPNetConfig, preset
 from ssp_keras.defaults import CHANNEL_COUNTS
+
+
+# ------------------------------------------------------------------ validated argument types
+def argument_type(convert: Callable[[str], object], rule: defaults.Rule, name: str) -> Callable[[str], object]:
+    """An argparse ``type``: ``convert`` the text, then check it with a `ssp_keras.defaults` rule.
+
+    argparse reports a failure as ``argument --timeout: must be a finite number > 0, got nan``.
+    """
+
+    def parse(text: str):
+        try:
+            value = convert(text)
+        except (TypeError, ValueError):
+            raise argparse.ArgumentTypeError(rule(text)) from None  # the rule's complaint, naming the text
+        problem = rule(value)
+        if problem:
+            raise argparse.ArgumentTypeError(problem)
+        return value
+
+    parse.__name__ = name
+    return parse
+
+
+def _message_megabytes(value) -> Optional[str]:
+    # gRPC messages are limited to 2 GiB - 1 (TF Serving raises its limit to that, no further).
+    return defaults.positive_number(value) or (
+        None if value < 2048 else f"must be below 2048 (gRPC's 2 GiB message limit), got {value!r}")
+
+
+POSITIVE_INT = argument_type(int, defaults.positive_int, "positive integer")
+NON_NEGATIVE_INT = argument_type(int, defaults.non_negative_int, "integer >= 0")
+SEED = argument_type(int, defaults.seed, "seed")
+FINITE_POSITIVE = argument_type(float, defaults.positive_number, "number > 0")
+FINITE_NON_NEGATIVE = argument_type(float, defaults.non_negative_number, "number >= 0")
+MESSAGE_MEGABYTES = argument_type(float, _message_megabytes, "MiB")
+
+
+def _server_address(text: str) -> str:
+    from ssp_keras.serving.client import parse_server_address  # no TensorFlow
+
+    try:
+        return parse_server_address(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+SERVER_ADDRESS = _server_address
 
 
 def add_config_options(parser: argparse.ArgumentParser) -> None:
     """--preset/--config and the training overrides every training-like command accepts."""
     group = parser.add_argument_group("configuration (preset, then --config file, then these flags)")
     group.add_argument("--preset", choices=["paper", "lite"], default=None,
-                       help="network and training preset (default: paper, or the --config file's)")
-    group.add_argument("--config", metavar="FILE", help="a JSON or YAML configuration file")
-    group.add_argument("--epochs", type=int, help="total number of epochs")
-    group.add_argument("--steps-per-epoch", type=int, help="optimiser iterations per epoch")
-    group.add_argument("--image-size", type=int, help="side of the square training crops (a multiple of 32)")
-    group.add_argument("--iu-patch-sizes", type=int, nargs="+", metavar="PIXELS",
+                       help="network and training preset (default: the one the --config file names, else paper)")
+    group.add_argument("--config", metavar="FILE",
+                       help="a JSON or YAML configuration file; its settings replace the preset's (a file naming "
+                       "another preset than --preset is refused; an empty file is refused: {} means no settings)")
+    group.add_argument("--epochs", type=POSITIVE_INT, help="total number of epochs")
+    group.add_argument("--steps-per-epoch", type=POSITIVE_INT, help="optimiser iterations per epoch")
+    group.add_argument("--image-size", type=POSITIVE_INT, help="side of the square training crops (a multiple of 32)")
+    group.add_argument("--iu-patch-sizes", type=POSITIVE_INT, nargs="+", metavar="PIXELS",
                        help="illumination-uniformity patch sizes in pixels (default 48 96; at most the crop size)")
-    group.add_argument("--batch-size", type=int, help="images per domain per replica")
+    group.add_argument("--batch-size", type=POSITIVE_INT, help="images per domain per replica")
     group.add_argument("--channels", type=int, choices=CHANNEL_COUNTS, help="1 = grayscale, 3 = RGB")
-    group.add_argument("--seed", type=int, help="random seed")
+    group.add_argument("--seed", type=SEED, help="random seed (0 to 2**32 - 1)")
     group.add_argument("--variant", choices=LOSS_VARIANTS, help="loss variant (the paper's Table 3 ablation)")
     group.add_argument("--strategy", choices=STRATEGIES, help="distribution strategy (default auto)")
-    group.add_argument("--cpu-replicas", type=int, help="split the CPU into N logical devices (testing)")
+    group.add_argument("--cpu-replicas", type=NON_NEGATIVE_INT, help="split the CPU into N logical devices (testing)")
     group.add_argument("--precision", choices=PRECISIONS, help="dtype policy")
     group.add_argument("--mixed-precision", action="store_true",
                        help="mixed_float16 on GPU (with loss scaling), mixed_bfloat16 on a CPU with native bfloat16 "
@@ -54,11 +110,19 @@ _OVERRIDES = {
 
 
 def config_from_args(args: argparse.Namespace, default_preset: str = "paper") -> SSPNetConfig:
-    """Preset, then the --config file, then explicit flags; validated (ValueError names the field)."""
+    """Preset, then the --config file, then explicit flags; validated (ValueError names the field).
+
+    The preset is --preset, else the one the file names, else ``default_preset``; a file naming
+    another preset than --preset is refused. The file's settings then replace the preset's.
+    """
+    from ssp_keras.config import read_config_file
+
     if args.config:
-        config = SSPNetConfig.from_file(args.config)
-        if args.preset and args.preset != config.preset:
-            raise ValueError(f"--preset {args.preset} contradicts the preset {config.preset!r} of {args.config}")
+        values = read_config_file(args.config)
+        named = values.get("preset")
+        if args.preset and named is not None and args.preset != named:
+            raise ValueError(f"--preset {args.preset} contradicts the preset {named!r} of {args.config}")
+        config = SSPNetConfig.from_dict({**values, "preset": args.preset or named or default_preset})
     else:
         config = preset(args.preset or default_preset)
     overrides = {
@@ -102,20 +166,10 @@ def require_corn_root(root) -> None:
 
 
 def require_output_folder(path, option: str = "--out") -> None:
-    """`InputError` when ``path``, or the first of its parents that exists, is not a folder.
+    """`InputError` when ``path``, or the first of its parents that exists, is not a folder."""
+    from ssp_keras.utils.files import check_folder_creatable
 
-    An output folder that is an existing file can only fail later, after the work is done.
-    """
-    from ssp_keras.errors import InputError
-
-    path = os.fspath(path)
-    if os.path.exists(path) and not os.path.isdir(path):
-        raise InputError(f"{option} '{path}' is an existing file, not a folder: choose another {option}")
-    parent = os.path.dirname(os.path.abspath(path))
-    while parent and not os.path.exists(parent):
-        parent = os.path.dirname(parent) if os.path.dirname(parent) != parent else ""
-    if parent and not os.path.isdir(parent):
-        raise InputError(f"{option} '{path}' cannot be created: '{parent}' is a file, not a folder")
+    check_folder_creatable(path, option)
 
 
 def require_model(source) -> None:

@@ -11,6 +11,7 @@ import argparse
 
 
 def register(subparsers) -> argparse.ArgumentParser:
+    from ssp_keras.cli.options import FINITE_POSITIVE, POSITIVE_INT, SEED
     from ssp_keras.defaults import CHANNEL_COUNTS  # no TensorFlow
 
     # Defaults are left to train_segmenter (None here): importing its module would load Keras and
@@ -32,16 +33,16 @@ def register(subparsers) -> argparse.ArgumentParser:
     train.add_argument("--images", metavar="DIR", help="training images (high quality, as in the paper)")
     train.add_argument("--labels", metavar="DIR", help="fibre masks with the images' names (nonzero = fibre)")
     train.add_argument("--out", required=True, metavar="SEG_DIR", help="folder for segmenter.keras (created)")
-    train.add_argument("--epochs", type=int, help="number of epochs")
-    train.add_argument("--steps-per-epoch", type=int, help="optimiser steps per epoch")
-    train.add_argument("--image-size", type=int, metavar="PX",
+    train.add_argument("--epochs", type=POSITIVE_INT, help="number of epochs")
+    train.add_argument("--steps-per-epoch", type=POSITIVE_INT, help="optimiser steps per epoch")
+    train.add_argument("--image-size", type=POSITIVE_INT, metavar="PX",
                        help="side of the random training crops, a multiple of 2**depth")
-    train.add_argument("--batch-size", type=int, help="crops per step")
-    train.add_argument("--learning-rate", type=float, help="Adam's learning rate")
+    train.add_argument("--batch-size", type=POSITIVE_INT, help="crops per step")
+    train.add_argument("--learning-rate", type=FINITE_POSITIVE, help="Adam's learning rate")
     train.add_argument("--channels", type=int, choices=CHANNEL_COUNTS, help="1 = grayscale (default), 3 = RGB")
-    train.add_argument("--base-width", type=int, help="width of the first encoder block (CS-Net: 32)")
-    train.add_argument("--depth", type=int, help="number of 2x2 poolings (CS-Net: 4)")
-    train.add_argument("--seed", type=int, help="random seed (weights, crops, synthetic images)")
+    train.add_argument("--base-width", type=POSITIVE_INT, help="width of the first encoder block (CS-Net: 32)")
+    train.add_argument("--depth", type=POSITIVE_INT, help="number of 2x2 poolings (CS-Net: 4)")
+    train.add_argument("--seed", type=SEED, help="random seed (weights, crops, synthetic images)")
     train.add_argument("--verbose-fit", type=int, choices=[0, 1, 2], default=2,
                        help="Keras progress output: 0 none, 1 bar, 2 a line per epoch (default)")
     train.set_defaults(run=run_train)

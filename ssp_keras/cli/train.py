@@ -20,7 +20,13 @@ def register(subparsers) -> argparse.ArgumentParser:
         "train",
         help="train on unpaired LQ and HQ folders",
         description="Train SSP-Net. Running the same command again on the same --out resumes after the "
-        "last completed epoch.",
+        "last completed epoch (history and previews of an epoch a killed run did not checkpoint are dropped). A "
+        "resume with other settings or other training images than the run's config.json records is refused, "
+        "naming them (a larger --epochs extends the run). One process at a time trains in a run folder.",
+        epilog="exit status: 0 trained (or already complete); 1 training stopped because a loss, weight or optimiser "
+        "variable became NaN or infinite (nothing of that epoch is saved; the checkpoints on disk are finite), or an "
+        "output could not be written part-way (a full disk): one line says which; 2 bad input, settings or data "
+        "that differ from the run's, an --out that cannot be written or is in use: nothing written; 130 interrupted.",
     )
     data = parser.add_argument_group("data (either --lq and --hq, or --data)")
     data.add_argument("--lq", nargs="+", metavar="PATH", help="low-quality images: folders and/or files")

@@ -18,17 +18,24 @@ and `write_derived_dicom` a derived DICOM (patient and study kept, new series) h
 
 Integer data are scaled by their bit depth, so a 16-bit value of 65535 reads as 1.0 and a 12-bit
 DICOM value of 4095 reads as 1.0; nothing is clipped at 255. Float data already in [0, 1] are kept,
-other float or signed data are scaled by their own range. Anything that cannot be decoded raises
-`UnreadableImageError` (an `InputError`) naming the file and the reason.
+other float or signed data are scaled by their own range (`ssp_keras.data.samples`; `ImageInfo`
+keeps the `SampleFormat`, so results can be written back in the input's own type and range).
+Images are turned as their EXIF / TIFF orientation tag says, CMYK becomes RGB, and an alpha channel
+is split off (`ssp_keras.data.layout`): `read_frames_and_alpha` returns it, the other readers drop
+it. Images of any size are read (Pillow's decompression-bomb limit does not apply to the files a
+user names); one too large for the memory available is refused with a reason. Anything that
+cannot be decoded raises `UnreadableImageError` (an `InputError`) naming the file and the reason.
 
-Writing (`write_image`, `write_frames`, `write_derived_dicom`) quantises [0, 1] floats to 8 or 16
-bits (16 for PNG and TIFF only, float32 TIFF with ``bit_depth=32``; DICOM at the source's stored
-bit depth) and writes atomically, so a crash never leaves half a file.
+Writing (`write_image`, `write_frames`, `write_derived_dicom`) turns [0, 1] floats into 8 or 16
+bits (16 for PNG and TIFF only, float32 TIFF with ``bit_depth=32``), or into a given `SampleFormat`
+(any numeric type in TIFF), with an optional alpha channel; DICOM at the source's stored bit depth.
+Every write is atomic, so a crash never leaves half a file.
 """
 
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import copy
 import dataclasses
 import io
@@ -41,6 +48,8 @@ from typing import Dict, Iterable, List, NamedTuple, Optional, Sequence, Tuple, 
 
 import numpy as np
 
+from ssp_keras.data.layout import ORIENTATION_TAG, apply_orientation, cmyk_to_rgb, has_gray_content, oriented_size, split_alpha
+from ssp_keras.data.samples import SampleFormat, frames_to_unit
 from ssp_keras.errors import InputError
 from ssp_keras.utils.files import atomic_write_bytes
 
@@ -74,13 +83,19 @@ class UnreadableImageError(InputError):
 class ImageInfo:
     """What the file held before conversion to float [0, 1].
 
-    bit_depth: 8 or 16, the precision to write results back with (16 for anything finer than
-      8 bits: 12/16-bit integers, DICOM, float TIFF).
+    bit_depth: 8 or 16, the precision to write results back with where the source's own type
+      does not fit the output format (16 for anything finer than 8 bits: 12/16-bit integers,
+      DICOM, float TIFF).
     dtype: the numpy dtype of the decoded samples (``uint8``, ``uint16``, ``float32``, ...).
-    channels: channels in the file after dropping alpha (1 or 3).
+    channels: colour channels in the file after conversion to gray or RGB (1 or 3), alpha apart.
     format: ``png``, ``jpeg``, ``bmp``, ``gif``, ``tiff`` or ``dicom``.
     frames: frames (TIFF pages, DICOM frames, GIF frames) the file holds, whether or not all were
       read (`read_image` reads the first, `read_frames` every one of TIFF and DICOM).
+    sample_format: how the samples map to [0, 1] (`ssp_keras.data.samples.SampleFormat`), to write
+      results in the same type and range.
+    colour: the file's colour model: ``gray``, ``RGB``, ``palette``, ``CMYK``, ``YCbCr``, ...
+    gray_content: whether the colour channels are all equal (a gray image, possibly stored as RGB).
+    alpha: whether the file has an alpha channel (`read_frames_and_alpha` returns it).
     """
 
     bit_depth: int
@@ -88,6 +103,10 @@ class ImageInfo:
     channels: int
     format: str
     frames: int = 1
+    sample_format: Optional[SampleFormat] = None
+    colour: str = "gray"
+    gray_content: bool = True
+    alpha: bool = False
 
 
 # --------------------------------------------------------------------------------- listing
@@ -140,7 +159,7 @@ def read_image_with_info(path: str, channels: Optional[int] = None) -> Tuple[np.
     and returned; a warning names the file (once per file) and ``info.frames`` says how many it
     holds. `read_frames` reads them all.
     """
-    frames, info = _read(path, channels, all_frames=False)
+    frames, _, info = _read(path, channels, all_frames=False)
     if info.frames > 1:
         _warn_first_frame_only(path, info)
     return frames[0], info
@@ -156,10 +175,22 @@ def read_frames(path: str, channels: Optional[int] = None) -> Tuple[List[np.ndar
     warning, as `read_image`). ``channels`` as in `read_image`; `UnreadableImageError` naming the
     file when it cannot be decoded.
     """
-    frames, info = _read(path, channels, all_frames=True)
+    frames, _, info = read_frames_and_alpha(path, channels)
+    return frames, info
+
+
+def read_frames_and_alpha(
+    path: str, channels: Optional[int] = None
+) -> Tuple[List[np.ndarray], List[Optional[np.ndarray]], ImageInfo]:
+    """`read_frames`, with each frame's alpha channel: ``(frames, alphas, info)``.
+
+    ``alphas[i]`` is float32 ``[H, W, 1]`` in [0, 1] (scaled like the colour), or None when the
+    file has none (``info.alpha``). Colour is converted to ``channels``; alpha never is.
+    """
+    frames, alphas, info = _read(path, channels, all_frames=True)
     if len(frames) < info.frames:
         _warn_first_frame_only(path, info)
-    return frames, info
+    return frames, alphas, info
 
 
 _WARNED_FIRST_FRAME: set = set()
@@ -180,7 +211,8 @@ def _warn_first_frame_only(path: str, info: ImageInfo) -> None:
     )
 
 
-def _read(path: str, channels: Optional[int], all_frames: bool) -> Tuple[List[np.ndarray], ImageInfo]:
+def _read(path: str, channels: Optional[int], all_frames: bool):
+    """``(colour frames, alpha frames or Nones, ImageInfo)`` of a file."""
     if channels not in (None, 1, 3):
         raise ValueError(f"channels must be 1, 3 or None, got {channels!r}")
     extension = os.path.splitext(path)[1].lower()
@@ -198,31 +230,38 @@ def _read(path: str, channels: Optional[int], all_frames: bool) -> Tuple[List[np
         else:
             decoded = _decode_with_pillow(path)
         samples = [_to_hwc(path, frame) for frame in decoded.frames]
-        images = _to_unit_range(path, samples, decoded.bit_depth)
+        scaled, sample_format = frames_to_unit(path, samples, decoded.bit_depth)
     except UnreadableImageError:
         raise
     except Exception as error:  # every decoder has its own error types; all mean "unreadable"
         raise UnreadableImageError(path, _describe(error)) from error
+    images, alphas = zip(*(split_alpha(image) for image in scaled))
+    images, alphas = list(images), list(alphas)
     info = ImageInfo(
         bit_depth=8 if decoded.bit_depth <= 8 else 16,
         dtype=decoded.source_dtype or str(decoded.frames[0].dtype),
         channels=images[0].shape[-1],
         format=decoded.format,
         frames=max(decoded.total_frames, len(images)),
+        sample_format=sample_format,
+        colour=decoded.colour or ("gray" if images[0].shape[-1] == 1 else "RGB"),
+        gray_content=all(has_gray_content(image) for image in images),
+        alpha=any(alpha is not None for alpha in alphas),
     )
     if len({image.shape[-1] for image in images}) > 1:  # e.g. a gray page in an RGB stack
         images = [convert_channels(image, info.channels) for image in images]
-    return [convert_channels(image, channels) for image in images], info
+    return [convert_channels(image, channels) for image in images], alphas, info
 
 
 class _Decoded(NamedTuple):
     """What a decoder returns: raw samples and how to interpret them."""
 
-    frames: List[np.ndarray]  # each [H, W] or [H, W, C] in the file's own dtype (DICOM: float in [0, 1])
+    frames: List[np.ndarray]  # each [H, W] or [H, W, C] in the file's own dtype (DICOM: float in [0, 1]), alpha last
     bit_depth: int  # significant bits per sample (8, 12, 16, 32 for float)
     format: str
     source_dtype: Optional[str] = None  # when samples were converted already (DICOM)
     total_frames: int = 1  # frames in the file (more than len(frames) when only the first was read)
+    colour: str = ""  # the file's colour model when it is not plain gray or RGB (palette, CMYK, ...)
 
 
 def _describe(error: BaseException) -> str:
@@ -234,47 +273,112 @@ def _decode_with_pillow(path: str, all_frames: bool = False) -> _Decoded:
     """PNG, JPEG, BMP, GIF (and the TIFF fallback). Returns raw samples, bit depth, format.
 
     The first frame, or with ``all_frames`` every frame of a multi-page TIFF (GIF animations
-    always give their first frame; ``total_frames`` tells how many they hold).
+    always give their first frame; ``total_frames`` tells how many they hold), turned as its EXIF
+    orientation says. Pillow's decompression-bomb limit is lifted: the user named this file, and
+    `require_memory` refuses one that cannot fit instead.
     """
     from PIL import Image
 
-    if _is_16_bit_colour_png(path):
-        return _Decoded([_decode_png_16_bit_colour(path)], 16, "png")
+    if _is_16_bit_alpha_or_colour_png(path):
+        return _decode_png_16_bit(path)
     frames = []
-    with warnings.catch_warnings():
+    with warnings.catch_warnings(), _without_pillow_pixel_limit():
         warnings.simplefilter("ignore")  # palette-transparency and EXIF chatter
         with Image.open(path) as handle:
             file_format = (handle.format or "unknown").lower()
             total = int(getattr(handle, "n_frames", 1) or 1)
             wanted = total if all_frames and file_format == "tiff" else 1
+            bands = len(handle.getbands())
+            require_memory(path, handle.height * handle.width * max(bands, 1) * wanted, handle.height, handle.width)
+            orientation = _pillow_orientation(handle)
+            colour = _PILLOW_COLOUR_MODELS.get(handle.mode.split(";")[0], "")
             for index in range(wanted):
                 if index:
                     handle.seek(index)
                 handle.load()  # decodes everything: raises on truncated or corrupt data
-                frames.append(np.asarray(_pillow_to_plain_mode(handle)))
+                frames.append(apply_orientation(np.asarray(_pillow_to_plain_mode(handle)), orientation))
     frames = [
         frame.astype(frame.dtype.newbyteorder("=")) if frame.dtype.byteorder not in ("=", "|") else frame
         for frame in frames
     ]
     bit_depth = 8 if all(frame.dtype == np.uint8 for frame in frames) else 16
-    return _Decoded(frames, bit_depth, file_format, total_frames=total)
+    return _Decoded(frames, bit_depth, file_format, total_frames=total, colour=colour)
+
+
+#: Pillow modes whose colour model is neither gray nor RGB, by the name messages use.
+_PILLOW_COLOUR_MODELS = {"P": "palette", "PA": "palette", "CMYK": "CMYK", "YCbCr": "YCbCr", "LAB": "LAB",
+                         "HSV": "HSV"}
+_PILLOW_LIMIT_LOCK = threading.Lock()
+
+
+@contextlib.contextmanager
+def _without_pillow_pixel_limit():
+    """Pillow refuses images over ``Image.MAX_IMAGE_PIXELS`` (89 Mpx) as possible decompression
+    bombs; a file the user names is read whatever its size (`require_memory` guards the memory)."""
+    from PIL import Image
+
+    with _PILLOW_LIMIT_LOCK:
+        previous, Image.MAX_IMAGE_PIXELS = Image.MAX_IMAGE_PIXELS, None
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = previous
+
+
+def _pillow_orientation(image) -> Optional[int]:
+    try:
+        return image.getexif().get(ORIENTATION_TAG)
+    except Exception:  # a damaged EXIF block: show the pixels as stored
+        return None
+
+
+def require_memory(path: str, samples: int, height: int, width: int, bytes_per_sample: int = 1) -> None:
+    """`UnreadableImageError` when decoding ``samples`` samples (and their float copies) cannot fit
+    in the memory this machine has available; silent when that is unknown.
+
+    Reading and enhancing an image holds its samples, the float32 image, the float32 result and a
+    copy for the whole-image statistics of tiled enhancement (tiles themselves take a fixed
+    amount): about ``bytes_per_sample + 16`` bytes a sample (measured: a 14000x14000 8-bit PNG is
+    enhanced in 4.2 GB, 0.8 GB of it TensorFlow and the model).
+    """
+    available = available_memory_bytes()
+    needed = samples * (bytes_per_sample + 16)
+    if available is not None and needed > available:
+        raise UnreadableImageError(
+            path, f"{width}x{height} pixels would need about {needed / 2**30:.1f} GiB of memory to read and "
+            f"enhance, more than the {available / 2**30:.1f} GiB available")
+
+
+def available_memory_bytes() -> Optional[int]:
+    """Memory available to new allocations (Linux's MemAvailable), or None when unknown."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as stream:
+            for line in stream:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return None
 
 
 def _pillow_to_plain_mode(image):
-    """Converts Pillow's many modes to L, RGB(A), I;16, I or F so numpy sees plain samples."""
+    """Converts Pillow's many modes to L, LA, RGB(A), I;16, I or F so numpy sees plain samples."""
     mode = image.mode
-    if mode in ("L", "RGB", "RGBA", "I", "F"):
+    if mode in ("L", "LA", "RGB", "RGBA", "I", "F"):
         return image
     if mode.startswith("I;16"):
         return image if mode == "I;16" else image.convert("I")
-    if mode in ("1", "LA", "La"):
+    if mode == "1":
         return image.convert("L")
-    # P, PA, CMYK, YCbCr, LAB, HSV, RGBa, ...: via RGBA so palette transparency is not lost
-    return image.convert("RGBA")
+    if mode in ("La", "PA", "RGBa") or (mode == "P" and "transparency" in image.info):
+        return image.convert("RGBA" if mode != "La" else "LA")  # alpha kept (un-premultiplied)
+    # P, CMYK, YCbCr, LAB, HSV, RGBX, ...: RGB (Pillow's CMYK conversion handles Adobe's inverted JPEGs)
+    return image.convert("RGB")
 
 
-def _is_16_bit_colour_png(path: str) -> bool:
-    """Reads the PNG header: 16-bit RGB(A) is the one PNG kind Pillow cannot keep at 16 bits."""
+def _is_16_bit_alpha_or_colour_png(path: str) -> bool:
+    """Reads the PNG header: 16-bit gray+alpha, RGB and RGBA are the PNG kinds Pillow cannot keep
+    at 16 bits (it reduces them to 8)."""
     with open(path, "rb") as stream:
         header = stream.read(26)
     return (
@@ -282,26 +386,32 @@ def _is_16_bit_colour_png(path: str) -> bool:
         and header.startswith(_PNG_SIGNATURE)
         and header[12:16] == b"IHDR"
         and header[24] == 16
-        and header[25] in (2, 6)
+        and header[25] in (2, 4, 6)
     )
 
 
-def _decode_png_16_bit_colour(path: str) -> np.ndarray:
+def _decode_png_16_bit(path: str) -> _Decoded:
     import cv2
 
     with open(path, "rb") as stream:
-        data = np.frombuffer(stream.read(), dtype=np.uint8)
-    decoded = cv2.imdecode(data, cv2.IMREAD_UNCHANGED)
+        data = stream.read()
+    width, height = int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    gray_alpha = data[25] == 4
+    require_memory(path, height * width * (2 if gray_alpha else 4), height, width, bytes_per_sample=2)
+    decoded = cv2.imdecode(np.frombuffer(data, dtype=np.uint8), cv2.IMREAD_UNCHANGED)
     if decoded is None:
         raise UnreadableImageError(path, "corrupt or truncated 16-bit PNG")
     if decoded.ndim == 3:  # OpenCV orders channels BGR(A)
-        decoded = decoded[..., [2, 1, 0]]
-    return decoded
+        decoded = decoded[..., [2, 1, 0] + ([3] if decoded.shape[-1] == 4 else [])]
+    if gray_alpha and decoded.ndim == 3 and decoded.shape[-1] == 4:  # OpenCV gives gray + alpha as BGRA
+        decoded = decoded[..., [0, 3]]
+    return _Decoded([decoded], 16, "png")
 
 
 def _decode_tiff(path: str, all_frames: bool = False) -> _Decoded:
     """The first page (or every page) of a TIFF with tifffile; Pillow for compressions tifffile
-    cannot decode here. Each page is decoded on its own (photometric, palette, planar layout)."""
+    cannot decode here. Each page is decoded on its own (photometric, palette, planar layout,
+    orientation); CMYK becomes RGB, an extra sample after the colour is kept as alpha."""
     import tifffile
 
     try:
@@ -310,34 +420,45 @@ def _decode_tiff(path: str, all_frames: bool = False) -> _Decoded:
                 raise UnreadableImageError(path, "TIFF has no pages")
             total = len(tiff.pages)
             pages = list(tiff.pages) if all_frames else [tiff.pages.first]
-            frames, bits = [], []
+            require_memory(path, sum(int(np.prod(page.shape)) for page in pages), pages[0].imagelength,
+                           pages[0].imagewidth, bytes_per_sample=pages[0].dtype.itemsize if pages[0].dtype else 1)
+            frames, bits, colours = [], [], set()
             for page in pages:
-                samples, bits_per_sample = _tiff_page_samples(page)
+                samples, bits_per_sample, colour = _tiff_page_samples(page)
                 frames.append(samples)
                 bits.append(bits_per_sample)
+                colours.add(colour)
     except (KeyError, ValueError) as error:  # the error type differs between tifffile versions
         if "imagecodecs" not in str(error):
             raise
         # LZW/PackBits/JPEG-in-TIFF need the optional imagecodecs package; Pillow reads most.
         logger.debug("tifffile cannot decode %s (%s); trying Pillow", path, error)
         return _decode_with_pillow(path, all_frames)._replace(format="tiff")
-    return _Decoded(frames, max(bits), "tiff", total_frames=total)
+    colour = "/".join(sorted(colours - {""}))
+    return _Decoded(frames, max(bits), "tiff", total_frames=total, colour=colour)
 
 
-def _tiff_page_samples(page) -> Tuple[np.ndarray, int]:
-    """One TIFF page's samples (``[H, W]`` or ``[H, W, C]``) and bits per sample."""
+def _tiff_page_samples(page) -> Tuple[np.ndarray, int, str]:
+    """One TIFF page's samples (``[H, W]`` or ``[H, W, C]``, as displayed), bits per sample, and
+    its colour model when neither gray nor RGB."""
     import tifffile
 
     samples = page.asarray()
     bits_per_sample = page.bitspersample
+    colour = ""
     if page.axes.startswith("S") and samples.ndim == 3:  # planar configuration: samples first
         samples = np.moveaxis(samples, 0, -1)
     if page.photometric == tifffile.PHOTOMETRIC.PALETTE and page.colormap is not None:
         samples = np.moveaxis(page.colormap[:, samples], 0, -1)  # colormap is [3, 2**bits] uint16
         bits_per_sample = 16
+        colour = "palette"
     if page.photometric == tifffile.PHOTOMETRIC.MINISWHITE and np.issubdtype(samples.dtype, np.integer):
         samples = np.iinfo(samples.dtype).max - samples
-    return samples, int(bits_per_sample)
+    if page.photometric == tifffile.PHOTOMETRIC.SEPARATED and samples.ndim == 3 and samples.shape[-1] >= 4:
+        samples = cmyk_to_rgb(samples)  # (inks: CMYK is the only ink set TIFF writers use in practice)
+        colour = "CMYK"
+    orientation = page.tags.valueof(ORIENTATION_TAG)
+    return apply_orientation(samples, int(orientation) if orientation else None), int(bits_per_sample), colour
 
 
 def _decode_dicom(path: str, all_frames: bool = False) -> _Decoded:
@@ -401,7 +522,7 @@ def _stored_range(dataset) -> Tuple[int, int]:
 
 
 def _to_hwc(path: str, samples: np.ndarray) -> np.ndarray:
-    """[H, W] or [H, W, C] with C in 1..4 becomes [H, W, 1 or 3] (alpha dropped)."""
+    """[H, W] or [H, W, C] with C in 1..4 becomes [H, W, C] (gray, gray + alpha, RGB, RGBA)."""
     samples = np.asarray(samples)
     while samples.ndim > 3 and samples.shape[0] == 1:  # leading singleton axes (e.g. TIFF Z=1)
         samples = samples[0]
@@ -411,44 +532,7 @@ def _to_hwc(path: str, samples: np.ndarray) -> np.ndarray:
         raise UnreadableImageError(path, f"unsupported sample layout {samples.shape}")
     if samples.shape[0] == 0 or samples.shape[1] == 0:
         raise UnreadableImageError(path, f"image has no pixels (shape {samples.shape})")
-    if samples.shape[-1] == 2:  # gray + alpha
-        samples = samples[..., :1]
-    elif samples.shape[-1] == 4:  # RGBA
-        samples = samples[..., :3]
     return samples
-
-
-def _to_unit_range(path: str, frames: List[np.ndarray], bit_depth: int) -> List[np.ndarray]:
-    """Scales raw frames to float32 [0, 1] by bit depth (integers) or data range (others).
-
-    The range of float or signed data is that of all frames together (one stack, one scale).
-    """
-    dtypes = {frame.dtype for frame in frames}
-    dtype = frames[0].dtype
-    if len(dtypes) > 1:  # pages of different sample types (rare): a common float scale
-        frames = [frame.astype(np.float64) for frame in frames]
-        dtype = np.dtype(np.float64)
-    if dtype == np.bool_:
-        return [frame.astype(np.float32) for frame in frames]
-    if np.issubdtype(dtype, np.unsignedinteger) and dtype.itemsize <= 2:
-        # 9..15 significant bits in a 16-bit container (12-bit microscopy cameras) scale by 2**b-1
-        significant = bit_depth if 8 < bit_depth < 16 and dtype == np.uint16 else 8 * dtype.itemsize
-        if significant < 16 and max(int(frame.max()) for frame in frames) > 2**significant - 1:
-            significant = 16  # the tag undersells the data: scale by the container, never clip
-        return [frame.astype(np.float32) / np.float32(2**significant - 1) for frame in frames]
-    for frame in frames:
-        if not np.all(np.isfinite(frame)):
-            raise UnreadableImageError(path, "image contains NaN or infinite values")
-    low = min(float(frame.min()) for frame in frames)
-    high = max(float(frame.max()) for frame in frames)
-    if np.issubdtype(dtype, np.unsignedinteger) and high <= 65535:
-        scale = lambda values: values / 65535.0  # noqa: E731  (e.g. Pillow mode "I" holding 16-bit data)
-    elif not (low >= 0.0 and high <= 1.0):
-        logger.debug("%s: %s data in [%g, %g] scaled by its own range", path, dtype, low, high)
-        scale = (lambda values: (values - low) / (high - low)) if high > low else np.zeros_like  # noqa: E731
-    else:
-        scale = lambda values: values  # noqa: E731
-    return [scale(frame.astype(np.float64)).astype(np.float32) for frame in frames]
 
 
 def convert_channels(image: np.ndarray, channels: Optional[int]) -> np.ndarray:
@@ -477,7 +561,9 @@ def read_image_shape(path: str) -> Tuple[int, int, int]:
 
             with tifffile.TiffFile(path) as tiff:
                 page = tiff.pages.first
-                return int(page.imagelength), int(page.imagewidth), 1 if page.samplesperpixel < 3 else 3
+                orientation = page.tags.valueof(ORIENTATION_TAG)
+                height, width = oriented_size(int(page.imagelength), int(page.imagewidth), orientation)
+                return height, width, 1 if page.samplesperpixel < 3 else 3
         if extension in _DICOM_FORMATS:
             import pydicom
 
@@ -487,9 +573,10 @@ def read_image_shape(path: str) -> Tuple[int, int, int]:
         if extension in _PIL_FORMATS:
             from PIL import Image
 
-            with Image.open(path) as handle:
+            with _without_pillow_pixel_limit(), Image.open(path) as handle:
                 gray = handle.mode in ("1", "L", "LA", "La", "I", "F") or handle.mode.startswith("I;16")
-                return handle.height, handle.width, 1 if gray else 3
+                height, width = oriented_size(handle.height, handle.width, _pillow_orientation(handle))
+                return height, width, 1 if gray else 3
     except Exception:  # an odd header: decoding gives the answer or the proper error
         pass
     image = read_image(path)
@@ -569,57 +656,77 @@ def _names(sources: Iterable[str]) -> str:
 
 
 # --------------------------------------------------------------------------------- writing
-def write_image(path: str, image: np.ndarray, bit_depth: int = 8) -> None:
+def write_image(path: str, image: np.ndarray, bit_depth: int = 8, sample_format: Optional[SampleFormat] = None) -> None:
     """Writes a float image in [0, 1] (``[H, W]`` or ``[H, W, 1|3]``) atomically.
 
     The format follows the extension (`WRITE_EXTENSIONS`). bit_depth 8 works everywhere; 16 needs
-    PNG or TIFF; 32 writes a float32 TIFF. Values outside [0, 1] are clipped; NaN/Inf raise
-    `ValueError`. Callers make sure ``path`` is not an input (`check_output_location`).
+    PNG or TIFF; 32 writes a float32 TIFF; ``sample_format`` instead, as in `write_frames`. Values
+    outside [0, 1] are clipped; NaN/Inf raise `ValueError`. Callers make sure ``path`` is not an
+    input (`check_output_location`).
     """
-    write_frames(path, [image], bit_depth=bit_depth)
+    write_frames(path, [image], bit_depth=bit_depth, sample_format=sample_format)
 
 
-def write_frames(path: str, frames: Sequence[np.ndarray], bit_depth: int = 8) -> None:
+def write_frames(
+    path: str,
+    frames: Sequence[np.ndarray],
+    bit_depth: int = 8,
+    sample_format: Optional[SampleFormat] = None,
+    alphas: Optional[Sequence[Optional[np.ndarray]]] = None,
+) -> None:
     """Writes float frames in [0, 1] atomically: a multi-page TIFF, or one frame in any format.
 
     frames: ``[H, W]`` / ``[H, W, 1|3]`` arrays (a ``[F, H, W, C]`` array works too); TIFF pages
-      may differ in size. Every page gets the same sample type (``bit_depth`` as in `write_image`:
-      8 -> uint8, 16 -> uint16, 32 -> float32), zlib-compressed. Formats other than TIFF hold one
-      frame only (`ValueError` for more).
+      may differ in size. Every page gets the same sample type: ``sample_format`` when given
+      (`ssp_keras.data.samples.SampleFormat`: any numeric type and range in TIFF, 8 or 16 bits in
+      PNG, 8 elsewhere), else ``bit_depth`` as in `write_image` (8 -> uint8, 16 -> uint16, 32 ->
+      float32); zlib-compressed TIFF. Formats other than TIFF hold one frame only (`ValueError`
+      for more).
+    alphas: per frame, an alpha channel ``[H, W(, 1)]`` in [0, 1] or None, written after the colour
+      (gray + alpha or RGBA; not in JPEG, which has none: `ValueError`).
     """
+    from ssp_keras.data.samples import can_hold
+
     extension = os.path.splitext(path)[1].lower()
     if extension not in WRITE_EXTENSIONS:
         raise InputError(
             f"cannot write '{path}': unsupported extension {extension or '(none)'}; "
             f"use one of {', '.join(WRITE_EXTENSIONS)}"
         )
-    allowed = (8, 16, 32) if extension in _TIFF_FORMATS else (8, 16) if extension == ".png" else (8,)
-    if bit_depth not in allowed:
-        raise ValueError(f"cannot write '{path}' with bit_depth={bit_depth}: {extension} allows {allowed}")
+    if sample_format is None:
+        allowed = (8, 16, 32) if extension in _TIFF_FORMATS else (8, 16) if extension == ".png" else (8,)
+        if bit_depth not in allowed:
+            raise ValueError(f"cannot write '{path}' with bit_depth={bit_depth}: {extension} allows {allowed}")
+        sample_format = SampleFormat.of_bit_depth(bit_depth)
+    elif not can_hold(extension, sample_format.dtype):
+        raise ValueError(f"cannot write '{path}' with {sample_format.dtype} samples: {extension} cannot hold them")
     if len(frames) == 0:
         raise ValueError(f"cannot write '{path}': no frames given")
     if len(frames) > 1 and extension not in _TIFF_FORMATS:
         raise ValueError(f"cannot write {len(frames)} frames to '{path}': only TIFF holds several")
-    samples = [_quantise(path, frame, bit_depth) for frame in frames]
+    alphas = list(alphas) if alphas is not None else [None] * len(frames)
+    if any(alpha is not None for alpha in alphas) and extension in (".jpg", ".jpeg"):
+        raise ValueError(f"cannot write '{path}' with an alpha channel: JPEG has none")
+    samples = [_samples(path, frame, alpha, sample_format) for frame, alpha in zip(frames, alphas)]
     atomic_write_bytes(path, _encode(path, extension, samples))
 
 
-def _quantise(path: str, image: np.ndarray, bit_depth: int) -> np.ndarray:
-    """Float [0, 1] ``[H, W(, 1|3)]`` to uint8 / uint16 / float32 ``[H, W]`` or ``[H, W, 3]``."""
+def _samples(path: str, image: np.ndarray, alpha: Optional[np.ndarray], sample_format: SampleFormat) -> np.ndarray:
+    """Float [0, 1] ``[H, W(, 1|3)]`` (and alpha) to samples ``[H, W]`` or ``[H, W, 2|3|4]``."""
     image = np.asarray(image, dtype=np.float32)
-    if image.ndim == 3 and image.shape[-1] == 1:
-        image = image[:, :, 0]
-    if image.ndim not in (2, 3) or (image.ndim == 3 and image.shape[-1] != 3):
+    if image.ndim == 2:
+        image = image[:, :, np.newaxis]
+    if image.ndim != 3 or image.shape[-1] not in (1, 3):
         raise ValueError(
             f"cannot write '{path}': image must be [H, W], [H, W, 1] or [H, W, 3], got {image.shape}"
         )
-    if not np.all(np.isfinite(image)):
+    if alpha is not None:
+        alpha = np.asarray(alpha, dtype=np.float32).reshape(image.shape[:2] + (1,))
+        image = np.concatenate([image, alpha], axis=-1)
+    if not all(np.isfinite(band).all() for band in np.array_split(image, max(1, image.size // 2**22))):
         raise ValueError(f"cannot write '{path}': image contains NaN or infinite values")
-    image = np.clip(image, 0.0, 1.0)
-    if bit_depth == 32:
-        return image
-    maximum = 2**bit_depth - 1
-    return np.round(image * maximum).astype(np.uint8 if bit_depth == 8 else np.uint16)
+    samples = sample_format.from_unit(image)
+    return samples[:, :, 0] if samples.shape[-1] == 1 else samples
 
 
 def _encode(path: str, extension: str, frames: List[np.ndarray]) -> bytes:
@@ -627,27 +734,59 @@ def _encode(path: str, extension: str, frames: List[np.ndarray]) -> bytes:
         import tifffile
 
         buffer = io.BytesIO()
+
+        def layout(frame):  # photometric and the alpha sample of gray + alpha / RGBA
+            colour = frame.shape[-1] if frame.ndim == 3 else 1
+            return {"photometric": "rgb" if colour in (3, 4) else "minisblack",
+                    "extrasamples": ["unassalpha"] if colour in (2, 4) else None}
+
         # zlib (deflate) is built in and read by every TIFF reader, unlike LZW here.
         if len({frame.shape for frame in frames}) == 1:
-            # One series of F pages: what ImageJ/Fiji and tifffile read back as one [F, H, W(, 3)] stack.
+            # One series of F pages: what ImageJ/Fiji and tifffile read back as one [F, H, W(, C)] stack.
             stack = frames[0] if len(frames) == 1 else np.stack(frames)
-            photometric = "rgb" if frames[0].ndim == 3 else "minisblack"
-            tifffile.imwrite(buffer, stack, photometric=photometric, compression="zlib")
+            tifffile.imwrite(buffer, stack, compression="zlib", **layout(frames[0]))
         else:
             with tifffile.TiffWriter(buffer) as writer:
                 for frame in frames:
-                    writer.write(frame, photometric="rgb" if frame.ndim == 3 else "minisblack", compression="zlib")
+                    writer.write(frame, compression="zlib", **layout(frame))
         return buffer.getvalue()
+    (samples,) = frames
+    if samples.ndim == 3 and samples.shape[-1] == 2:  # gray + alpha: OpenCV writes 1, 3 or 4 channels
+        if extension != ".png":
+            samples = samples[..., [0, 0, 0, 1]]  # BMP holds it as RGBA
+        else:
+            return _encode_png_gray_alpha(samples)
     import cv2
 
-    (samples,) = frames
     if samples.ndim == 3:
-        samples = np.ascontiguousarray(samples[..., ::-1])  # OpenCV expects BGR
+        order = [2, 1, 0] + ([3] if samples.shape[-1] == 4 else [])
+        samples = np.ascontiguousarray(samples[..., order])  # OpenCV expects BGR(A)
     params = [cv2.IMWRITE_JPEG_QUALITY, 95] if extension in (".jpg", ".jpeg") else []
     ok, encoded = cv2.imencode(extension, samples, params)
     if not ok:
         raise OSError(f"could not encode '{path}' as {extension}")
     return encoded.tobytes()
+
+
+def _encode_png_gray_alpha(samples: np.ndarray) -> bytes:
+    """A PNG of colour type 4 (gray + alpha, 8 or 16 bits) from ``[H, W, 2]`` uint8/uint16 samples.
+
+    Neither OpenCV (1, 3 or 4 channels) nor Pillow (8-bit only) writes it; the format is three
+    chunks: IHDR, the zlib-compressed rows (filter byte 0 each), IEND.
+    """
+    import struct
+    import zlib
+
+    height, width, _ = samples.shape
+    depth = 16 if samples.dtype == np.uint16 else 8
+    rows = samples.astype(">u2" if depth == 16 else np.uint8).reshape(height, -1).view(np.uint8)
+    raw = np.concatenate([np.zeros((height, 1), np.uint8), rows], axis=1).tobytes()
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    header = struct.pack(">IIBBBBB", width, height, depth, 4, 0, 0, 0)
+    return _PNG_SIGNATURE + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 6)) + chunk(b"IEND", b"")
 
 
 # --------------------------------------------------------------------------------- DICOM out

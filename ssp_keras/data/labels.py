@@ -65,6 +65,17 @@ def read_binary_mask(path: str, shape: Tuple[int, int]) -> np.ndarray:
     return mask
 
 
+def check_sizes(pairs: Dict[str, str]) -> None:
+    """`InputError` naming the first ``{image: label or mask}`` pair whose sizes differ, from the
+    files' headers (nothing decoded where a header tells): before any work, not after it."""
+    from ssp_keras.data.io import read_image_shape
+
+    for image_path, other_path in pairs.items():
+        image, other = read_image_shape(image_path)[:2], read_image_shape(other_path)[:2]
+        if image != other:
+            raise InputError(f"'{other_path}' is {other[0]}x{other[1]} but its image is {image[0]}x{image[1]}")
+
+
 def load_labelled_folders(images: str, labels: str, channels: int) -> Tuple[List[np.ndarray], List[np.ndarray], List[str]]:
     """Reads every image of ``images`` and its label of the same stem in ``labels``.
 
@@ -78,6 +89,7 @@ def load_labelled_folders(images: str, labels: str, channels: int) -> Tuple[List
         if not os.path.isdir(folder):
             raise InputError(f"folder not found: '{folder}'")
     pairs = match_by_stem(list_images(images), images, labels, "label")
+    check_sizes(pairs)  # every pair before the first is decoded
     loaded_images, loaded_labels = [], []
     for image_path, label_path in pairs.items():
         image = read_image(image_path, channels)
@@ -86,4 +98,4 @@ def load_labelled_folders(images: str, labels: str, channels: int) -> Tuple[List
     return loaded_images, loaded_labels, list(pairs)
 
 
-__all__ = ["index_by_stem", "load_labelled_folders", "match_by_stem", "read_binary_mask", "stem"]
+__all__ = ["check_sizes", "index_by_stem", "load_labelled_folders", "match_by_stem", "read_binary_mask", "stem"]

@@ -44,7 +44,7 @@ from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ssp_keras.errors import InputError
+from ssp_keras.errors import InputError, OutputError
 from ssp_keras.utils.image_grid import DEFAULT_GRID_CELL, comparison_grid, grid_size  # noqa: F401  (part of this API)
 
 logger = logging.getLogger(__name__)
@@ -141,16 +141,19 @@ def no_reference_metrics(image, timer: Optional[Timer] = None) -> Dict[str, floa
         Floats; ``niqe`` is NaN for images smaller than 96x96 (NIQE's block size: no complete
         block), and for images without usable block statistics (e.g. constant ones).
     """
-    from ssp_keras.metrics import average_gradient, entropy, niqe, piqe
+    from ssp_keras.metrics import average_gradient, entropy, niqe, piqe, to_luma8
     from ssp_keras.metrics.niqe import NIQE_BLOCK_SIZE
 
     timer = timer or Timer()
     too_small = min(np.shape(image)[:2]) < NIQE_BLOCK_SIZE
+    # Each 8-bit luma once (the metrics take it as it is): PIQE's colour weights are MATLAB rgb2gray's.
+    luma = timer.run("luma", to_luma8, image)
+    gray = luma if np.ndim(image) == 2 or np.shape(image)[-1] == 1 else None
     return {
-        "entropy": timer.run("entropy", entropy, image),
-        "average_gradient": timer.run("average_gradient", average_gradient, image),
-        "niqe": float("nan") if too_small else timer.run("niqe", niqe, image),
-        "piqe": timer.run("piqe", piqe, image),
+        "entropy": timer.run("entropy", entropy, luma),
+        "average_gradient": timer.run("average_gradient", average_gradient, luma),
+        "niqe": float("nan") if too_small else timer.run("niqe", niqe, luma),
+        "piqe": timer.run("piqe", piqe, gray if gray is not None else to_luma8(image, conversion="rgb2gray")),
     }
 
 
@@ -196,6 +199,7 @@ class EvaluationReport:
         notes: remarks printed under the tables (undefined values, quick segmenter).
         image_paths: the input file of each image, in ``images`` order.
         model_method: the model's method name, or None without a model.
+        skipped: ``(path, reason)`` of the test images that could not be read (left out, named).
     """
 
     out_dir: str
@@ -210,6 +214,7 @@ class EvaluationReport:
     notes: List[str]
     image_paths: List[str] = dataclasses.field(default_factory=list)
     model_method: Optional[str] = None
+    skipped: List[Tuple[str, str]] = dataclasses.field(default_factory=list)
 
     def enhanced_path(self, method: str, image: str) -> str:
         """Where the image named ``image`` (a stem) enhanced by ``method`` was written."""
@@ -263,6 +268,7 @@ class EvaluationReport:
                 "grid": self.grid,
                 "sources": self.sources,
                 "notes": self.notes,
+                "skipped": [{"path": path, "reason": reason} for path, reason in self.skipped],
             }
         )
 
@@ -428,10 +434,10 @@ class _Inputs:
 
 
 def _match_inputs(images: str, labels: Optional[str], masks: Optional[str], out_dir: str) -> _Inputs:
-    """Checks the folders and matches their files by name, before any work (unreadable files are
-    found when met)."""
+    """Checks the folders, matches their files by name and checks that labels and masks have their
+    images' sizes (from the headers), before any work (unreadable images are found when met)."""
     from ssp_keras.data.io import list_images
-    from ssp_keras.data.labels import index_by_stem, match_by_stem
+    from ssp_keras.data.labels import check_sizes, index_by_stem, match_by_stem
     from ssp_keras.utils.files import check_output_location
 
     _check_folder(images, "images")
@@ -447,6 +453,8 @@ def _match_inputs(images: str, labels: Optional[str], masks: Optional[str], out_
     fov_of = match_by_stem(image_paths, images, masks, "mask") if (labels is not None and masks is not None) else {}
     if masks is not None and labels is None:
         logger.warning("field-of-view masks are only used with labels (Table 2); ignoring '%s'", masks)
+    check_sizes(label_of)
+    check_sizes(fov_of)
     return _Inputs(images, labels, masks, image_paths, label_of, fov_of)
 
 
@@ -466,14 +474,17 @@ class _Measurements:
 
     def measure(self, path: str, inputs: _Inputs, in_grid: bool) -> None:
         """Every method's enhancement of the image ``path``: written, measured, kept for the grid."""
-        from ssp_keras.data.io import read_image_with_info, write_image
+        from ssp_keras.data.io import UnreadableImageError, read_image_with_info, write_image
         from ssp_keras.data.labels import read_binary_mask, stem
         from ssp_keras.inference.enhance import output_bit_depth
         from ssp_keras.metrics.niqe import NIQE_BLOCK_SIZE
 
         name = stem(path)
+        image, info = read_image_with_info(path, self.channels)  # (unreadable: skipped by the caller)
+        if min(image.shape[:2]) < 2:  # AvG's central differences need two rows and columns
+            raise UnreadableImageError(path, f"too small to measure ({image.shape[1]}x{image.shape[0]} pixels; "
+                                             "the metrics need at least 2x2)")
         self.names.append(name)
-        image, info = read_image_with_info(path, self.channels)
         label = read_binary_mask(inputs.label_of[path], image.shape[:2]) if path in inputs.label_of else None
         field_of_view = read_binary_mask(inputs.fov_of[path], image.shape[:2]) if path in inputs.fov_of else None
         if min(image.shape[:2]) < NIQE_BLOCK_SIZE:
@@ -483,7 +494,10 @@ class _Measurements:
             enhanced = self.enhance_timer.run(method, function, image)
             destination = os.path.join(self.out_dir, method, f"{name}.png")  # EvaluationReport.enhanced_path
             write_image(destination, enhanced, bit_depth=output_bit_depth(destination, info.bit_depth))
-            self.per_image[method][name] = self._metrics(enhanced, label, field_of_view)
+            try:
+                self.per_image[method][name] = self._metrics(enhanced, label, field_of_view)
+            except InputError as error:  # e.g. an image too small to measure: name it
+                raise InputError(f"cannot measure '{path}' ({method}): {str(error).removeprefix('image: ')}") from None
             if in_grid:
                 row.append(enhanced)
         if row:
@@ -555,6 +569,54 @@ def _write_grid(measured: _Measurements, out_dir: str, cell: int) -> Dict[str, o
     }
 
 
+def report_outputs(out_dir: str, methods: Sequence[str], names: Sequence[str]) -> List[str]:
+    """Every file a report of ``methods`` on the images ``names`` (stems) writes into ``out_dir``."""
+    files = [os.path.join(out_dir, name) for name in (REPORT_MARKDOWN, REPORT_JSON, GRID_FILE)]
+    return files + [os.path.join(out_dir, method, f"{name}.png") for method in methods for name in names]
+
+
+def _previous_report_outputs(out_dir: str) -> List[str]:
+    """The files the report already in ``out_dir`` wrote (from its report.json; none without one)."""
+    try:
+        previous = load_report(out_dir)
+        files = report_outputs(out_dir, previous["methods"], previous["images"])
+        grid = previous.get("grid", {}).get("file")
+    except (InputError, KeyError, TypeError, AttributeError):
+        return []
+    return files + ([os.path.join(out_dir, os.path.basename(str(grid)))] if grid else [])
+
+
+def check_report_folder(out_dir: str, methods: Sequence[str], names: Sequence[str], overwrite: bool) -> None:
+    """`InputError` when ``out_dir`` holds a report, or files this one would write, unless ``overwrite``.
+
+    A report replaced in part would mix two evaluations (and keep the previous one's method
+    folders beside the new ones); `remove_previous_report` clears it when replacing is asked for.
+    """
+    existing = [path for path in dict.fromkeys(report_outputs(out_dir, methods, names) + _previous_report_outputs(out_dir))
+                if os.path.lexists(path)]
+    if existing and not overwrite:
+        raise InputError(
+            f"'{out_dir}' already holds a report ({len(existing)} file(s), first '{existing[0]}'); pass "
+            "--overwrite to replace it (its files are removed first), or choose another --out"
+        )
+
+
+def remove_previous_report(out_dir: str) -> List[str]:
+    """Removes what the report in ``out_dir`` wrote (its report.json says what), and its method
+    folders once empty; other files are left. Returns the removed files."""
+    removed = []
+    for path in dict.fromkeys(_previous_report_outputs(out_dir)):
+        if os.path.isfile(path):
+            os.remove(path)
+            removed.append(path)
+    for folder in {os.path.dirname(path) for path in removed} - {os.path.abspath(out_dir), out_dir}:
+        try:
+            os.rmdir(folder)  # only when empty
+        except OSError:
+            pass
+    return removed
+
+
 def _write_report(report: EvaluationReport) -> None:
     """``report.json`` and ``report.md``, atomically."""
     from ssp_keras.utils.files import atomic_write_bytes
@@ -577,6 +639,7 @@ def evaluate(
     grid_cell_size: int = DEFAULT_GRID_CELL,
     progress: Optional[Callable[[str], None]] = None,
     quick_segmenter: Mapping[str, object] = QUICK_SEGMENTER,
+    overwrite: bool = False,
 ) -> EvaluationReport:
     """Enhances a folder of test images with every method and measures them like the paper.
 
@@ -599,6 +662,8 @@ def evaluate(
         progress: called with one line per step (e.g. ``print``); silent when None.
         quick_segmenter: the `train_segmenter` settings of the quick segmenter (labels without a
             segmenter); :data:`QUICK_SEGMENTER` unless told otherwise.
+        overwrite: replace a report already in ``out_dir`` (its files are removed first); without
+            it such a folder is refused before any work.
 
     Returns:
         An :class:`EvaluationReport`; ``report.md``, ``report.json`` (atomic) and the grid are
@@ -606,29 +671,66 @@ def evaluate(
 
     Raises:
         InputError: a missing folder, a folder without images, two images with the same name, a
-            label or mask without image (or the reverse), an unreadable file, a label of another
-            size than its image, an unknown baseline, or an output folder inside an input folder.
+            label or mask without image (or the reverse), an unreadable label or mask, no readable
+            image at all (unreadable images are otherwise left out and named), a label of another
+            size than its image, an unknown baseline, an output folder inside an input folder, one
+            that holds a report (without ``overwrite``) or that another process is writing into.
+        OutputError: a file could not be written part-way (a full disk).
     """
+    from ssp_keras.data.labels import stem
+    from ssp_keras.utils.locks import claim_folder
+
+    if max_grid_rows < 1:
+        raise ValueError(f"max_grid_rows must be >= 1, got {max_grid_rows}")
+    inputs = _match_inputs(images, labels, masks, out_dir)
+    methods = list(_method_functions(generator, baselines, model_name))  # the names: nothing is loaded yet
+    names = [stem(path) for path in inputs.image_paths]
+    check_report_folder(out_dir, methods, names, overwrite)
+    with claim_folder(out_dir, "ssp-net evaluate"):
+        check_report_folder(out_dir, methods, names, overwrite)  # again, as the folder's owner
+        if overwrite:
+            remove_previous_report(out_dir)
+        try:
+            return _evaluate(generator, inputs, out_dir, labels, segmenter, baselines, max_grid_rows, model_name,
+                             grid_cell_size, progress, quick_segmenter)
+        except OSError as error:
+            written = sum(len(files) for _, _, files in os.walk(out_dir))
+            raise OutputError(
+                f"cannot write '{getattr(error, 'filename', None) or out_dir}': {error.strerror or error}; the report "
+                f"was not written ({written} file(s) were written under '{out_dir}' before it, none is half-written)"
+            ) from error
+
+
+def _evaluate(generator, inputs: _Inputs, out_dir: str, labels, segmenter, baselines, max_grid_rows, model_name,
+              grid_cell_size, progress, quick_segmenter) -> EvaluationReport:
+    """`evaluate` once this process owns ``out_dir`` and the inputs are checked."""
+    from ssp_keras.data.io import UnreadableImageError
     from ssp_keras.inference.enhance import model_channels
 
     started = time.perf_counter()
     say = progress or (lambda line: None)
-    if max_grid_rows < 1:
-        raise ValueError(f"max_grid_rows must be >= 1, got {max_grid_rows}")
-    inputs = _match_inputs(images, labels, masks, out_dir)
     generator, model_source = _resolve_generator(generator)
     method_functions = _method_functions(generator, baselines, model_name)
-    os.makedirs(out_dir, exist_ok=True)
     segmenter_model, segmenter_description = (None, None)
     if labels is not None:
         segmenter_model, segmenter_description = _resolve_segmenter(segmenter, out_dir, say, quick_segmenter)
 
     channels = model_channels(generator) if generator is not None else None
     measured = _Measurements(method_functions, segmenter_model, out_dir, channels)
+    skipped = []
     for number, path in enumerate(inputs.image_paths, start=1):
         image_started = time.perf_counter()
-        measured.measure(path, inputs, in_grid=len(measured.grid_cells) < max_grid_rows)
+        try:
+            measured.measure(path, inputs, in_grid=len(measured.grid_cells) < max_grid_rows)
+        except UnreadableImageError as error:  # as enhance and metrics do: named, left out
+            logger.warning("skipping unreadable image '%s': %s", path, error.reason)
+            skipped.append((path, error.reason))
+            continue
         say(f"[{number}/{len(inputs.image_paths)}] {path} ({time.perf_counter() - image_started:.1f} s)")
+    if not measured.names:
+        raise InputError(f"no readable image in '{inputs.images}': all {len(skipped)} file(s) failed "
+                         f"(first: '{skipped[0][0]}': {skipped[0][1]})")
+    image_paths = [path for path in inputs.image_paths if path not in dict(skipped)]
 
     table1 = measured.table(TABLE1_METRICS)
     table2 = measured.table(TABLE2_METRICS) if labels is not None else None
@@ -639,12 +741,15 @@ def evaluate(
         table1=table1,
         table2=table2,
         per_image=measured.per_image,
-        notes=_notes(measured, table1, table2, quick_segmenter=labels is not None and segmenter is None),
+        notes=_notes(measured, table1, table2, quick_segmenter=labels is not None and segmenter is None)
+        + ([f"{len(skipped)} unreadable image(s) left out: " + ", ".join(f"`{path}`" for path, _ in skipped[:5])
+            + (" ..." if len(skipped) > 5 else "")] if skipped else []),
         grid=_write_grid(measured, out_dir, grid_cell_size),
         timing=measured.timing(started),
         sources=inputs.sources(model_source, segmenter_description),
-        image_paths=list(inputs.image_paths),
+        image_paths=image_paths,
         model_method=model_name if generator is not None else None,
+        skipped=skipped,
     )
     _write_report(report)
     return report

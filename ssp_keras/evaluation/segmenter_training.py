@@ -69,10 +69,14 @@ class SegmenterTrainingOptions:
     synthetic_size: int = 256
 
     def __post_init__(self):
+        from ssp_keras import defaults
+
         for name in ("epochs", "steps_per_epoch", "batch_size", "image_size"):
             value = getattr(self, name)
             if not isinstance(value, (int, np.integer)) or value < 1:
                 raise ValueError(f"{name} must be a positive integer, got {value!r}")
+        defaults.check({"learning_rate": defaults.positive_number, "seed": defaults.seed},
+                       {"learning_rate": self.learning_rate, "seed": self.seed}, lambda name: name)
         multiple = 2**self.depth
         if self.image_size % multiple:
             raise ValueError(f"image_size must be a multiple of 2**depth = {multiple}, got {self.image_size}")
@@ -232,14 +236,23 @@ def train_segmenter(
 
     Raises:
         InputError: one folder without the other, a missing folder, a label without image or an
-            image without label, an unreadable file, or an output folder inside an input folder.
+            image without label, an unreadable file, a label of another size than its image, an
+            output folder inside an input folder, or one another process is writing into.
         ValueError: a count that is not a positive integer, or crops that are no multiple of
             ``2**depth``.
     """
+    from ssp_keras.utils.locks import claim_folder
+
     options = dataclasses.replace(options or SegmenterTrainingOptions(), **overrides)
     started = time.perf_counter()
     training_images, training_labels, data = training_set(images, labels, out_dir, options)
+    with claim_folder(out_dir, "ssp-net segmenter train"):  # writable, and no other process writes there
+        return _train(training_images, training_labels, data, out_dir, options, verbose, started)
 
+
+def _train(training_images, training_labels, data, out_dir: str, options: SegmenterTrainingOptions, verbose: int,
+           started: float) -> "SegmenterTrainResult":
+    """`train_segmenter` once the data are read and this process owns ``out_dir``."""
     keras.utils.set_random_seed(options.seed)
     model = CSNet(**options.network(), name="csnet")
     model.compile(optimizer=keras.optimizers.Adam(options.learning_rate), loss=mse_dice_loss, jit_compile=False)
@@ -258,10 +271,16 @@ def train_segmenter(
 
 def save_segmenter(model: keras.Model, out_dir: str) -> str:
     """Saves ``model`` as ``out_dir/segmenter.keras`` (created, atomically); returns the path."""
+    from ssp_keras.errors import NonFiniteTrainingError
     from ssp_keras.utils.files import atomic_save
+    from ssp_keras.utils.variables import non_finite_variables
 
     os.makedirs(out_dir, exist_ok=True)
     path = os.path.join(out_dir, SEGMENTER_FILE)
+    bad = non_finite_variables((variable.path, variable) for variable in model.weights)
+    if bad:
+        raise NonFiniteTrainingError(f"training stopped: {len(bad)} weight(s) of the segmenter became NaN or infinite "
+                                     f"(first '{bad[0]}'); not saving {path}. Lower --learning-rate")
     atomic_save(path, model.save)
     return path
 

@@ -37,7 +37,8 @@ from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ssp_keras.errors import InputError
+from ssp_keras.data.samples import SIXTEEN_BIT_EXTENSIONS, output_bit_depth  # noqa: F401  (part of this API)
+from ssp_keras.errors import InputError, OutputError
 
 if TYPE_CHECKING:
     from ssp_keras.data.io import ImageInfo
@@ -55,8 +56,6 @@ DEFAULT_TILE_OVERLAP = 64
 #: Largest image (pixels) whose normalisation statistics, when tiling, come from a full-resolution
 #: pass; larger images are downscaled to this size for that pass.
 STATISTICS_PIXELS = AUTO_TILE_PIXELS
-#: Formats written with 16 bits when the input had more than 8 (``data.io.write_image`` allows it).
-SIXTEEN_BIT_EXTENSIONS = (".png", ".tif", ".tiff")
 #: Output extension for inputs whose format cannot be written (DICOM, GIF).
 FALLBACK_EXTENSION = ".png"
 
@@ -184,9 +183,17 @@ def image_statistics(model, image: np.ndarray, max_pixels: Optional[int] = None)
     image of that size.
     Returns ``{layer name: (mean, variance)}``, each ``[1, 1, 1, C_layer]``, for `enhance_array`.
     """
+    record, _ = _compiled_with_statistics(model)
+    return record(statistics_batch(image, max_pixels))
+
+
+def statistics_batch(image: np.ndarray, max_pixels: Optional[int] = None):
+    """The batch ``[1, h, w, C]`` (float32 tensor) whose normalisation statistics stand for the whole
+    image ``[H, W, C]``: the image itself up to ``max_pixels`` (default `STATISTICS_PIXELS`), else
+    an area-averaged copy of about that many pixels. Local tiling and the serving client (which
+    sends it to a server's ``image_statistics`` signature) use the same one."""
     import tensorflow as tf
 
-    record, _ = _compiled_with_statistics(model)
     max_pixels = STATISTICS_PIXELS if max_pixels is None else max_pixels
     height, width = image.shape[:2]
     batch = tf.convert_to_tensor(image[None], tf.float32)
@@ -194,7 +201,7 @@ def image_statistics(model, image: np.ndarray, max_pixels: Optional[int] = None)
         scale = (max_pixels / float(height * width)) ** 0.5
         size = (max(PAD_MULTIPLE, round(height * scale)), max(PAD_MULTIPLE, round(width * scale)))
         batch = tf.image.resize(batch, size, method="area")
-    return record(batch)
+    return batch
 
 
 def model_channels(model) -> int:
@@ -391,12 +398,6 @@ def frame_file_names(destination: str, frames: int) -> List[str]:
     return [f"{base}_frame{index:0{width}d}{extension}" for index in range(1, frames + 1)]
 
 
-def output_bit_depth(destination: str, source_bit_depth: int) -> int:
-    """16 when the source had more than 8 bits and the output format can hold it, else 8."""
-    extension = os.path.splitext(destination)[1].lower()
-    return 16 if source_bit_depth > 8 and extension in SIXTEEN_BIT_EXTENSIONS else 8
-
-
 def plan_outputs(
     inputs: Sequence[str], out_dir: str, dicom_as: str = "dicom", overwrite: bool = False
 ) -> List[FileJob]:
@@ -412,7 +413,7 @@ def plan_outputs(
     an input *file* (``cd scans && ssp-net enhance one.png --out results``).
     """
     from ssp_keras.data.io import dicom_frame_count, list_images
-    from ssp_keras.utils.files import check_output_location
+    from ssp_keras.utils.files import check_folder_creatable, check_output_location
 
     if dicom_as not in DICOM_OUTPUT_FORMATS:
         raise InputError(f"dicom_as must be one of {', '.join(DICOM_OUTPUT_FORMATS)}, got {dicom_as!r}")
@@ -423,8 +424,7 @@ def plan_outputs(
     for item in inputs:
         if not os.path.exists(item):
             raise InputError(f"input not found: '{item}'")
-    if os.path.exists(out_dir) and not os.path.isdir(out_dir):
-        raise InputError(f"--out '{out_dir}' exists and is not a folder")
+    check_folder_creatable(out_dir, "--out")  # not a file, nor below one
     try:
         check_output_location(out_dir, inputs, allow_beside_files=True)
     except ValueError as error:
@@ -447,6 +447,7 @@ def plan_outputs(
     source_files = {_file_identity(job.source) for job in jobs} - {None}
     claimed = {}
     existing = []
+    blocked_folders = functools.lru_cache(maxsize=None)(lambda folder: _file_in_the_way(folder, out_dir))
     for job in jobs:
         for output in job.outputs:
             target = os.path.realpath(output)
@@ -460,6 +461,9 @@ def plan_outputs(
             claimed[target] = job.source
             if os.path.isdir(output):
                 raise InputError(f"cannot write '{output}' for '{job.source}': a folder of that name exists")
+            blocked = blocked_folders(os.path.dirname(output))
+            if blocked:
+                raise InputError(f"cannot write '{output}' for '{job.source}': '{blocked}' is a file, not a folder")
             if os.path.lexists(output):
                 existing.append(output)
     if existing and not overwrite:
@@ -468,6 +472,16 @@ def plan_outputs(
             "pass --overwrite to replace them, or choose another --out"
         )
     return jobs
+
+
+def _file_in_the_way(folder: str, root: str) -> Optional[str]:
+    """The first path from ``folder`` up to ``root`` that exists but is not a folder (None: none)."""
+    while True:
+        if os.path.lexists(folder) and not os.path.isdir(folder):
+            return folder
+        if os.path.abspath(folder) == os.path.abspath(root) or os.path.dirname(folder) == folder:
+            return None
+        folder = os.path.dirname(folder)
 
 
 def _file_identity(path: str):
@@ -489,27 +503,43 @@ def process_image_files(
     overwrite: bool = False,
     model_name: str = "SSP-Net",
     model_source: Optional[str] = None,
+    purpose: str = "ssp-net enhance",
 ) -> FilesResult:
     """Reads every input image, applies ``transform`` to each frame and writes the results under ``out_dir``.
 
     The shared loop of `enhance_files` and of the serving client's ``predict_files``.
     transform: ``(frame float32 [H, W, C] in [0, 1], ImageInfo) -> (result [H, W, C], bit_depth)``
-      where ``bit_depth`` None means "as the source had it" (`output_bit_depth`). It is called once
-      per frame: every page of a multi-page TIFF and every frame of a multi-frame DICOM is
-      enhanced and written (a multi-page TIFF with the same page count and sample type, a
-      multi-frame DICOM with the same NumberOfFrames).
-    channels: read images with this many channels (1 or 3; None keeps the file's).
+      where ``bit_depth`` None means "as the source had it": its own sample type and range where
+      the output format holds it (float TIFF stays float, int32 TIFF int32 in its range,
+      `ssp_keras.data.samples.output_sample_format`), else 16 or 8 bits (`output_bit_depth`). It
+      is called once per frame: every page of a multi-page TIFF and every frame of a multi-frame
+      DICOM is enhanced and written (a multi-page TIFF with the same page count and sample type,
+      a multi-frame DICOM with the same NumberOfFrames).
+    channels: read images with this many channels (1 or 3; None keeps the file's). A file whose
+      colour is reduced (RGB, palette or CMYK into a gray model) or converted (CMYK into RGB) gets
+      one warning naming it; an alpha channel is passed through unchanged, never enhanced.
     progress: called with one line per file (``[3/14] in.png -> out/in.png (0.21 s)``).
     dicom_as, overwrite: see `plan_outputs`. DICOM outputs are derived DICOMs
       (`ssp_keras.data.io.write_derived_dicom`) whose SeriesDescription names ``model_name``; the
       files of one source series share one new series. ``model_source`` (what ``--model`` said)
       goes into the DerivationDescription.
-    Unreadable files are skipped with a warning naming them; `InputError` when none was readable.
+    purpose: what this process does, shown to another one that finds ``out_dir`` claimed
+      (`ssp_keras.utils.locks.claim_folder`: one process at a time writes into a folder).
+    Unreadable files are skipped with a warning naming them; `InputError` when none was readable;
+    `OutputError` naming the file, the cause and what was written before, when an output cannot
+    be written (a full disk): nothing half-written is left.
     """
-    from ssp_keras import __version__
-    from ssp_keras.data.io import UnreadableImageError, read_frames, write_derived_dicom, write_frames
+    from ssp_keras.utils.locks import claim_folder
 
-    jobs = plan_outputs(inputs, out_dir, dicom_as=dicom_as, overwrite=overwrite)
+    plan_outputs(inputs, out_dir, dicom_as=dicom_as, overwrite=overwrite)  # before the folder is made
+    with claim_folder(out_dir, purpose):
+        jobs = plan_outputs(inputs, out_dir, dicom_as=dicom_as, overwrite=overwrite)  # again, as its owner
+        return _process_jobs(jobs, out_dir, transform, channels, progress, model_name, model_source)
+
+
+def _process_jobs(jobs, out_dir, transform, channels, progress, model_name, model_source) -> FilesResult:
+    from ssp_keras.data.io import UnreadableImageError, read_frames_and_alpha
+
     started = time.perf_counter()
     written: List[str] = []
     skipped: List[Tuple[str, str]] = []
@@ -518,42 +548,28 @@ def process_image_files(
     for number, job in enumerate(jobs, start=1):
         file_started = time.perf_counter()
         try:
-            frames, info = read_frames(job.source, channels)
+            frames, alphas, info = read_frames_and_alpha(job.source, channels)
         except UnreadableImageError as error:
             logger.warning("skipping unreadable image '%s': %s", job.source, error.reason)
             skipped.append((job.source, error.reason))
             continue
+        note = colour_note(job.source, info, channels)
+        if note:
+            logger.warning("%s", note)
         results: List[np.ndarray] = []
         bit_depth = None
         while frames:  # pop: each input frame is released once enhanced
             result, depth = transform(frames.pop(0), info)
             results.append(result)
             bit_depth = depth if bit_depth is None else bit_depth
-        if bit_depth is None:
-            bit_depth = output_bit_depth(job.destination, info.bit_depth)
-        extension = os.path.splitext(job.destination)[1].lower()
-        if extension == ".dcm":
-            write_derived_dicom(
-                job.destination,
-                results,
-                source=job.source,
-                series_description=f"SSP-Net enhanced ({model_name})",
-                derivation_description=(
-                    f"Enhanced with SSP-Net (ssp-keras {__version__}), model '{model_source or model_name}'; "
-                    "pixel values rescaled to the source's stored range"
-                ),
-                series_uid=series_uids,
-            )
-            outputs = [job.destination]
-        elif job.frame_destinations is not None and len(job.frame_destinations) == len(results):
-            for path, result in zip(job.frame_destinations, results):
-                write_frames(path, [result], bit_depth=bit_depth)
-            outputs = list(job.frame_destinations)
-        elif len(results) > 1 and extension not in (".tif", ".tiff"):
-            raise InputError(f"'{job.source}' has {len(results)} frames but '{job.destination}' holds one")
-        else:
-            write_frames(job.destination, results, bit_depth=bit_depth)
-            outputs = [job.destination]
+        try:
+            outputs = _write_results(job, results, alphas, info, bit_depth, model_name, model_source, series_uids)
+        except OSError as error:
+            raise OutputError(
+                f"cannot write '{getattr(error, 'filename', None) or job.destination}': {error.strerror or error}; "
+                f"{len(written)} of {len(jobs)} output file(s) were written into '{out_dir}' before it, none is "
+                "half-written"
+            ) from error
         written.extend(outputs)
         total_frames += len(results)
         if progress is not None:
@@ -568,6 +584,63 @@ def process_image_files(
     if not written:
         raise InputError(f"no readable image among {len(jobs)} input file(s); first: '{skipped[0][0]}'")
     return FilesResult(written, skipped, time.perf_counter() - started, total_frames)
+
+
+def _write_results(job, results, alphas, info, bit_depth, model_name, model_source, series_uids) -> List[str]:
+    """Writes one input's results (with its alpha channels) where ``job`` says; the files written."""
+    from ssp_keras import __version__
+    from ssp_keras.data.io import write_derived_dicom, write_frames
+    from ssp_keras.data.samples import SampleFormat, output_sample_format
+
+    extension = os.path.splitext(job.destination)[1].lower()
+    if extension == ".dcm":
+        write_derived_dicom(
+            job.destination,
+            results,
+            source=job.source,
+            series_description=f"SSP-Net enhanced ({model_name})",
+            derivation_description=(
+                f"Enhanced with SSP-Net (ssp-keras {__version__}), model '{model_source or model_name}'; "
+                "pixel values rescaled to the source's stored range"
+            ),
+            series_uid=series_uids,
+        )
+        return [job.destination]
+
+    def sample_format(destination):
+        if bit_depth is not None:
+            return SampleFormat.of_bit_depth(bit_depth)
+        if info.format == "dicom":  # (DICOM as PNG) its stored bits, not pydicom's float samples
+            return SampleFormat.of_bit_depth(output_bit_depth(destination, info.bit_depth))
+        return output_sample_format(destination, info.sample_format, info.bit_depth)
+
+    if job.frame_destinations is not None and len(job.frame_destinations) == len(results):
+        for path, result, alpha in zip(job.frame_destinations, results, alphas):
+            write_frames(path, [result], sample_format=sample_format(path), alphas=[alpha])
+        return list(job.frame_destinations)
+    if len(results) > 1 and extension not in (".tif", ".tiff"):
+        raise InputError(f"'{job.source}' has {len(results)} frames but '{job.destination}' holds one")
+    write_frames(job.destination, results, sample_format=sample_format(job.destination), alphas=alphas)
+    return [job.destination]
+
+
+def colour_note(path: str, info: "ImageInfo", channels: Optional[int]) -> Optional[str]:
+    """One line when the model's ``channels`` change what a file's colour is (None: no change).
+
+    A gray model reduces colour (RGB, palette, CMYK...) to its BT.601 luma, and the output is gray;
+    an RGB model converts CMYK and other colour models to RGB, and replicates gray. Gray stored as
+    RGB (three equal channels) loses nothing and gets no note. An alpha channel is mentioned: it is
+    passed through unchanged.
+    """
+    alpha = "; its alpha channel is passed through unchanged" if info.alpha else ""
+    if channels == 1 and not info.gray_content:
+        return (f"'{path}' is {info.colour} colour: the 1-channel model enhances its BT.601 luma and the output "
+                f"is gray{alpha}")
+    if channels == 3 and info.colour not in ("RGB", "gray"):
+        return f"'{path}' is {info.colour}: converted to RGB for the 3-channel model; the output is RGB{alpha}"
+    if channels == 3 and info.channels == 1:
+        return f"'{path}' is gray: replicated to RGB for the 3-channel model; the output is RGB{alpha}"
+    return None
 
 
 def enhance_files(

@@ -47,8 +47,8 @@ def load_keras_file(path: str, what: str = "model"):
     The one way ssp-keras opens a ``.keras`` file (generators here, segmenters in
     `ssp_keras.evaluation.segmenter_inference`): a file that is no zip archive, an archive without
     a model, or one that holds something other than a Keras model is one clear line, not
-    Keras' own ("File not found" for a truncated file). ``what`` names the file's role
-    ("model", "segmenter").
+    Keras' own ("File not found" for a truncated file); so is a model whose weights hold NaN or Inf
+    (it would turn every image into NaN). ``what`` names the file's role ("model", "segmenter").
     """
     import keras
 
@@ -66,6 +66,12 @@ def load_keras_file(path: str, what: str = "model"):
         raise InputError(f"the {what} file '{path}' exists but is not a readable Keras model: {reason}") from error
     if not isinstance(model, keras.Model):
         raise InputError(f"'{path}' holds a {type(model).__name__}, not a Keras model")
+    from ssp_keras.utils.variables import non_finite_variables
+
+    bad = non_finite_variables((variable.path, variable) for variable in model.weights)
+    if bad:  # e.g. saved by a run that diverged: every output would be NaN, whatever the image
+        raise InputError(f"the {what} file '{path}' holds NaN or infinite weights ({len(bad)} variable(s), first "
+                         f"'{bad[0]}'): it was saved from a training run that diverged; use an earlier model")
     return model
 
 

@@ -38,7 +38,7 @@ import numpy as np
 from scipy.special import gamma
 
 from ssp_keras.errors import InputError
-from ssp_keras.metrics.no_reference import mscn_coefficients, to_luma8
+from ssp_keras.metrics.no_reference import mscn_coefficients, row_bands, rows_with_context, to_luma8
 
 NIQE_BLOCK_SIZE = 96  # the block size the pristine model was fitted with
 # Precision of the MSCN local moments: single, which reproduces MATLAB's published values (see the
@@ -80,13 +80,16 @@ def _cubic(distance: np.ndarray) -> np.ndarray:
     return inner + outer
 
 
-def _matlab_resize_matrix(input_length: int, scale: float) -> np.ndarray:
-    """The ``[ceil(input_length * scale), input_length]`` matrix of MATLAB's bicubic ``imresize``.
+def _matlab_resize_weights(input_length: int, scale: float):
+    """MATLAB's bicubic ``imresize`` along one axis as a sparse ``[ceil(input_length * scale), input_length]``
+    matrix (scipy CSR): each output is a weighted sum of a few inputs.
 
     Follows MATLAB's ``contributions``: when shrinking, the kernel is stretched by ``1 / scale`` (the
     antialiasing), every output's weights are normalised to sum to 1, and taps outside the image are
-    mirrored back inside (``[1:n, n:-1:1]``, the edge sample repeated).
+    mirrored back inside (``[1:n, n:-1:1]``, the edge sample repeated; repeated taps add up).
     """
+    from scipy import sparse
+
     output_length = int(math.ceil(input_length * scale))
     antialias = scale < 1
     kernel_width = 4.0 / scale if antialias else 4.0
@@ -100,10 +103,14 @@ def _matlab_resize_matrix(input_length: int, scale: float) -> np.ndarray:
     weights /= weights.sum(axis=1, keepdims=True)
     mirror = np.concatenate([np.arange(input_length), np.arange(input_length)[::-1]])
     source = mirror[np.mod(taps.astype(np.int64) - 1, 2 * input_length)]
-    matrix = np.zeros((output_length, input_length))
     rows = np.broadcast_to(np.arange(output_length)[:, None], source.shape)
-    np.add.at(matrix, (rows, source), weights)
-    return matrix
+    matrix = sparse.coo_matrix((weights.ravel(), (rows.ravel(), source.ravel())), shape=(output_length, input_length))
+    return matrix.tocsr()  # (duplicate entries summed)
+
+
+def _matlab_resize_matrix(input_length: int, scale: float) -> np.ndarray:
+    """The dense ``[ceil(input_length * scale), input_length]`` matrix of `_matlab_resize_weights`."""
+    return _matlab_resize_weights(input_length, scale).toarray()
 
 
 def matlab_imresize(image: np.ndarray, scale: float) -> np.ndarray:
@@ -113,20 +120,27 @@ def matlab_imresize(image: np.ndarray, scale: float) -> np.ndarray:
     ``1 / scale``); NIQE's second scale depends on it.
 
     Args:
-        image: ``[H, W]`` float values (any range; no clipping or rounding is applied).
+        image: ``[H, W]`` values (any range and numeric type; no clipping or rounding is applied).
         scale: a positive factor applied to both sides; output ``[ceil(H * scale), ceil(W * scale)]``.
 
     Returns:
-        float64 ``[ceil(H * scale), ceil(W * scale)]``.
+        float64 ``[ceil(H * scale), ceil(W * scale)]``. Computed for bands of output rows from the
+        input rows they need, so memory is the output's plus a band's, whatever the input's type.
     """
-    image = np.asarray(image, dtype=np.float64)
+    image = np.asarray(image)
     if image.ndim != 2:
         raise InputError(f"matlab_imresize expects a 2-D image, got shape {image.shape}")
     if not scale > 0:
         raise ValueError(f"scale must be positive, got {scale!r}")
-    rows_matrix = _matlab_resize_matrix(image.shape[0], scale)
-    columns_matrix = _matlab_resize_matrix(image.shape[1], scale)
-    return rows_matrix @ image @ columns_matrix.T
+    rows_matrix = _matlab_resize_weights(image.shape[0], scale)
+    columns_matrix = _matlab_resize_weights(image.shape[1], scale)
+    output = np.empty((rows_matrix.shape[0], columns_matrix.shape[0]))
+    for top, bottom in row_bands(*output.shape):  # bands of output rows
+        rows = rows_matrix[top:bottom]
+        first, last = int(rows.indices.min()), int(rows.indices.max()) + 1  # the input rows these outputs use
+        band = rows[:, first:last] @ image[first:last].astype(np.float64)
+        output[top:bottom] = (columns_matrix @ band.T).T
+    return output
 
 
 def _fit_aggd(samples: np.ndarray) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -194,10 +208,13 @@ def niqe_features(luma: np.ndarray, window: np.ndarray) -> np.ndarray:
     """The 36-D NIQE features of every 96x96 block of a luma image, ``[n_blocks, 36]``.
 
     Args:
-        luma: ``[H, W]`` gray levels on the 0..255 scale, ``H, W >= 96``.
+        luma: ``[H, W]`` gray levels on the 0..255 scale (``uint8`` or float), ``H, W >= 96``.
         window: the 7x7 Gaussian window of the model.
+
+    The MSCN coefficients and block features are computed for bands of block rows, each with the
+    rows of context the window reaches, so temporaries are a band's (same values as whole).
     """
-    luma = np.asarray(luma, dtype=np.float64)
+    luma = np.asarray(luma)
     block_rows, block_columns = luma.shape[0] // NIQE_BLOCK_SIZE, luma.shape[1] // NIQE_BLOCK_SIZE
     if block_rows == 0 or block_columns == 0:
         raise InputError(
@@ -208,8 +225,13 @@ def niqe_features(luma: np.ndarray, window: np.ndarray) -> np.ndarray:
     half_luma = matlab_imresize(luma, 0.5)
     features = []
     for scaled_luma, block_size in ((luma, NIQE_BLOCK_SIZE), (half_luma, NIQE_BLOCK_SIZE // 2)):
-        mscn = mscn_coefficients(scaled_luma, window, dtype=MSCN_PRECISION).astype(np.float64)
-        features.append(_block_features(mscn, block_size))
+        context = window.shape[0] // 2
+        per_band = []
+        for top, bottom in row_bands(*scaled_luma.shape, multiple=block_size):
+            rows, offset = rows_with_context(scaled_luma, top, bottom, context)
+            mscn = mscn_coefficients(rows, window, dtype=MSCN_PRECISION)[offset:offset + bottom - top]
+            per_band.append(_block_features(mscn.astype(np.float64), block_size))
+        features.append(np.concatenate(per_band, axis=0))
     return np.concatenate(features, axis=1)
 
 
@@ -225,7 +247,7 @@ def niqe(image) -> float:
         MSCN coefficients are all zero). With a single complete block the distorted covariance is
         taken as zero (one sample has no spread).
     """
-    luma = to_luma8(image, conversion="bt601").astype(np.float64)
+    luma = to_luma8(image, conversion="bt601")
     pristine_mean, pristine_covariance, window = load_pristine_model()
     features = niqe_features(luma, window)
 

@@ -35,7 +35,7 @@ import dataclasses
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ssp_keras.metrics.no_reference import gaussian_window, mscn_coefficients, to_luma8
+from ssp_keras.metrics.no_reference import gaussian_window, mscn_coefficients, row_bands, to_luma8
 
 PIQE_BLOCK_SIZE = 16
 ACTIVITY_THRESHOLD = 0.1  # MSCN variance above which a block is spatially active
@@ -81,13 +81,51 @@ def piqe_with_masks(image) -> PIQEResult:
     Returns:
         :class:`PIQEResult`; masks have the input's height and width.
     """
-    luma = to_luma8(image, conversion="rgb2gray").astype(np.float64)
+    luma = to_luma8(image, conversion="rgb2gray")
+    height, width = luma.shape
+    score, active, distorted, noisy = _block_scores(luma)
+
+    def to_pixels(block_mask: np.ndarray) -> np.ndarray:
+        expanded = np.repeat(np.repeat(block_mask, PIQE_BLOCK_SIZE, axis=0), PIQE_BLOCK_SIZE, axis=1)
+        return expanded[:height, :width]
+
+    return PIQEResult(
+        score=score,
+        activity_mask=to_pixels(active),
+        noticeable_artifacts_mask=to_pixels(distorted),
+        noise_mask=to_pixels(noisy),
+    )
+
+
+def _block_scores(luma: np.ndarray):
+    """``(score, active, distorted, noisy)`` (the masks per 16x16 block) of an 8-bit luma ``[H, W]``.
+
+    Computed for bands of block rows, each with the rows of context the MSCN window reaches: the
+    padded image (bottom/right edge rows and columns repeated up to multiples of 16) is never made
+    whole, and the results are those of the whole image.
+    """
     height, width = luma.shape
     padded_height = -(-height // PIQE_BLOCK_SIZE) * PIQE_BLOCK_SIZE
     padded_width = -(-width // PIQE_BLOCK_SIZE) * PIQE_BLOCK_SIZE
-    luma = np.pad(luma, ((0, padded_height - height), (0, padded_width - width)), mode="edge")
+    columns = np.minimum(np.arange(padded_width), width - 1)  # MATLAB padarray(..., 'replicate', 'post')
+    window = gaussian_window(7, 7.0 / 6.0)
+    context = window.shape[0] // 2
+    bands = []
+    for top, bottom in row_bands(padded_height, padded_width, multiple=PIQE_BLOCK_SIZE):
+        # Rows past the bottom repeat the last one: the padding, then the filter's replicated border.
+        rows = np.clip(np.arange(top - context, bottom + context), 0, height - 1)
+        band = luma[rows][:, columns].astype(np.float64)
+        mscn = mscn_coefficients(band, window)[context:context + bottom - top]
+        bands.append(_band_blocks(mscn))
+    block_variance, active, distorted, noisy = (np.concatenate(parts, axis=0) for parts in zip(*bands))
+    block_scores = distorted * (1.0 - block_variance) + noisy * block_variance
+    distortion_sum = float(block_scores[active].sum())
+    score = 100.0 * (distortion_sum + SCORE_STABILIZER) / (int(active.sum()) + SCORE_STABILIZER)
+    return score, active, distorted, noisy
 
-    mscn = mscn_coefficients(luma, gaussian_window(7, 7.0 / 6.0))
+
+def _band_blocks(mscn: np.ndarray):
+    """``(variance, active, distorted, noisy)`` per 16x16 block of an MSCN band (rows: whole blocks)."""
     blocks = _blocks(mscn, PIQE_BLOCK_SIZE)
     block_variance = blocks.var(axis=(2, 3), ddof=1)
     active = block_variance > ACTIVITY_THRESHOLD
@@ -107,21 +145,7 @@ def piqe_with_masks(image) -> PIQEResult:
         ratio = np.where(np.isnan(ratio), 0.0, ratio)  # MATLAB: 0/0 counts as 0
         beta = np.abs(block_sigma - ratio) / np.maximum(block_sigma, ratio)
         noisy = active & (block_sigma > 2.0 * beta)
-
-    block_scores = distorted * (1.0 - block_variance) + noisy * block_variance
-    distortion_sum = float(block_scores[active].sum())
-    score = 100.0 * (distortion_sum + SCORE_STABILIZER) / (int(active.sum()) + SCORE_STABILIZER)
-
-    def to_pixels(block_mask: np.ndarray) -> np.ndarray:
-        expanded = np.repeat(np.repeat(block_mask, PIQE_BLOCK_SIZE, axis=0), PIQE_BLOCK_SIZE, axis=1)
-        return expanded[:height, :width]
-
-    return PIQEResult(
-        score=score,
-        activity_mask=to_pixels(active),
-        noticeable_artifacts_mask=to_pixels(distorted),
-        noise_mask=to_pixels(noisy),
-    )
+    return block_variance, active, distorted, noisy
 
 
 def piqe(image) -> float:
@@ -130,4 +154,4 @@ def piqe(image) -> float:
     Args:
         image: ``uint8`` or float in [0, 1], ``[H, W]``, ``[H, W, 1]`` or ``[H, W, 3]``.
     """
-    return piqe_with_masks(image).score
+    return _block_scores(to_luma8(image, conversion="rgb2gray"))[0]

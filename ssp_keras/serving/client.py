@@ -15,15 +15,24 @@ Images are float32 ``[H, W, C]`` in [0, 1] on both sides, whatever the signature
 * ``enhance_float`` sends float32 (results keep 16-bit precision);
 * ``enhance_png`` sends PNG bytes (16-bit PNG when the source had more than 8 bits).
 
+Every answer is checked before it is used: the output named as the signature promises, of the
+request's shape (batch, height, width, channels) and type, finite and in range; anything else is a
+`ServingError` (one line), never a wrong file.
+
 An image whose request would exceed ``max_message_bytes`` (or that has more pixels than
 `ssp_keras.inference.enhance.AUTO_TILE_PIXELS`, which also bounds the server's memory) is sent as
 overlapping tiles and blended exactly as local tiled inference does
-(`ssp_keras.inference.enhance.blend_tiles`).
+(`ssp_keras.inference.enhance.blend_tiles`), every tile normalised with the whole image's
+statistics: the server computes them once (``image_statistics``, from the image downscaled as
+`ssp_keras.inference.enhance.statistics_batch` does) and applies them to each float32 tile
+(``enhance_with_statistics``, or ``enhance_uint8_with_statistics`` for ``serving_default``'s 8-bit
+results), so ``predict`` and ``enhance`` agree on large images too.
 """
 
 from __future__ import annotations
 
 import base64
+import binascii
 import contextlib
 import gc
 import http.client
@@ -43,20 +52,27 @@ from ssp_keras.inference.enhance import (
     DEFAULT_TILE_OVERLAP,
     DEFAULT_TILE_SIZE,
     PAD_MULTIPLE,
+    STATISTICS_PIXELS,
     FilesResult,
     blend_tiles,
     plan_outputs,
     process_image_files,
+    statistics_batch,
 )
 from ssp_keras.serving.export import (
     DEFAULT_MODEL_NAME,
     INPUT_IMAGE_BYTES,
     INPUT_IMAGES,
+    INPUT_STATISTICS,
     OUTPUT_ENHANCED,
     OUTPUT_PNG_BYTES,
+    OUTPUT_STATISTICS,
     SIGNATURE_FLOAT,
     SIGNATURE_PNG,
+    SIGNATURE_STATISTICS,
     SIGNATURE_UINT8,
+    SIGNATURE_UINT8_WITH_STATISTICS,
+    SIGNATURE_WITH_STATISTICS,
 )
 
 logger = logging.getLogger(__name__)
@@ -75,7 +91,27 @@ _REQUEST_OVERHEAD = 4096
 #: Characters per sample in TF Serving JSON: "255," for uint8, "0.123456789," for float32.
 _JSON_BYTES_PER_SAMPLE = {SIGNATURE_UINT8: 4, SIGNATURE_FLOAT: 13}
 _SIGNATURES = (SIGNATURE_UINT8, SIGNATURE_FLOAT, SIGNATURE_PNG)
+#: The name REST gives a signature's only output when it answers it unnamed.
+_SINGLE_OUTPUT = {SIGNATURE_PNG: OUTPUT_PNG_BYTES, SIGNATURE_STATISTICS: OUTPUT_STATISTICS}
+#: How far float results may stray outside [0, 1] (rounding) before an answer counts as wrong.
+_RANGE_SLACK = 1e-3
 _HTTP_CODES = {400: "INVALID_ARGUMENT", 404: "NOT_FOUND", 408: "DEADLINE_EXCEEDED", 503: "UNAVAILABLE"}
+
+
+def parse_server_address(text: str) -> str:
+    """``HOST:PORT`` (``[IPv6]:PORT`` too) with a port in 1..65535; the text unchanged.
+
+    Raises ``ValueError`` saying what is wrong, worded to follow the option or argument's name
+    (``--server must be HOST:PORT ...``); ``ssp-net predict --server`` checks with it too.
+    """
+    host, separator, port = str(text).rpartition(":")
+    if not separator or not host or host == "[]":
+        raise ValueError(f"must be HOST:PORT (e.g. localhost:8500), got {text!r}")
+    if host.startswith("[") != host.endswith("]") or (":" in host and not host.startswith("[")):
+        raise ValueError(f"must be [ADDRESS]:PORT for an IPv6 address, got {text!r}")
+    if not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"needs a port in 1..65535, got {port!r} in {text!r}")
+    return str(text)
 
 
 class PredictionClient:
@@ -104,10 +140,23 @@ class PredictionClient:
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         tile_overlap: int = DEFAULT_TILE_OVERLAP,
     ):
+        from ssp_keras import defaults
+
         if signature not in _SIGNATURES:
             raise ValueError(f"unknown signature {signature!r}; choose one of {', '.join(_SIGNATURES)}")
-        if ":" not in server:
-            raise ValueError(f"the server address must be HOST:PORT, got {server!r}")
+        try:
+            parse_server_address(server)
+        except ValueError as error:
+            raise ValueError(f"PredictionClient argument 'server' {error}") from None
+        defaults.check(
+            {"timeout": defaults.positive_number, "retries": defaults.non_negative_int,
+             "backoff": defaults.non_negative_number, "max_message_bytes": defaults.positive_int,
+             "tile_overlap": defaults.non_negative_int, "version": defaults.optional(defaults.positive_int),
+             "channels": defaults.optional(defaults.one_of(defaults.CHANNEL_COUNTS))},
+            dict(timeout=timeout, retries=retries, backoff=backoff, max_message_bytes=max_message_bytes,
+                 tile_overlap=tile_overlap, version=version, channels=channels),
+            lambda name: f"PredictionClient argument '{name}'",
+        )
         self.server = server
         self.model = model
         self.signature = signature
@@ -121,6 +170,8 @@ class PredictionClient:
         self._channels = channels
         self._channel = None
         self._stub = None
+        self._signatures = None  # {signature: {input: shape}}, asked once
+        self._warned_statistics = False
 
     # ------------------------------------------------------------------ connection
     @property
@@ -177,26 +228,34 @@ class PredictionClient:
                 attempt += 1
 
     # ------------------------------------------------------------------ raw calls
-    def predict(self, inputs: Dict[str, np.ndarray]) -> Dict[str, np.ndarray]:
-        """One Predict call with named numpy inputs; returns the named numpy outputs."""
+    def predict(self, inputs: Dict[str, np.ndarray], signature: Optional[str] = None) -> Dict[str, np.ndarray]:
+        """One Predict call of ``signature`` (default: the selected one) with named numpy inputs;
+        returns the named numpy outputs (as sent: `_checked_output` checks them)."""
+        signature = signature or self.signature
         call = self._rest_predict if self.rest else self._grpc_predict
-        return self._with_retries(lambda: call(inputs), "predict")
+        return self._with_retries(lambda: call(inputs, signature), "predict")
 
-    def _grpc_predict(self, inputs):
+    def _grpc_predict(self, inputs, signature):
         import grpc
         import tensorflow as tf
         from tensorflow_serving.apis import predict_pb2
 
         request = predict_pb2.PredictRequest()
         self._fill_spec(request.model_spec)
-        request.model_spec.signature_name = self.signature
+        request.model_spec.signature_name = signature
         for key, array in inputs.items():
             request.inputs[key].CopyFrom(tf.make_tensor_proto(array))
         try:
             response = self._grpc_stub().Predict(request, timeout=self.timeout)
         except grpc.RpcError as error:
             raise self._grpc_failure(error) from None
-        return {key: tf.make_ndarray(proto) for key, proto in response.outputs.items()}
+        outputs = {}
+        for key, proto in response.outputs.items():
+            try:
+                outputs[key] = tf.make_ndarray(proto)
+            except Exception as error:  # a tensor whose content does not match its shape or type
+                raise self._bad_answer(f"an unreadable '{key}' tensor ({_one_line(error)})") from None
+        return outputs
 
     def _fill_spec(self, spec) -> None:
         spec.name = self.model
@@ -223,11 +282,11 @@ class PredictionClient:
             with urllib.request.urlopen(request, timeout=self.timeout) as response:
                 body = response.read()
             with paused_gc():
-                return json.loads(body)
+                answer = json.loads(body)
         except urllib.error.HTTPError as error:
             try:
                 message = json.loads(error.read()).get("error", "")
-            except ValueError:
+            except (ValueError, AttributeError):
                 message = error.reason
             code = _HTTP_CODES.get(error.code, f"HTTP {error.code}")
             if error.code == 503:
@@ -248,36 +307,89 @@ class PredictionClient:
                 f"{self.protocol} server {self.server} did not answer like TensorFlow Serving's REST API "
                 f"({type(error).__name__}: {details}); is {self.server} its REST port (8501 by default)?"
             ) from None
+        if not isinstance(answer, dict):
+            raise self._bad_answer(f"a JSON {type(answer).__name__} instead of an object")
+        return answer
 
-    def _rest_predict(self, inputs):
+    def _rest_predict(self, inputs, signature):
         # Columnar format ("inputs"): one JSON value per named input, batch dimension included.
         with paused_gc():
-            body = {"signature_name": self.signature, "inputs": {key: _to_json(a) for key, a in inputs.items()}}
-        outputs = self._rest_call(self._rest_url(":predict"), body)["outputs"]
+            body = {"signature_name": signature, "inputs": {key: _to_json(a) for key, a in inputs.items()}}
+        answer = self._rest_call(self._rest_url(":predict"), body)
+        if "outputs" not in answer:
+            raise self._bad_answer(f"no 'outputs' in its JSON answer (keys: {sorted(answer)[:5]})")
+        outputs = answer["outputs"]
         if not isinstance(outputs, dict):  # a single output comes back unnamed
-            outputs = {self._single_output_name(): outputs}
-        with paused_gc():
-            return {key: _from_json(value) for key, value in outputs.items()}
+            outputs = {_SINGLE_OUTPUT.get(signature, OUTPUT_ENHANCED): outputs}
+        try:
+            with paused_gc():
+                return {key: _from_json(value) for key, value in outputs.items()}
+        except (ValueError, TypeError, binascii.Error) as error:  # ragged lists, bad base64
+            raise self._bad_answer(f"outputs that are no tensor ({_one_line(error)})") from None
 
-    def _single_output_name(self) -> str:
-        return OUTPUT_PNG_BYTES if self.signature == SIGNATURE_PNG else OUTPUT_ENHANCED
+    # ------------------------------------------------------------------ answers
+    def _bad_answer(self, what: str) -> ServingError:
+        return ServingError(
+            f"{self.protocol} server {self.server} answered model '{self.model}' (signature '{self.signature}') "
+            f"with {what}; is it an SSP-Net export (ssp-net export)?"
+        )
+
+    def _checked_output(self, outputs: dict, key: str, shape: tuple, kind: str) -> np.ndarray:
+        """``outputs[key]`` after checking it is what was asked for: its ``shape`` (the request's batch,
+        height, width and channels) and ``kind``: ``"uint8"`` (whole numbers 0..255), ``"float"``
+        (finite numbers; images within [0, 1]) or ``"bytes"``. A `ServingError` (one line) otherwise."""
+        if key not in outputs:
+            raise self._bad_answer(f"no '{key}' output (it sent {sorted(outputs) or 'none'})")
+        array = np.asarray(outputs[key])
+        if array.dtype == object or array.dtype.kind in "SU":
+            if kind != "bytes" or not all(isinstance(item, bytes) for item in array.reshape(-1)):
+                raise self._bad_answer(f"'{key}' holding strings, not {'numbers' if kind != 'bytes' else 'bytes'}")
+        elif kind == "bytes" or array.dtype.kind not in "uif":
+            raise self._bad_answer(f"'{key}' of type {array.dtype}, not {kind}")
+        if tuple(array.shape) != tuple(shape):
+            raise self._bad_answer(f"'{key}' of shape {list(array.shape)} for a request of shape {list(shape)}")
+        if kind == "uint8" and array.size and (array.dtype.kind == "f" or array.min() < 0 or array.max() > 255):
+            raise self._bad_answer(f"'{key}' values outside the whole numbers 0..255 of an 8-bit image")
+        if kind == "float" and not np.all(np.isfinite(array)):
+            raise self._bad_answer(f"NaN or infinite values in '{key}'")
+        return array
+
+    def _checked_image(self, outputs: dict, key: str, shape: tuple, kind: str) -> np.ndarray:
+        """An image output ``[1, H, W, C]``: `_checked_output`, and float values within [0, 1]."""
+        array = self._checked_output(outputs, key, shape, kind)
+        if kind == "float" and array.size and (array.min() < -_RANGE_SLACK or array.max() > 1 + _RANGE_SLACK):
+            raise self._bad_answer(f"'{key}' values in [{array.min():.3g}, {array.max():.3g}], not in [0, 1]")
+        return array
 
     # ------------------------------------------------------------------ metadata
+    def _signature_map(self) -> Dict[str, Dict[str, list]]:
+        """``{signature: {input name: shape}}`` of the served model (asked once); -1 = free dim."""
+        if self._signatures is None:
+            fetch = self._rest_signature_map if self.rest else self._grpc_signature_map
+            self._signatures = self._with_retries(fetch, "metadata")
+        return self._signatures
+
     def signature_inputs(self, signature: Optional[str] = None) -> Dict[str, list]:
         """``{input name: shape}`` of ``signature`` (default: the selected one); -1 = free dim."""
         signature = signature or self.signature
-        if self.rest:
-            payload = self._with_retries(lambda: self._rest_call(self._rest_url("/metadata")), "metadata")
-            signatures = payload["metadata"]["signature_def"]["signature_def"]
-            if signature not in signatures:
-                raise self._error("INVALID_ARGUMENT", f"the model has no signature '{signature}'")
-            return {
-                key: [int(dim.get("size", -1)) for dim in info.get("tensor_shape", {}).get("dim", [])]
-                for key, info in signatures[signature].get("inputs", {}).items()
-            }
-        return self._with_retries(lambda: self._grpc_signature_inputs(signature), "metadata")
+        signatures = self._signature_map()
+        if signature not in signatures:
+            raise self._error("INVALID_ARGUMENT", f"the model has no signature '{signature}'")
+        return signatures[signature]
 
-    def _grpc_signature_inputs(self, signature: str):
+    def _rest_signature_map(self):
+        payload = self._rest_call(self._rest_url("/metadata"))
+        try:
+            signatures = payload["metadata"]["signature_def"]["signature_def"]
+            return {
+                name: {key: [int(dim.get("size", -1)) for dim in info.get("tensor_shape", {}).get("dim", [])]
+                       for key, info in definition.get("inputs", {}).items()}
+                for name, definition in signatures.items()
+            }
+        except (KeyError, TypeError, AttributeError, ValueError):
+            raise self._bad_answer("metadata without signature definitions") from None
+
+    def _grpc_signature_map(self):
         import grpc
         from tensorflow_serving.apis import get_model_metadata_pb2
 
@@ -288,12 +400,11 @@ class PredictionClient:
         except grpc.RpcError as error:
             raise self._grpc_failure(error) from None
         signature_map = get_model_metadata_pb2.SignatureDefMap()
-        response.metadata["signature_def"].Unpack(signature_map)
-        if signature not in signature_map.signature_def:
-            raise self._error("INVALID_ARGUMENT", f"the model has no signature '{signature}'")
+        if "signature_def" not in response.metadata or not response.metadata["signature_def"].Unpack(signature_map):
+            raise self._bad_answer("metadata without signature definitions")
         return {
-            key: [dim.size for dim in info.tensor_shape.dim]
-            for key, info in signature_map.signature_def[signature].inputs.items()
+            name: {key: [dim.size for dim in info.tensor_shape.dim] for key, info in definition.inputs.items()}
+            for name, definition in signature_map.signature_def.items()
         }
 
     @property
@@ -308,12 +419,22 @@ class PredictionClient:
             self._channels = int(shape[-1])
         return self._channels
 
+    @property
+    def tiles_with_statistics(self) -> bool:
+        """Whether the served model has the statistics signatures (`SIGNATURE_STATISTICS` and
+        `SIGNATURE_WITH_STATISTICS`), which let tiles be normalised like the whole image."""
+        signatures = self._signature_map()
+        return SIGNATURE_STATISTICS in signatures and SIGNATURE_WITH_STATISTICS in signatures
+
     # ------------------------------------------------------------------ images
     def enhance(self, image: np.ndarray, bit_depth: int = 8) -> np.ndarray:
         """Enhances float32 ``[H, W, C]`` in [0, 1] remotely; returns float32 ``[H, W, C]``.
 
         bit_depth: the source's precision, used by ``enhance_png`` to send a 16-bit PNG (>8).
-        Tiles when the image is too large for one message or has more than `AUTO_TILE_PIXELS`.
+        Tiles when the image is too large for one message or has more than `AUTO_TILE_PIXELS`:
+        with the whole image's normalisation statistics when the model has the statistics
+        signatures (uint8 tiles for ``serving_default``, float32 for the others), as ``ssp-net
+        enhance`` does; each tile on its own with a warning for models exported without them.
         """
         image = np.asarray(image, dtype=np.float32)
         if image.ndim == 2:
@@ -321,26 +442,61 @@ class PredictionClient:
         height, width, channels = image.shape
         if channels != self.channels:
             raise ValueError(f"image has {channels} channels, the served model takes {self.channels}")
-        tile = self._tile_side(height, width, channels, bit_depth)
-        if tile is None:
+        per_sample = self._bytes_per_sample(self.signature, bit_depth)
+        if self._fits(height * width, channels * per_sample) and height * width <= AUTO_TILE_PIXELS:
             return self._enhance_one(image, bit_depth)
-        return blend_tiles(image, lambda part: self._enhance_one(part, bit_depth), tile, self.tile_overlap)
+        if not self.tiles_with_statistics:
+            if not self._warned_statistics:
+                logger.warning(
+                    "model '%s' at %s has no %s signature (exported by an older ssp-keras): tiles of large images "
+                    "are normalised on their own and may differ in tone from ssp-net enhance; export it again",
+                    self.model, self.server, SIGNATURE_STATISTICS)
+                self._warned_statistics = True
+            tile = self._tile_side(channels * per_sample)
+            return blend_tiles(image, lambda part: self._enhance_one(part, bit_depth), tile, self.tile_overlap)
+        float_bytes = self._bytes_per_sample(SIGNATURE_FLOAT, bit_depth)
+        statistics = self._statistics(image, channels * float_bytes)
+        # 8-bit results (serving_default): uint8 tiles where the model has them, else float32 ones.
+        eight_bit = self.signature == SIGNATURE_UINT8 and SIGNATURE_UINT8_WITH_STATISTICS in self._signature_map()
+        tile = self._tile_side(channels * (self._bytes_per_sample(SIGNATURE_UINT8, 8) if eight_bit else float_bytes))
+        return blend_tiles(image, lambda part: self._enhance_with(part, statistics, eight_bit), tile, self.tile_overlap)
 
-    def _bytes_per_sample(self, bit_depth: int) -> float:
-        if self.signature == SIGNATURE_PNG:
+    def _statistics(self, image: np.ndarray, bytes_per_pixel: float) -> np.ndarray:
+        """The whole image's normalisation statistics ``[1, S]`` from the server (`SIGNATURE_STATISTICS`),
+        computed from what `statistics_batch` makes of the image (downscaled further only when a
+        message could not hold that)."""
+        fitting = int((self.max_message_bytes - _REQUEST_OVERHEAD) / bytes_per_pixel)
+        batch = statistics_batch(image, max_pixels=min(STATISTICS_PIXELS, fitting)).numpy()
+        outputs = self.predict({INPUT_IMAGES: batch}, SIGNATURE_STATISTICS)
+        if OUTPUT_STATISTICS not in outputs:
+            raise self._bad_answer(f"no '{OUTPUT_STATISTICS}' output (it sent {sorted(outputs) or 'none'})")
+        size = np.shape(outputs[OUTPUT_STATISTICS])[-1] if np.ndim(outputs[OUTPUT_STATISTICS]) == 2 else -1
+        return self._checked_output(outputs, OUTPUT_STATISTICS, (1, size), "float").astype(np.float32)
+
+    def _enhance_with(self, tile: np.ndarray, statistics: np.ndarray, eight_bit: bool) -> np.ndarray:
+        """One tile enhanced with the whole image's ``statistics``, as uint8 or float32 samples."""
+        shape = (1,) + tile.shape
+        if eight_bit:
+            samples = np.round(np.clip(tile, 0.0, 1.0) * 255.0).astype(np.uint8)[None]
+            outputs = self.predict({INPUT_IMAGES: samples, INPUT_STATISTICS: statistics}, SIGNATURE_UINT8_WITH_STATISTICS)
+            return self._checked_image(outputs, OUTPUT_ENHANCED, shape, "uint8")[0].astype(np.float32) / np.float32(255.0)
+        outputs = self.predict({INPUT_IMAGES: tile[None], INPUT_STATISTICS: statistics}, SIGNATURE_WITH_STATISTICS)
+        return self._checked_image(outputs, OUTPUT_ENHANCED, shape, "float")[0].astype(np.float32)
+
+    def _bytes_per_sample(self, signature: str, bit_depth: int) -> float:
+        if signature == SIGNATURE_PNG:
             raw = 2 if bit_depth > 8 else 1  # PNG rarely exceeds raw size (+ filter bytes)
             return raw * (4 / 3 if self.rest else 1) * 1.01
         if self.rest:
-            return _JSON_BYTES_PER_SAMPLE[self.signature]
-        return 1 if self.signature == SIGNATURE_UINT8 else 4
+            return _JSON_BYTES_PER_SAMPLE[signature]
+        return 1 if signature == SIGNATURE_UINT8 else 4
 
-    def _tile_side(self, height: int, width: int, channels: int, bit_depth: int) -> Optional[int]:
-        """None when one request will do, else the tile side (a multiple of 32)."""
-        per_pixel = channels * self._bytes_per_sample(bit_depth)
-        fits = height * width * per_pixel + _REQUEST_OVERHEAD <= self.max_message_bytes
-        if fits and height * width <= AUTO_TILE_PIXELS:
-            return None
-        side = math.isqrt(max(int((self.max_message_bytes - _REQUEST_OVERHEAD) / per_pixel), 1))
+    def _fits(self, pixels: int, bytes_per_pixel: float) -> bool:
+        return pixels * bytes_per_pixel + _REQUEST_OVERHEAD <= self.max_message_bytes
+
+    def _tile_side(self, bytes_per_pixel: float) -> int:
+        """The side of square tiles (a multiple of 32) whose requests fit in one message."""
+        side = math.isqrt(max(int((self.max_message_bytes - _REQUEST_OVERHEAD) / bytes_per_pixel), 1))
         side = min(DEFAULT_TILE_SIZE, side // PAD_MULTIPLE * PAD_MULTIPLE)
         if side < 2 * PAD_MULTIPLE or side <= self.tile_overlap:
             raise ValueError(
@@ -350,15 +506,20 @@ class PredictionClient:
         return side
 
     def _enhance_one(self, image: np.ndarray, bit_depth: int) -> np.ndarray:
+        shape = (1,) + image.shape
         if self.signature == SIGNATURE_UINT8:
             samples = np.round(np.clip(image, 0.0, 1.0) * 255.0).astype(np.uint8)[None]
-            result = self.predict({INPUT_IMAGES: samples})[OUTPUT_ENHANCED]
+            result = self._checked_image(self.predict({INPUT_IMAGES: samples}), OUTPUT_ENHANCED, shape, "uint8")
             return result[0].astype(np.float32) / np.float32(255.0)
         if self.signature == SIGNATURE_FLOAT:
-            return self.predict({INPUT_IMAGES: image[None]})[OUTPUT_ENHANCED][0].astype(np.float32)
+            result = self._checked_image(self.predict({INPUT_IMAGES: image[None]}), OUTPUT_ENHANCED, shape, "float")
+            return result[0].astype(np.float32)
         encoded = np.array([encode_png(image, 16 if bit_depth > 8 else 8)], dtype=object)
-        result = self.predict({INPUT_IMAGE_BYTES: encoded})[OUTPUT_PNG_BYTES]
-        return decode_png(result.reshape(-1)[0])
+        result = self._checked_output(self.predict({INPUT_IMAGE_BYTES: encoded}), OUTPUT_PNG_BYTES, (1,), "bytes")
+        decoded = decode_png(result.reshape(-1)[0])
+        if decoded.shape != image.shape:
+            raise self._bad_answer(f"a PNG of shape {list(decoded.shape)} for an image of shape {list(image.shape)}")
+        return decoded
 
 
 @contextlib.contextmanager
@@ -387,12 +548,22 @@ class _Retryable(Exception):
         self.details = details
 
 
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())[:160] or type(error).__name__
+
+
 def _to_json(array: np.ndarray):
-    """Numpy to TF Serving JSON: nested lists; byte strings as ``{"b64": ...}``."""
+    """Numpy to TF Serving JSON: nested lists; byte strings as ``{"b64": ...}``.
+
+    float32 samples go with 8 decimals (within float32's precision on [0, 1] images, where the
+    full repr of a float32 as a double takes about 19 characters: JSON half as long to write and parse).
+    """
     if array.dtype == object:
         return np.vectorize(
             lambda item: {"b64": base64.b64encode(item).decode("ascii")}, otypes=[object]
         )(array).tolist()
+    if array.dtype == np.float32:
+        return np.round(array.astype(np.float64), 8).tolist()
     return array.tolist()
 
 
@@ -473,4 +644,5 @@ def predict_files(
         overwrite=overwrite,
         model_name=client.model,
         model_source=f"{client.model} served at {client.server} (signature {client.signature})",
+        purpose="ssp-net predict",
     )

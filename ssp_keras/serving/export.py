@@ -3,10 +3,13 @@
 Layout: ``<base>/<name>/<version>/`` with an integer version, which is what
 ``tensorflow_model_server --model_base_path=<base>/<name>`` polls. A version is built in a hidden
 temporary sibling (``<base>/<name>/.tmp-<pid>-<host>-v<version>-XXXX``, a name the server ignores
-because it is not an integer) and renamed into place when complete, so a polling server never
-loads half a model. Staging folders left by an export that was killed (``kill -9``, power loss)
-are removed by the next export into the same model folder, once their process is gone
-(`ssp_keras.utils.files.remove_stale_staging_dirs`). Existing versions are never overwritten.
+because it is not an integer) and renamed into place when complete (with the permissions the umask
+gives a new folder, so a server running as another user can read it), so a polling server never
+loads half a model. One export at a time owns a model folder (`ssp_keras.utils.locks.claim_folder`);
+staging folders left by an export that was killed (``kill -9``, power loss) are removed by the next
+export into the same model folder, once their process is gone
+(`ssp_keras.utils.files.remove_stale_temporaries`). Existing versions are never overwritten; a
+version that cannot be written completely (a full disk) is not published at all.
 
 Signatures (all with free N, H and W; C is the generator's channel count):
 
@@ -18,6 +21,19 @@ Signatures (all with free N, H and W; C is the generator's channel count):
   ``png_bytes`` string ``[N]``; each image may have its own size. 16-bit PNGs come back as 16-bit
   PNGs, everything else as 8-bit PNGs. Channels are converted as ``ssp_keras.data.io`` does when
   reading files: alpha dropped, BT.601 luma for colour into a gray model, gray replicated for RGB.
+
+Two more serve clients that send a large image in tiles (``ssp-net predict``), so that every tile is
+normalised with the whole image's statistics, as local tiled inference does
+(`ssp_keras.inference.enhance.image_statistics`):
+
+* ``image_statistics``: ``images`` float32 ``[N, H, W, C]`` (the whole image, downscaled to at most
+  about 4 megapixels) -> ``statistics`` float32 ``[N, S]``: every instance-normalisation layer's
+  mean and variance, flattened (`statistics_layout` fixes the order; S = 0 for a model without
+  instance normalisation);
+* ``enhance_with_statistics``: ``images`` float32 ``[N, h, w, C]`` (tiles) and ``statistics``
+  float32 ``[N, S]`` -> ``enhanced`` float32, every layer normalised with the given statistics;
+* ``enhance_uint8_with_statistics``: the same for uint8 tiles and results (what ``serving_default``
+  is to ``enhance_float``: a quarter of the bytes, far fewer characters of REST JSON).
 
 Every signature pads and crops with `ssp_keras.inference.enhance.enhance_tensor`, the same
 function ``ssp-net enhance`` runs, so served and local results agree (to one grey level after
@@ -44,17 +60,25 @@ import re
 import shutil
 from typing import Optional
 
-from ssp_keras.errors import InputError
-from ssp_keras.utils.files import atomic_write_bytes, make_staging_dir, remove_stale_staging_dirs
+from ssp_keras.errors import InputError, OutputError
+from ssp_keras.utils.files import atomic_write_bytes, make_staging_dir, publish_staging_dir
 
 DEFAULT_MODEL_NAME = "ssp_net"
 SIGNATURE_UINT8 = "serving_default"
 SIGNATURE_FLOAT = "enhance_float"
 SIGNATURE_PNG = "enhance_png"
+SIGNATURE_STATISTICS = "image_statistics"
+SIGNATURE_WITH_STATISTICS = "enhance_with_statistics"
+SIGNATURE_UINT8_WITH_STATISTICS = "enhance_uint8_with_statistics"
+#: Every signature an export has (`serving_functions`), in the order it adds them.
+SIGNATURES = (SIGNATURE_UINT8, SIGNATURE_FLOAT, SIGNATURE_PNG, SIGNATURE_STATISTICS, SIGNATURE_WITH_STATISTICS,
+              SIGNATURE_UINT8_WITH_STATISTICS)
 INPUT_IMAGES = "images"
 INPUT_IMAGE_BYTES = "image_bytes"
+INPUT_STATISTICS = "statistics"
 OUTPUT_ENHANCED = "enhanced"
 OUTPUT_PNG_BYTES = "png_bytes"
+OUTPUT_STATISTICS = "statistics"
 #: TF Serving replays these requests when it loads a version (``assets.extra`` is its convention).
 WARMUP_FILE = os.path.join("assets.extra", "tf_serving_warmup_requests")
 #: Side of the image in the warm-up request (small: shapes are dynamic, nothing compiles per size).
@@ -199,8 +223,43 @@ def to_model_channels(image, channels: int):
     return tf.ensure_shape(gray, [None, None, 1])
 
 
+def statistics_layout(model) -> list:
+    """``[(layer name, channels)]`` of the instance-normalisation layers whose statistics the
+    ``statistics`` tensors hold (for each, in this order: C means, then C variances)."""
+    import tensorflow as tf
+
+    from ssp_keras.inference.enhance import PAD_MULTIPLE, enhance_tensor, model_channels
+    from ssp_keras.networks.layers import recorded_statistics
+
+    with recorded_statistics() as recorded:
+        enhance_tensor(model, tf.zeros([1, PAD_MULTIPLE, PAD_MULTIPLE, model_channels(model)]))
+    return sorted((name, int(mean.shape[-1])) for name, (mean, _) in recorded.items())
+
+
+def flatten_statistics(statistics: dict, layout: list, count):
+    """``{layer: (mean, variance)}`` (each ``[N, 1, 1, C]``) as one float32 ``[N, S]`` tensor."""
+    import tensorflow as tf
+
+    parts = [tf.reshape(tf.cast(statistics[name][index], tf.float32), [count, channels])
+             for name, channels in layout for index in (0, 1)]
+    return tf.concat(parts, axis=1) if parts else tf.zeros([count, 0], tf.float32)
+
+
+def unflatten_statistics(vector, layout: list) -> dict:
+    """The inverse of `flatten_statistics`: ``[N, S]`` to ``{layer: (mean, variance)}``, ``[N, 1, 1, C]`` each."""
+    import tensorflow as tf
+
+    statistics, offset = {}, 0
+    for name, channels in layout:
+        mean = tf.reshape(vector[:, offset:offset + channels], [-1, 1, 1, channels])
+        variance = tf.reshape(vector[:, offset + channels:offset + 2 * channels], [-1, 1, 1, channels])
+        statistics[name] = (mean, variance)
+        offset += 2 * channels
+    return statistics
+
+
 def serving_functions(model, max_pixels: int = DEFAULT_MAX_PIXELS, max_batch: int = DEFAULT_MAX_BATCH):
-    """The three signature functions of the module doc, as plain functions of TF tensors.
+    """The signature functions of the module doc, as plain functions of TF tensors.
 
     max_pixels, max_batch: the request limits every signature checks first (module doc).
     Returns ``{signature_name: (function, [tf.TensorSpec])}``. Shared by the export and by tests
@@ -271,11 +330,50 @@ def serving_functions(model, max_pixels: int = DEFAULT_MAX_PIXELS, max_batch: in
         encoded = tf.map_fn(enhance_one_encoded, image_bytes, fn_output_signature=tf.TensorSpec([], tf.string))
         return {OUTPUT_PNG_BYTES: encoded}
 
+    # The statistics pair calls the model itself, not `network`: a normalisation layer reads the
+    # recording/fixed scope while it is traced, and `network`'s one trace has none.
+    from ssp_keras.networks.layers import fixed_statistics, recorded_statistics
+
+    layout = statistics_layout(model)
+    size = sum(2 * channels for _, channels in layout)
+
+    def image_statistics(images):
+        images = _guarded_images(images, max_pixels, max_batch)
+        with recorded_statistics() as recorded:
+            enhance_tensor(model, images)
+        return {OUTPUT_STATISTICS: flatten_statistics(recorded, layout, tf.shape(images)[0])}
+
+    def enhance_with(images, statistics):
+        """``images`` float32 in [0, 1], enhanced with ``statistics``: float32 in [0, 1]."""
+        expected = tf.stack([tf.shape(images)[0], size])
+        with tf.control_dependencies([tf.debugging.Assert(tf.reduce_all(tf.equal(tf.shape(statistics), expected)), [
+            tf.strings.format("statistics of shape {} do not fit this model, which needs [N, {}] (N images, from its "
+                              "image_statistics signature)", (tf.shape(statistics), size))])]):
+            statistics = tf.identity(statistics)
+        with fixed_statistics(unflatten_statistics(statistics, layout)):
+            return enhance_tensor(model, images)
+
+    def enhance_with_statistics(images, statistics):
+        return {OUTPUT_ENHANCED: enhance_with(_guarded_images(images, max_pixels, max_batch), statistics)}
+
+    def enhance_uint8_with_statistics(images, statistics):
+        images = tf.cast(_guarded_images(images, max_pixels, max_batch), tf.float32) / 255.0
+        return {OUTPUT_ENHANCED: tf.cast(tf.round(enhance_with(images, statistics) * 255.0), tf.uint8)}
+
     images_shape = [None, None, None, channels]
     return {
         SIGNATURE_UINT8: (enhance_uint8, [tf.TensorSpec(images_shape, tf.uint8, name=INPUT_IMAGES)]),
         SIGNATURE_FLOAT: (enhance_float, [tf.TensorSpec(images_shape, tf.float32, name=INPUT_IMAGES)]),
         SIGNATURE_PNG: (enhance_png, [tf.TensorSpec([None], tf.string, name=INPUT_IMAGE_BYTES)]),
+        SIGNATURE_STATISTICS: (image_statistics, [tf.TensorSpec(images_shape, tf.float32, name=INPUT_IMAGES)]),
+        SIGNATURE_WITH_STATISTICS: (enhance_with_statistics, [
+            tf.TensorSpec(images_shape, tf.float32, name=INPUT_IMAGES),
+            tf.TensorSpec([None, size], tf.float32, name=INPUT_STATISTICS),
+        ]),
+        SIGNATURE_UINT8_WITH_STATISTICS: (enhance_uint8_with_statistics, [
+            tf.TensorSpec(images_shape, tf.uint8, name=INPUT_IMAGES),
+            tf.TensorSpec([None, size], tf.float32, name=INPUT_STATISTICS),
+        ]),
     }
 
 
@@ -307,14 +405,19 @@ def as_generator(model):
     return load_generator(model)
 
 
+def check_model_name(name: str) -> None:
+    """`InputError` unless ``name`` is a model name TF Serving's layout can hold."""
+    if not _MODEL_NAME_PATTERN.match(name or ""):
+        raise InputError(f"invalid model name {name!r}: use letters, digits, '_', '-' and '.'")
+
+
 def resolve_version_path(base_dir: str, name: str, version: Optional[int]):
     """``(model_dir, version, final_path)`` of a new export in TF Serving's layout.
 
     ``version`` None takes the next free integer. Raises `InputError` for a bad name or version,
     or when that version already exists (an export never replaces one).
     """
-    if not _MODEL_NAME_PATTERN.match(name or ""):
-        raise InputError(f"invalid model name {name!r}: use letters, digits, '_', '-' and '.'")
+    check_model_name(name)
     model_dir = os.path.join(base_dir, name)
     if version is None:
         version = next_version(model_dir)
@@ -327,6 +430,59 @@ def resolve_version_path(base_dir: str, name: str, version: Optional[int]):
             "leave out --version to write the next one"
         )
     return model_dir, version, final_path
+
+
+@dataclasses.dataclass(frozen=True)
+class PublishedVersion:
+    """A version folder `publish_version` wrote, and the stale staging folders it removed first."""
+
+    path: str
+    version: int
+    removed_staging: tuple = ()
+
+
+def publish_version(base_dir: str, name: str, version: Optional[int], write_into, purpose: str) -> PublishedVersion:
+    """Builds ``<base_dir>/<name>/<version>/`` with ``write_into(staging_folder)`` and publishes it.
+
+    The model folder is claimed first (one export at a time; stale staging folders removed), the
+    version resolved under that claim (`resolve_version_path`), the content written into a hidden
+    staging folder and renamed into place only when complete. A write that fails for lack of space
+    or permission raises `OutputError` naming the version; nothing of it stays behind.
+    """
+    from ssp_keras.utils.locks import claim_folder
+
+    check_model_name(name)
+    with claim_folder(os.path.join(base_dir, name), purpose, option="--base/--name") as claim:
+        model_dir, version, final_path = resolve_version_path(base_dir, name, version)
+        # Hidden, non-integer sibling: TF Serving only loads integer-named folders.
+        staging = make_staging_dir(model_dir, f"v{version}")
+        try:
+            write_into(staging)
+            if os.path.exists(final_path):  # another export took this version meanwhile
+                raise InputError(f"version {version} of model '{name}' appeared at '{final_path}' during the export")
+            publish_staging_dir(staging, final_path)
+        except BaseException as error:
+            shutil.rmtree(staging, ignore_errors=True)
+            reason = _file_system_failure(error)
+            if reason is None:
+                raise
+            raise OutputError(f"cannot write version {version} of model '{name}' into '{model_dir}': {reason}; "
+                              "nothing was published (the partial version was removed)") from error
+    return PublishedVersion(final_path, version, claim.removed)
+
+
+def _file_system_failure(error: BaseException) -> Optional[str]:
+    """What the file system said, when ``error`` is a failed write (OSError, or TensorFlow's own)."""
+    if isinstance(error, OSError):
+        return error.strerror or str(error)
+    try:
+        import tensorflow as tf
+    except ImportError:  # pragma: no cover
+        return None
+    if isinstance(error, (tf.errors.ResourceExhaustedError, tf.errors.PermissionDeniedError,
+                          tf.errors.FailedPreconditionError, tf.errors.UnavailableError)):
+        return " ".join(str(error.message).split())[:200]
+    return None
 
 
 def export_saved_model(
@@ -347,29 +503,22 @@ def export_saved_model(
     max_pixels, max_batch: request limits built into every signature (module doc), recorded in
       ``assets.extra/ssp_net_limits.json``.
     Staging folders that killed exports left in ``<base_dir>/<name>`` are removed first.
-    Raises `InputError` for a bad name, version or limit, or when the version already exists.
+    Raises `InputError` for a bad name, version or limit, when the version already exists or
+    another process exports into the same model folder; `OutputError` when the version cannot be
+    written (a full disk).
     """
     check_limits(max_pixels, max_batch)
-
+    resolve_version_path(base_dir, name, version)  # before the model loads (checked again when written)
     model = as_generator(model)
-    model_dir, version, final_path = resolve_version_path(base_dir, name, version)
-    os.makedirs(model_dir, exist_ok=True)
-    removed = remove_stale_staging_dirs(model_dir)
 
-    # Hidden, non-integer sibling: TF Serving only loads integer-named folders.
-    staging = make_staging_dir(model_dir, f"v{version}")
-    try:
+    def write_into(staging):
         write_signatures(model, staging, max_pixels=max_pixels, max_batch=max_batch)
         write_limits(staging, max_pixels=max_pixels, max_batch=max_batch)
         if warmup:
             write_warmup_requests(staging, name, channels=_channels(model), max_pixels=max_pixels)
-        if os.path.exists(final_path):  # another export took this version meanwhile
-            raise InputError(f"version {version} of model '{name}' appeared at '{final_path}' during the export")
-        os.rename(staging, final_path)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return ExportResult(final_path, name, version, max_pixels, max_batch, tuple(removed))
+
+    published = publish_version(base_dir, name, version, write_into, "ssp-net export")
+    return ExportResult(published.path, name, published.version, max_pixels, max_batch, published.removed_staging)
 
 
 def write_limits(path: str, max_pixels: int, max_batch: int) -> None:

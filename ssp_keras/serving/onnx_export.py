@@ -31,8 +31,6 @@ import contextlib
 import dataclasses
 import logging
 import os
-import shutil
-import tempfile
 import threading
 from typing import Optional
 
@@ -251,11 +249,11 @@ def export_onnx(
     Raises `InputError` for a bad name or version or an existing version, `OnnxUnavailableError`
     (an `InputError`) when tf2onnx/onnxruntime are missing or the conversion or check fails.
     """
-    from ssp_keras.serving.export import as_generator, resolve_version_path
+    from ssp_keras.serving.export import as_generator, publish_version, resolve_version_path
 
-    require_onnx_tools()  # before loading anything: the cheap, likely failure first
+    require_onnx_tools()  # before loading anything: the cheap, likely failures first
+    resolve_version_path(base_dir, name, version)  # (checked again when the version is written)
     model = as_generator(model)
-    model_dir, version, final_path = resolve_version_path(base_dir, name, version)
 
     proto = convert_to_onnx(model, opset=opset)
     data = proto.SerializeToString()
@@ -269,15 +267,9 @@ def export_onnx(
                 f"{CHECK_SHAPE[1]}x{CHECK_SHAPE[2]} image; not written"
             )
 
-    os.makedirs(model_dir, exist_ok=True)
-    staging = tempfile.mkdtemp(prefix=f".tmp-{version}-", dir=model_dir)
-    try:
+    def write_into(staging):
         with open(os.path.join(staging, ONNX_FILE), "wb") as stream:
             stream.write(data)
-        if os.path.exists(final_path):
-            raise InputError(f"version {version} of model '{name}' appeared at '{final_path}' during the export")
-        os.rename(staging, final_path)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return ExportOnnxResult(os.path.join(final_path, ONNX_FILE), name, version, opset, difference)
+
+    published = publish_version(base_dir, name, version, write_into, "ssp-net export --format onnx")
+    return ExportOnnxResult(os.path.join(published.path, ONNX_FILE), name, published.version, opset, difference)

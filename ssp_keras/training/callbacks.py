@@ -9,29 +9,50 @@ import math
 import os
 import re
 
+from typing import Optional, Sequence
+
 import keras
 import numpy as np
 import tensorflow as tf
 
+from ssp_keras.errors import NonFiniteTrainingError
 from ssp_keras.utils.files import atomic_write_bytes
+from ssp_keras.utils.variables import non_finite_variables
 
 STATE_PATTERN = re.compile(r"^state-epoch(\d{4,})\.npz$")
 
 
-class NonFiniteLossError(RuntimeError):
-    """A loss became NaN or Inf; training was stopped."""
+class NonFiniteLossError(NonFiniteTrainingError):
+    """A loss, weight or optimiser variable became NaN or Inf; training was stopped."""
+
+
+def describe_non_finite(names: Sequence[str]) -> str:
+    """``"3 variables are NaN or infinite (first: 'generator/conv/kernel')"``."""
+    count = f"{len(names)} variable{'s' if len(names) != 1 else ''} {'are' if len(names) != 1 else 'is'}"
+    return f"{count} NaN or infinite (first: '{names[0]}')"
+
+
+#: What to try when training diverges (the end of every non-finite message).
+_DIVERGENCE_ADVICE = ("Lower the learning rate (train.lr_peak, train.lr_warmup_start), check the input images, "
+                      "or train in float32 (--precision float32)")
 
 
 class NonFiniteLossGuard(keras.callbacks.Callback):
-    """Stops training at the first batch whose logs hold a NaN or Inf, naming the loss.
+    """Stops training as soon as anything of the training state is NaN or Inf, before it is saved.
 
-    Keras' `TerminateOnNaN` watches only ``loss``; a GAN has several, and a NaN in any of them
-    poisons the weights for good, so all are checked.
+    After every batch it checks the losses in the logs (all of them: Keras' `TerminateOnNaN`
+    watches only ``loss``; a GAN has several). At the end of every epoch, first among the
+    callbacks, it checks every weight of G and D and every optimiser variable: an update can make
+    weights NaN while the losses that led to it were finite, and nothing of that epoch (history
+    row, previews, checkpoint) may be recorded then. It raises `NonFiniteLossError` naming what
+    went non-finite and when; the checkpoints in ``checkpoint_dir`` are then all finite (the
+    checkpoint callback checks again before writing).
     """
 
-    def __init__(self, check_every: int = 1):
+    def __init__(self, check_every: int = 1, checkpoint_dir: Optional[str] = None):
         super().__init__()
         self.check_every = max(1, int(check_every))
+        self.checkpoint_dir = checkpoint_dir
         self._epoch = 0
 
     def on_epoch_begin(self, epoch, logs=None):
@@ -43,12 +64,20 @@ class NonFiniteLossGuard(keras.callbacks.Callback):
         for name, value in logs.items():
             value = float(value)
             if not math.isfinite(value):
-                self.model.stop_training = True
-                raise NonFiniteLossError(
-                    f"loss '{name}' became {value} at epoch {self._epoch + 1}, step {batch + 1}; training "
-                    "stopped (the last completed epoch's checkpoint is intact). Lower the learning rate, "
-                    "check the input images for NaNs, or disable mixed precision."
-                )
+                self._stop(f"loss '{name}' became {value} at epoch {self._epoch + 1}, step {batch + 1}")
+
+    def on_epoch_end(self, epoch, logs=None):
+        names = non_finite_variables(_state_variables(self.model, paths=True))
+        if names:
+            self._stop(f"at the end of epoch {epoch + 1}, {describe_non_finite(names)}")
+
+    def _stop(self, what: str):
+        self.model.stop_training = True
+        states = list_states(self.checkpoint_dir) if self.checkpoint_dir else []
+        kept = (f"the last checkpoint, {os.path.basename(states[-1])}, is finite and kept" if states
+                else "no checkpoint was written")
+        raise NonFiniteLossError(f"training stopped: {what}; nothing of this epoch was saved ({kept}). "
+                                 f"{_DIVERGENCE_ADVICE}.")
 
 
 class LearningRateLogger(keras.callbacks.Callback):
@@ -92,8 +121,12 @@ class TrainingStateCheckpoint(keras.callbacks.Callback):
             os.remove(old)
 
 
-def _state_variables(model):
-    """Every variable a resumed run needs, with stable names, in a stable order."""
+def _state_variables(model, paths: bool = False):
+    """Every variable a resumed run needs, with stable names, in a stable order.
+
+    paths: name them by what they are (``generator: stem/conv/kernel``) instead of the stable
+    ``generator/00012`` keys of the checkpoint files.
+    """
     groups = {
         "generator": model.generator.weights,
         "discriminator": model.discriminator.weights,
@@ -102,11 +135,25 @@ def _state_variables(model):
     }
     if model.fake_pool is not None:
         groups["fake_pool"] = model.fake_pool.weights
-    return [(f"{group}/{index:05d}", variable) for group, variables in groups.items() for index, variable in enumerate(variables)]
+    return [
+        (f"{group.replace('_', ' ')}: {variable.path}" if paths else f"{group}/{index:05d}", variable)
+        for group, variables in groups.items() for index, variable in enumerate(variables)
+    ]
 
 
 def save_training_state(model, path: str, epoch: int, logs=None) -> None:
+    """Writes the state `restore_training_state` reads, atomically; never a non-finite one.
+
+    Raises `NonFiniteLossError` (and writes nothing) when a weight or optimiser variable is NaN or
+    infinite: a checkpoint is only ever a state worth resuming from.
+    """
     arrays = {name: np.asarray(keras.ops.convert_to_numpy(variable)) for name, variable in _state_variables(model)}
+    labels = [label for label, _ in _state_variables(model, paths=True)]
+    bad = [label for label, array in zip(labels, arrays.values())
+           if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array))]
+    if bad:
+        raise NonFiniteLossError(f"not writing the checkpoint {path} of epoch {epoch}: {describe_non_finite(bad)}. "
+                                 f"{_DIVERGENCE_ADVICE}.")
     arrays["__epoch__"] = np.asarray(epoch, dtype=np.int64)
     arrays["__logs__"] = np.asarray(json.dumps({k: float(v) for k, v in (logs or {}).items()}))
     buffer = io.BytesIO()

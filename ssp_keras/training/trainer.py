@@ -9,12 +9,20 @@ A run directory holds::
 
     config.json        the resolved configuration (and, under "resolved", the replica count,
                        global batch and steps per epoch that this run used, and the warnings
-                       about its training data, if any)
+                       about its training data, if any; under "training_data", its folders, file
+                       counts and a fingerprint of the file lists)
     checkpoints/       state-epochNNNN.npz: weights and optimiser state after each epoch
     logs/              TensorBoard: losses, learning rates, image grids LQ | G(LQ) | HQ | G(HQ)
     previews/          the same grids as PNG
     history.csv        one row of losses per epoch
     generator.keras    the final generator
+
+One process at a time trains in a run directory (`ssp_keras.utils.locks.claim_folder`; a second
+is refused). Resuming restores the newest checkpoint and forgets what a killed process recorded
+after it: history rows and previews of later epochs, temporary files. A resume with other
+settings or other training images (another file list) is refused, naming what differs. Nothing
+non-finite is ever saved: a NaN or Inf in a loss, a weight or an optimiser variable stops the run
+before the epoch's checkpoint or the generator is written (`NonFiniteLossGuard`).
 """
 
 from __future__ import annotations
@@ -84,6 +92,7 @@ class _TrainingData:
     skipped_files: list
     warnings: list
     preview_files: Optional[tuple]
+    record: dict  # `training_data_record`: what config.json keeps to recognise the data on resume
 
 
 @dataclasses.dataclass
@@ -124,10 +133,19 @@ def train(
     """
     config.validate()
     # Nothing is written before the run directory is known to fit: not a file, and an existing
-    # run's settings (its config.json, possibly hand-edited) are the requested ones.
+    # run's settings (its config.json, possibly hand-edited) and data are the requested ones.
     check_run_directory(run_dir, config)
     data = _scan_training_data(config, lq, hq, preview)  # bad input is reported before any model is built
+    check_training_data(run_dir, data.record)
     run = _start_run(config, run_dir, data)
+    from ssp_keras.utils.locks import claim_folder
+
+    with claim_folder(run.out_dir, "ssp-net train"):
+        return _train_claimed(config, run, data, verbose, callbacks, initial_generator)
+
+
+def _train_claimed(config, run, data, verbose, callbacks, initial_generator) -> TrainResult:
+    """`train` once this process owns the run directory."""
     from ssp_keras.precision import resolve_training_precision
 
     previous_policy = keras.config.dtype_policy()
@@ -135,15 +153,19 @@ def train(
     try:
         keras.utils.set_random_seed(config.train.seed)
         model, initial_epoch = _build_or_resume(config, run, initial_generator)
+        forget_after(run.out_dir, initial_epoch)
         _record_start(config, run, data, initial_epoch)
-        history = _fit(model, config, run, data, initial_epoch, verbose, callbacks)
-        generator_path = _save_generator(model, run)
+        try:
+            history = _fit(model, config, run, data, initial_epoch, verbose, callbacks)
+            generator_path = _save_generator(model, run)
+        except OSError as error:  # a full disk, a file system turned read-only
+            raise _output_error(error, run) from error
     finally:
         keras.config.set_dtype_policy(previous_policy)
         if not run.chief:
             shutil.rmtree(run.out_dir, ignore_errors=True)
     return TrainResult(
-        run_dir=run_dir,
+        run_dir=run.run_dir,
         generator_path=generator_path,
         initial_epoch=initial_epoch,
         epochs=config.train.epochs,
@@ -167,7 +189,8 @@ def _scan_training_data(config: SSPNetConfig, lq: PathList, hq: PathList, previe
     preview_files = None
     if preview is not None:
         preview_files = tuple(scan_images(paths, config.data.channels)[0] for paths in preview)
-    return _TrainingData(lq_files, hq_files, lq_skipped + hq_skipped, warnings, preview_files)
+    record = training_data_record(lq, hq)
+    return _TrainingData(lq_files, hq_files, lq_skipped + hq_skipped, warnings, preview_files, record)
 
 
 def _start_run(config: SSPNetConfig, run_dir: str, data: _TrainingData) -> _Run:
@@ -180,7 +203,7 @@ def _start_run(config: SSPNetConfig, run_dir: str, data: _TrainingData) -> _Run:
     larger = max(len(data.lq_files), len(data.hq_files))
     steps_per_epoch = config.train.steps_per_epoch or max(1, math.ceil(larger / global_batch))
     out_dir = writable_directory(run_dir, strategy)
-    os.makedirs(out_dir, exist_ok=True)
+    # (created by the claim in `train`, which also proves it writable)
     worker_line = describe_worker(strategy, len(data.lq_files), len(data.hq_files), out_dir)
     if worker_line:
         print(worker_line, flush=True)
@@ -207,7 +230,7 @@ def _record_start(config: SSPNetConfig, run: _Run, data: _TrainingData, initial_
                     strategy=type(run.strategy).__name__)
     if data.warnings:
         resolved["warnings"] = data.warnings
-    _write_config(config, run.out_dir, **resolved)
+    _write_config(config, run.out_dir, data.record, **resolved)
     if initial_epoch:
         log.warning("resuming %s after epoch %d", run.run_dir, initial_epoch)
         print(f"Resuming from the checkpoint of epoch {initial_epoch} in {run.run_dir}", flush=True)
@@ -237,15 +260,32 @@ def _fit(model, config: SSPNetConfig, run: _Run, data: _TrainingData, initial_ep
     return fit.history
 
 
+def _output_error(error: OSError, run: _Run):
+    """An `OutputError` for a write that failed during training, saying what the run has kept."""
+    from ssp_keras.errors import OutputError
+    from ssp_keras.training.callbacks import list_states
+
+    states = list_states(os.path.join(run.out_dir, "checkpoints"))
+    kept = (f"the run keeps its checkpoint {os.path.basename(states[-1])}: free some space and run the same "
+            "command to resume" if states else "no checkpoint was written yet")
+    return OutputError(f"cannot write '{error.filename or run.out_dir}': {error.strerror or error}; training "
+                       f"stopped, {kept}")
+
+
 def _save_generator(model, run: _Run) -> Optional[str]:
     """Saves G as generator.keras; its path on the chief, None on other workers."""
     from ssp_keras.inference.loading import GENERATOR_FILE, with_precision
+    from ssp_keras.training.callbacks import NonFiniteLossError, describe_non_finite
+    from ssp_keras.utils.variables import non_finite_variables
 
     # Every worker saves (saving may involve collectives); only the chief's copy is kept. A G
     # trained under a mixed policy is saved as float32, so the file computes in float32 wherever
     # it is loaded (`load_generator` picks bfloat16 only when asked to).
     path = os.path.join(run.out_dir, GENERATOR_FILE)
     generator = with_precision(model.generator, "float32")
+    bad = non_finite_variables((variable.path, variable) for variable in generator.weights)
+    if bad:  # the epoch-end guard makes this unreachable in `train`; kept for what calls this alone
+        raise NonFiniteLossError(f"not saving the generator {path}: {describe_non_finite(bad)}")
     atomic_save(path, lambda temporary: generator.save(temporary))
     return path if run.chief else None
 
@@ -297,7 +337,8 @@ def _callbacks(config, out_dir, lq_files, hq_files, preview_files=None):
     preview_lq, preview_hq = preview_files if preview_files else (lq_files, hq_files)
     lq_frames = preview_frames(preview_lq[:count], channels)
     return [
-        NonFiniteLossGuard(),
+        # First: at an epoch's end it checks the weights before anything of the epoch is recorded.
+        NonFiniteLossGuard(checkpoint_dir=os.path.join(out_dir, "checkpoints")),
         LearningRateLogger(),
         ImageGridLogger(
             lq_frames,
@@ -371,6 +412,109 @@ def check_run_directory(run_dir: str, config: SSPNetConfig) -> None:
     )
 
 
+def training_data_record(lq: PathList, hq: PathList) -> dict:
+    """What config.json keeps of the training images: ``{"lq": {...}, "hq": {...}}``, each with
+    ``sources`` (the folders and files given, absolute; the first `_RECORDED_SOURCES`), ``files``
+    (how many image files they hold) and ``fingerprint``.
+
+    The fingerprint is a SHA-256 of the sorted file list: each file's path relative to the source
+    it was found in, and its size. Cheap (a listing, no decoding), it changes when files are added,
+    removed, renamed or replaced by others of another size, and not when the folder is moved.
+    """
+    return {"lq": _sources_record(lq), "hq": _sources_record(hq)}
+
+
+#: Sources named in config.json (e.g. after --exclude the trainer gets every file on its own).
+_RECORDED_SOURCES = 8
+
+
+def _sources_record(sources: PathList) -> dict:
+    import hashlib
+
+    from ssp_keras.data.io import list_images
+
+    sources = [os.fspath(sources)] if isinstance(sources, (str, os.PathLike)) else [os.fspath(item) for item in sources]
+    entries = []
+    for source in sources:
+        files = [(path, os.path.relpath(path, source)) for path in list_images(source)] if os.path.isdir(source) \
+            else [(source, os.path.basename(source))]
+        entries.extend(f"{relative}\t{os.path.getsize(path)}" for path, relative in files)
+    digest = hashlib.sha256("\n".join(sorted(entries)).encode("utf-8")).hexdigest()
+    named = [os.path.abspath(source) for source in sources[:_RECORDED_SOURCES]]
+    if len(sources) > _RECORDED_SOURCES:
+        named.append(f"... and {len(sources) - _RECORDED_SOURCES} more")
+    return {"sources": named, "files": len(entries), "fingerprint": digest}
+
+
+def check_training_data(run_dir: str, record: dict) -> None:
+    """Refuses (`InputError`) to resume a run on other training images than it was trained on.
+
+    Compares ``record`` (`training_data_record`) with the one in ``run_dir``'s config.json (runs
+    from before it was recorded are not checked): a different file list is refused, naming the
+    domain, the sources and the file counts; the same files in a moved folder only log a warning.
+    Nothing is written here.
+    """
+    path = os.path.join(os.fspath(run_dir), "config.json")
+    try:
+        with open(path, encoding="utf-8") as handle:
+            stored = json.load(handle).get("training_data")
+    except (OSError, ValueError, AttributeError):
+        return  # no run yet (or check_run_directory has said what is wrong with it)
+    if not isinstance(stored, dict):
+        return
+    for domain in ("lq", "hq"):
+        old, new = stored.get(domain) or {}, record[domain]
+        if old.get("fingerprint") == new["fingerprint"]:
+            if old.get("sources") != new["sources"]:
+                log.warning("the run's %s images moved (%s -> %s); the files are the same", domain.upper(),
+                            _listing(old.get("sources")), _listing(new["sources"]))
+            continue
+        raise InputError(
+            f"the run in '{run_dir}' was trained on other {domain.upper()} images: {old.get('files', '?')} files in "
+            f"{_listing(old.get('sources'))} -> {new['files']} files in {_listing(new['sources'])} (the file "
+            f"lists differ; {path} -> this command); to resume it, give the same images, or start a new run "
+            f"from its generator with --init-from {run_dir} and another --out"
+        )
+
+
+def _listing(sources) -> str:
+    sources = list(sources or ["(unknown)"])
+    return ", ".join(f"'{source}'" for source in sources[:3]) + (" ..." if len(sources) > 3 else "")
+
+
+def forget_after(out_dir: str, epoch: int) -> None:
+    """Removes what a killed process recorded in ``out_dir`` after the epoch a run resumes from.
+
+    A process killed between writing an epoch's history row or preview and its checkpoint leaves
+    them behind; the resumed run trains that epoch again. history.csv keeps its header and the rows
+    of epochs 1..``epoch`` (rewritten atomically), previews of later epochs go. (TensorBoard's
+    event files are append-only: there the repeated epoch shows as a second point.)
+    """
+    import csv
+    import io
+    import re
+
+    history = os.path.join(out_dir, "history.csv")
+    if os.path.isfile(history):
+        with open(history, newline="") as handle:
+            rows = list(csv.reader(handle))
+        if rows:
+            header, body = rows[0], rows[1:]
+            column = header.index("epoch") if "epoch" in header else None
+            kept = [row for row in body if column is not None and row and row[column].isdigit() and int(row[column]) < epoch]
+            if len(kept) != len(body):
+                text = io.StringIO()
+                csv.writer(text).writerows([header] + kept)  # the excel dialect, as Keras' CSVLogger
+                atomic_write_bytes(history, text.getvalue().encode("utf-8"))
+                log.warning("history.csv: dropped %d row(s) of epochs after %d, recorded by a process that did not "
+                            "checkpoint them", len(body) - len(kept), epoch)
+    previews = os.path.join(out_dir, "previews")
+    for name in os.listdir(previews) if os.path.isdir(previews) else ():
+        match = re.fullmatch(r"epoch(\d+)\.png", name)
+        if match and int(match.group(1)) > epoch:
+            os.remove(os.path.join(previews, name))
+
+
 def _dotted(values: dict, prefix: str = "") -> dict:
     """``{"train": {"epochs": 3}}`` -> ``{"train.epochs": 3}``."""
     flat = {}
@@ -422,7 +566,8 @@ def training_data_warnings(lq_files: Sequence[str], hq_files: Sequence[str], ima
     return lines
 
 
-def _write_config(config: SSPNetConfig, out_dir: str, **resolved) -> None:
+def _write_config(config: SSPNetConfig, out_dir: str, training_data: dict, **resolved) -> None:
     values = config.to_dict()
     values["resolved"] = resolved
+    values["training_data"] = training_data
     atomic_write_bytes(os.path.join(out_dir, "config.json"), (json.dumps(values, indent=2) + "\n").encode())

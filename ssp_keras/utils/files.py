@@ -4,9 +4,11 @@ Checkpoints, exports, configs and reports are written to a temporary sibling and
 place, so a crash or a polling reader never sees a half-written file. Outputs are never allowed
 to land on, or inside the folder of, a user's input.
 
-Whole folders (SavedModel exports) are built in a hidden staging folder named after the process
-that builds it (`make_staging_dir`: ``.tmp-<pid>-<host>-<label>-XXXX``), so a later run can remove
-what a killed one left behind (`remove_stale_staging_dirs`) without touching a live one's.
+Every temporary file (`atomic_write_bytes`, `atomic_save`) and every staging folder of a whole
+output (SavedModel exports, `make_staging_dir`) is named after the process that writes it:
+``.tmp-<pid>-<host>-<label>-XXXX``. So a later run can remove what a killed one left behind
+(`remove_stale_temporaries`, run whenever a process takes a folder over, see
+`ssp_keras.utils.locks.claim_folder`) without touching a live one's.
 """
 
 from __future__ import annotations
@@ -23,22 +25,23 @@ def atomic_write_bytes(path: str, data: bytes) -> None:
     """Writes ``data`` to ``path`` atomically (temporary file in the same folder, then rename)."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    handle, temporary = tempfile.mkstemp(prefix=".tmp-", suffix=os.path.basename(path), dir=folder)
+    handle, temporary = tempfile.mkstemp(prefix=temporary_prefix(os.path.basename(path)), dir=folder)
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
             stream.flush()
             os.fsync(stream.fileno())
         # mkstemp creates the file 0600; give it the permissions an ordinary open() would.
-        os.chmod(temporary, 0o666 & ~_current_umask())
+        os.chmod(temporary, 0o666 & ~current_umask())
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         if os.path.exists(temporary):
             os.remove(temporary)
-        raise
+        _raise_naming(error, path)
 
 
-def _current_umask() -> int:
+def current_umask() -> int:
+    """The process's umask (read without changing it for good)."""
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -53,18 +56,26 @@ def atomic_save(path: str, save_fn) -> None:
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
     base, extension = os.path.splitext(os.path.basename(path))
-    handle, temporary = tempfile.mkstemp(prefix=f".tmp-{base}-", suffix=extension, dir=folder)
+    handle, temporary = tempfile.mkstemp(prefix=temporary_prefix(base), suffix=extension, dir=folder)
     os.close(handle)
     os.remove(temporary)
     try:
         save_fn(temporary)
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         if os.path.isdir(temporary):
             shutil.rmtree(temporary, ignore_errors=True)
         elif os.path.exists(temporary):
             os.remove(temporary)
-        raise
+        _raise_naming(error, path)
+
+
+def _raise_naming(error: BaseException, path: str):
+    """Re-raises ``error``; an `OSError` that names no file (ENOSPC from a write or fsync) is
+    raised again naming ``path``, the output that could not be written."""
+    if isinstance(error, OSError) and error.filename is None and error.errno is not None:
+        raise OSError(error.errno, error.strerror or str(error), path) from error
+    raise error
 
 
 def is_within(path: str, folder: str) -> bool:
@@ -94,25 +105,58 @@ def check_output_location(output_folder: str, inputs: Iterable[str], allow_besid
             )
 
 
-# --------------------------------------------------------------------------------- staging folders
-_STAGING_PATTERN = re.compile(r"^\.tmp-(?P<pid>\d+)-(?P<host>[A-Za-z0-9]*)-")
+def check_folder_creatable(path, option: str = "--out") -> None:
+    """`InputError` when ``path``, or the first of its parents that exists, is not a folder.
+
+    Writes nothing: for the checks a command makes before it loads TensorFlow. An output folder
+    that is an existing file could only fail later, after the work is done.
+    """
+    from ssp_keras.errors import InputError
+
+    path = os.fspath(path)
+    if os.path.lexists(path) and not os.path.isdir(path):
+        raise InputError(f"{option} '{path}' is an existing file, not a folder: choose another {option}")
+    parent = os.path.dirname(os.path.abspath(path))
+    while parent and not os.path.exists(parent):
+        parent = os.path.dirname(parent) if os.path.dirname(parent) != parent else ""
+    if parent and not os.path.isdir(parent):
+        raise InputError(f"{option} '{path}' cannot be created: '{parent}' is a file, not a folder")
+
+
+# --------------------------------------------------------------------------------- temporaries
+_TEMPORARY_PATTERN = re.compile(r"^\.tmp-(?P<pid>\d+)-(?P<host>[A-Za-z0-9]*)-")
 
 
 def _host_tag() -> str:
-    """This machine's name reduced to letters and digits (staging names parse unambiguously)."""
+    """This machine's name reduced to letters and digits (temporary names parse unambiguously)."""
     return re.sub(r"[^A-Za-z0-9]", "", socket.gethostname())[:32]
 
 
-def make_staging_dir(parent: str, label: str = "") -> str:
-    """A new hidden folder ``parent/.tmp-<pid>-<host>-<label>-XXXX`` to build an output in.
+def temporary_prefix(label: str = "") -> str:
+    """``.tmp-<pid>-<host>-<label>-``: the start of every temporary file or folder name written here.
 
-    The process id and host name in the name let `remove_stale_staging_dirs` tell a folder left by
-    a killed process from one another process is still filling.
+    The process id and host name let `remove_stale_temporaries` tell what a killed process left
+    from what a live one is still writing; ``label`` (reduced to letters, digits, ``_`` and ``.``)
+    says what it will become.
     """
+    label = re.sub(r"[^A-Za-z0-9_.]", "", str(label))[:64]
+    return f".tmp-{os.getpid()}-{_host_tag()}-" + (f"{label}-" if label else "")
+
+
+def make_staging_dir(parent: str, label: str = "") -> str:
+    """A new hidden folder ``parent/.tmp-<pid>-<host>-<label>-XXXX`` to build an output in."""
     os.makedirs(parent, exist_ok=True)
-    label = re.sub(r"[^A-Za-z0-9_.]", "", str(label))
-    prefix = f".tmp-{os.getpid()}-{_host_tag()}-" + (f"{label}-" if label else "")
-    return tempfile.mkdtemp(prefix=prefix, dir=parent)
+    return tempfile.mkdtemp(prefix=temporary_prefix(label), dir=parent)
+
+
+def publish_staging_dir(staging: str, final_path: str) -> None:
+    """Renames a finished staging folder to ``final_path``, with the mode an ordinary mkdir gives.
+
+    ``mkdtemp`` creates folders ``drwx------``; a model server running as another user could not
+    read a version published like that, so the umask decides, as for any new folder.
+    """
+    os.chmod(staging, 0o777 & ~current_umask())
+    os.rename(staging, final_path)
 
 
 def pid_is_alive(pid: int) -> bool:
@@ -130,31 +174,44 @@ def pid_is_alive(pid: int) -> bool:
     return True
 
 
-def remove_stale_staging_dirs(parent: str) -> List[str]:
-    """Removes staging folders in ``parent`` left by processes of this machine that are gone.
+def remove_stale_temporaries(parent: str, recursive: bool = False) -> List[str]:
+    """Removes temporary files and staging folders in ``parent`` left by processes that are gone.
 
-    Only folders named by `make_staging_dir` are considered; a folder whose process is alive (or
-    that was made on another host, e.g. over a shared file system) is kept. Returns the removed
-    paths.
+    Only names made by `temporary_prefix` are considered (atomic writes' temporary files, staging
+    folders); one whose process is alive, or that was made on another host (e.g. over a shared
+    file system), is kept. ``recursive`` also looks in the sub-folders (not in hidden ones, nor
+    through links). Returns the removed paths.
     """
     removed: List[str] = []
-    try:
-        names = os.listdir(parent)
-    except OSError:
-        return removed
     host = _host_tag()
-    for name in names:
-        match = _STAGING_PATTERN.match(name)
-        path = os.path.join(parent, name)
-        if match is None or match.group("host") != host or not os.path.isdir(path) or os.path.islink(path):
-            continue
-        pid = int(match.group("pid"))
-        if pid == os.getpid() or pid_is_alive(pid):
-            continue
-        shutil.rmtree(path, ignore_errors=True)
-        if not os.path.exists(path):
-            removed.append(path)
+    for folder, subfolders, files in _walk(parent, recursive):
+        for name in subfolders + files:
+            match = _TEMPORARY_PATTERN.match(name)
+            path = os.path.join(folder, name)
+            if match is None or match.group("host") != host or os.path.islink(path):
+                continue
+            pid = int(match.group("pid"))
+            if pid == os.getpid() or pid_is_alive(pid):
+                continue
+            if os.path.isdir(path):
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                try:
+                    os.remove(path)
+                except OSError:
+                    pass
+            if not os.path.lexists(path):
+                removed.append(path)
     return removed
+
+
+def _walk(parent: str, recursive: bool):
+    """``(folder, subfolders, files)`` of ``parent`` (and, when ``recursive``, of its visible sub-folders)."""
+    for folder, subfolders, files in os.walk(parent):
+        yield folder, list(subfolders), files
+        if not recursive:
+            return
+        subfolders[:] = [name for name in subfolders if not name.startswith(".")]
 
 
 def keras_file_in(source: str, file_name: str, folder_hint: str) -> str | None:
