@@ -69,16 +69,20 @@ def test_train_writes_a_complete_run_directory(dataset, config_file, tmp_path):
 
 
 @pytest.mark.slow
-def test_resume_after_sigkill_continues_epochs_optimiser_and_schedule(dataset, config_file, tmp_path):
+@pytest.mark.parametrize("backend, resume_backend", [("tensorflow", "tensorflow"), ("jax", "jax"), ("jax", "tensorflow")])
+def test_resume_after_sigkill_continues_epochs_optimiser_and_schedule(dataset, config_file, tmp_path, backend,
+                                                                       resume_backend):
+    """On each backend, and across them: a checkpoint holds the same variables on TensorFlow and
+    JAX, so a run killed on one resumes on the other (train.backend may differ on resume)."""
     run_dir = tmp_path / "run"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
     process = subprocess.Popen(
         [sys.executable, "-m", "ssp_keras.cli.main", "train", "--data", str(dataset), "--config", str(config_file),
-         "--epochs", "1000", "--steps-per-epoch", str(STEPS), "--out", str(run_dir)],
+         "--epochs", "1000", "--steps-per-epoch", str(STEPS), "--out", str(run_dir), "--backend", backend],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
     )
     try:
-        deadline = time.time() + 240
+        deadline = time.time() + 480
         while not (run_dir / "checkpoints" / "state-epoch0002.npz").exists():
             assert process.poll() is None, "training exited early"
             assert time.time() < deadline, "no checkpoint in time"
@@ -91,10 +95,13 @@ def test_resume_after_sigkill_continues_epochs_optimiser_and_schedule(dataset, c
     killed_at = max(int(name[11:15]) for name in states if name.endswith(".npz") and not name.startswith(".tmp"))
     assert killed_at >= 2
 
+    assert json.loads((run_dir / "config.json").read_text())["train"]["backend"] == backend
+
     result = _cli("train", "--data", dataset, "--config", config_file, "--epochs", killed_at + 1,
-                  "--steps-per-epoch", STEPS, "--out", run_dir)
+                  "--steps-per-epoch", STEPS, "--out", run_dir, "--backend", resume_backend, timeout=480)
     assert result.returncode == 0, result.stderr
     assert f"Resuming from the checkpoint of epoch {killed_at}" in result.stdout
+    assert json.loads((run_dir / "config.json").read_text())["train"]["backend"] == resume_backend
     rows = _history(run_dir)
     assert int(rows[-1]["epoch"]) == killed_at  # the one new epoch, numbered after the killed run's
     with _state(run_dir, killed_at + 1) as final, _state(run_dir, killed_at) as before:

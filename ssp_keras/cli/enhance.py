@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from ssp_keras.cli.options import add_backend_option, select_backend
 from ssp_keras.inference.loading import INFERENCE_PRECISIONS
 
 #: Exit status when some inputs were unreadable and skipped (the readable ones were written).
@@ -59,6 +60,7 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help="compute precision: auto = bfloat16 on a CPU with native bfloat16 (avx512_bf16 / "
                              "amx_bf16; 1.2-1.7x faster, within ~1 grey level of float32), float32 elsewhere")
     parser.add_argument("--quiet", "-q", action="store_true", help="no per-file progress lines")
+    add_backend_option(parser, "enhance")
     parser.set_defaults(run=run)
     return parser
 
@@ -88,6 +90,7 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--overlap must be >= 0 and smaller than --tile-size, got {overlap}")
     # Inputs, --out and existing outputs are checked before the model is loaded.
     plan_outputs(args.inputs, args.out, dicom_as=args.dicom_as, overwrite=args.overwrite)
+    select_backend(args.backend)
     generator = load_generator(args.model, precision=args.precision)
     if args.precision == "auto" and generator.dtype_policy.name == "bfloat16" and not args.quiet:
         print("Computing in bfloat16 (native on this CPU); --precision float32 for float32 results")
