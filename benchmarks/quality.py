@@ -24,15 +24,34 @@ Two parts, each printed as a Markdown table (rows = metrics, columns = methods, 
     ``1 - nonuni(G(I v)) / nonuni(I v)`` in %, and the detail correlation, Pearson's r between
     ``G(I v) - blur(G(I v))`` and ``I - blur(I)`` (Gaussian blur, sigma 3) over the whole frame.
 
+* **Restoration** (issue #21): each real frame I degraded by the fixed protocol of
+  ``ssp_keras.evaluation.quality.planted_degradation`` (off-centre shading and a ramp, Gaussian blur
+  sigma 1.2-2 px, contrast x 0.7-0.9, Poisson-Gaussian noise; frame ``i`` drawn from
+  ``SeedSequence([--seed, 1, i])``), every method applied to the degraded frame D and scored against
+  the plain frame: detail PSNR (gain-matched detail layer, ``x - blur(x, 10 px)``) and SSIM with the
+  output's illumination matched to the plain frame's (``matched_ssim``; plain SSIM as a diagnostic:
+  the plain frames are vignetted, and it counts every illumination correction as error). ``original`` is D itself; ``flat_field_nlm`` is the
+  classical restorer (flat-field correction, then non-local means).
+* **Segmentation**: a CS-Net fibre segmenter trained on clean synthetic scenes with their exact
+  masks (``--segmenter`` to reuse one; else trained with ``SegmenterTrainingOptions``' defaults into
+  ``--work-dir`` and reused from there while its recipe is unchanged), applied to
+  ``--segmentation-count`` clean synthetic scenes of ``--size`` (``SeedSequence([--seed, 2, i])``),
+  to their planted degradation and to each method's restoration of it: Dice (threshold 0.5) and AUC
+  against the mask, and the share of the Dice lost to the degradation that each method gives back.
+  ``--labels`` adds the same on real frames with tracings (matched to ``--images`` by name).
+
 Then, for each model, the targets: planted shading removed >= 70%; plain non-uniformity ratio
 <= 0.5; border band <= the input's band + 0.01; detail correlation >= 0.95; NIQE and PIQE <= the
 original's; AvG >= the original's; synthetic PSNR >= the degraded input's + 3 dB and > every
-baseline's. Each is printed PASS or FAIL (means over the images are compared).
+baseline's; restored detail PSNR and SSIM > the degraded input's and every baseline's; at least
+half the Dice lost to the degradation given back. Each is printed PASS or FAIL (means over the
+images are compared). ``--figure PATH`` writes the frames plain | degraded | each method's
+restoration as one picture.
 
 Run by hand, offline (about a minute with one lite model on two cores)::
 
     python benchmarks/quality.py [--model ccmid-lite] [--model runs/exp1 ...] [--images DIR_OR_FILE ...]
-        [--synthetic-count 8] [--size 384] [--json PATH]
+        [--synthetic-count 8] [--segmentation-count 8] [--size 384] [--json PATH] [--figure PATH]
 
 Progress goes to stderr; the tables and checks to stdout.
 """
@@ -44,6 +63,7 @@ import math
 import os
 import shlex
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -58,7 +78,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 DEFAULT_MODEL = "ccmid-lite"
 DEFAULT_IMAGES = os.path.join(REPOSITORY, "data", "ccmid", "testA")
-BASELINE_METHODS = ("clahe", "dcp", "flat_field")
+BASELINE_METHODS = ("clahe", "dcp", "flat_field", "flat_field_nlm")
 ORIGINAL = "original"
 
 # (key, row label, format); formats apply to mean and std alike.
@@ -79,6 +99,18 @@ REAL_ROWS = (
     ("shading_removed", "planted: shading removed % ↑", "pct"),
     ("detail_correlation", "planted: detail correlation ↑", "{:.4f}"),
 )
+RESTORATION_ROWS = (
+    ("detail_psnr", "degraded: detail PSNR dB ↑", "{:.2f}"),
+    ("matched_ssim", "degraded: SSIM, illumination-matched ↑", "{:.4f}"),
+    ("ssim", "degraded: SSIM, as is (diagnostic)", "{:.4f}"),
+)
+SEGMENTATION_ROWS = (
+    ("dice", "Dice ↑", "{:.3f}"),
+    ("auc", "AUC ↑", "{:.3f}"),
+    ("dice_given_back", "share of the lost Dice given back ↑", "pct"),
+)
+#: Words of the SeedSequence that keep the parts' random streams apart.
+_RESTORATION_STREAM, _SEGMENTATION_STREAM, _SEGMENTATION_DEGRADATION_STREAM = 1, 2, 3
 
 
 def parse_args(argv=None) -> argparse.Namespace:
@@ -92,11 +124,18 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--size", type=int, default=384, help="side of the synthetic images")
     parser.add_argument("--seed", type=int, default=2024, help="first word of the synthetic SeedSequence")
     parser.add_argument("--block", type=int, default=48, help="tile side of the non-uniformity measure")
+    parser.add_argument("--segmentation-count", type=int, default=8,
+                        help="clean synthetic scenes of the segmentation check (0 skips it)")
+    parser.add_argument("--segmenter", metavar="PATH", help="a trained segmenter (folder or .keras) to reuse")
+    parser.add_argument("--work-dir", default=os.path.join(tempfile.gettempdir(), "ssp-keras-quality"),
+                        help="where the segmenter is trained and kept between runs (default: %(default)s)")
+    parser.add_argument("--labels", metavar="DIR", help="fibre tracings of the --images frames, matched by name")
+    parser.add_argument("--figure", metavar="PATH", help="write plain | degraded | restorations of the frames (PNG)")
     common.add_common_arguments(parser)
     args = parser.parse_args(argv)
     args.model = args.model or [DEFAULT_MODEL]
-    if args.synthetic_count < 0 or args.size < 32 or args.block < 1:
-        parser.error("--synthetic-count must be >= 0, --size >= 32 and --block >= 1")
+    if args.synthetic_count < 0 or args.segmentation_count < 0 or args.size < 32 or args.block < 1:
+        parser.error("--synthetic-count and --segmentation-count must be >= 0, --size >= 32 and --block >= 1")
     return args
 
 
@@ -210,6 +249,135 @@ def real_part(methods, paths, block: int):
     return values
 
 
+def _seeded(seed: int, stream: int, index: int):
+    import numpy as np
+
+    return np.random.default_rng(np.random.SeedSequence([seed, stream, index]))
+
+
+def _run(method, image):
+    import numpy as np
+
+    return np.clip(np.asarray(method(image), dtype=np.float32), 0.0, 1.0)
+
+
+def restoration_part(methods, paths, seed: int, keep_images: bool = False):
+    """Per-frame detail PSNR and matched SSIM of every method's restoration of the planted degradation.
+
+    Returns ``({method: {metric: [...]}}, rows)``; rows (with ``keep_images``) are
+    ``[plain, degraded, method outputs...]`` per frame, for the figure.
+    """
+    from ssp_keras.data.io import read_image
+    from ssp_keras.evaluation import quality
+
+    keys = [key for key, _, _ in RESTORATION_ROWS]
+    values = {name: {key: [] for key in keys} for name in methods}
+    rows = []
+    for index, path in enumerate(paths):
+        progress(f"restoration {index + 1}/{len(paths)}: {os.path.basename(path)}")
+        image = read_image(path, channels=1)
+        degraded, _ = quality.planted_degradation(image, _seeded(seed, _RESTORATION_STREAM, index))
+        outputs = {name: _run(method, degraded) for name, method in methods.items()}
+        for name, output in outputs.items():
+            values[name]["detail_psnr"].append(quality.detail_psnr(output, image))
+            values[name]["matched_ssim"].append(quality.matched_ssim(output, image))
+            values[name]["ssim"].append(quality.ssim(output, image))
+        if keep_images:
+            rows.append([image, degraded] + [outputs[name] for name in methods if name != ORIGINAL])
+    return values, rows
+
+
+def resolve_segmenter(path, work_dir: str):
+    """The segmenter to score with: ``path``, or one trained on clean synthetic scenes in ``work_dir``."""
+    import json
+
+    from ssp_keras.evaluation.segmenter import SegmenterTrainingOptions, load_segmenter, train_segmenter
+
+    if path:
+        return load_segmenter(path)
+    options = SegmenterTrainingOptions()
+    info_path = os.path.join(work_dir, "segmenter.json")
+    if os.path.isfile(info_path):
+        with open(info_path, encoding="utf-8") as handle:
+            if json.load(handle).get("training") == options.recipe():
+                progress(f"reusing the segmenter in {work_dir}")
+                return load_segmenter(work_dir)
+    progress(f"training the segmenter on clean synthetic scenes into {work_dir} (a few minutes)")
+    return train_segmenter(None, None, work_dir, options).model
+
+
+def _dice_and_auc(segmenter, image, mask):
+    from ssp_keras.evaluation.segmenter import segment
+    from ssp_keras.metrics import segmentation_metrics
+
+    scores = segmentation_metrics(segment(segmenter, image), mask)
+    return scores["dice"], scores["auc"]
+
+
+def segmentation_part(methods, segmenter, scenes):
+    """Dice and AUC of the segmenter on each scene clean, degraded and restored by every method.
+
+    ``scenes``: ``(clean or plain image, degraded image, mask)`` triples. Returns
+    ``{"clean" and every method: {metric: [...]}}`` (``original`` = the degraded image itself), with
+    each method's ``dice_given_back``.
+    """
+    from ssp_keras.evaluation.quality import share_given_back
+
+    keys = [key for key, _, _ in SEGMENTATION_ROWS]
+    values = {name: {key: [] for key in keys} for name in ["clean", *methods]}
+    for index, (clean, degraded, mask) in enumerate(scenes):
+        progress(f"segmentation {index + 1}/{len(scenes)}")
+        clean_dice, clean_auc = _dice_and_auc(segmenter, clean, mask)
+        degraded_dice = _dice_and_auc(segmenter, degraded, mask)[0]
+        values["clean"]["dice"].append(clean_dice)
+        values["clean"]["auc"].append(clean_auc)
+        values["clean"]["dice_given_back"].append(1.0)
+        for name, method in methods.items():
+            dice, auc = _dice_and_auc(segmenter, _run(method, degraded), mask)
+            values[name]["dice"].append(dice)
+            values[name]["auc"].append(auc)
+            values[name]["dice_given_back"].append(share_given_back(clean_dice, degraded_dice, dice))
+    return values
+
+
+def synthetic_scenes(count: int, size: int, seed: int):
+    """Clean synthetic scenes, their planted degradation and fibre masks."""
+    from ssp_keras.data.synthetic import render_scene
+    from ssp_keras.evaluation.quality import planted_degradation
+
+    scenes = []
+    for index in range(count):
+        clean, mask = render_scene(_seeded(seed, _SEGMENTATION_STREAM, index), size)
+        degraded, _ = planted_degradation(clean, _seeded(seed, _SEGMENTATION_DEGRADATION_STREAM, index))
+        scenes.append((clean, degraded, mask))
+    return scenes
+
+
+def traced_frames(paths, labels: str, seed: int):
+    """Real frames with tracings: ``(plain, planted degradation, mask)``; every frame needs its
+    tracing of the same name in ``labels`` (``ssp_keras.data.labels.match_by_stem``)."""
+    from ssp_keras.data.io import read_image
+    from ssp_keras.data.labels import match_by_stem, read_binary_mask
+    from ssp_keras.evaluation.quality import planted_degradation
+
+    pairs = match_by_stem(paths, "--images", labels, "tracing")
+    frames = []
+    for index, path in enumerate(paths):
+        image = read_image(path, channels=1)
+        degraded, _ = planted_degradation(image, _seeded(seed, _RESTORATION_STREAM, index))
+        frames.append((image, degraded, read_binary_mask(pairs[path], image.shape[:2])))
+    return frames
+
+
+def write_figure(path: str, rows, methods) -> None:
+    from ssp_keras.data.io import write_image
+    from ssp_keras.utils.image_grid import comparison_grid
+
+    columns = ["plain", "degraded", *[name for name in methods if name != ORIGINAL]]
+    write_image(path, comparison_grid(rows, columns))
+    progress(f"wrote {path}")
+
+
 def summaries(values):
     from ssp_keras.evaluation.quality import summarize
 
@@ -241,7 +409,7 @@ def print_checks(model: str, checks) -> None:
     for check in checks:
         verdict = "PASS" if check["passed"] else "FAIL"
         value, threshold = check["value"], check["threshold"]
-        if check["name"] in ("planted shading removed",):
+        if check["name"] in ("planted shading removed", "Dice lost to the degradation given back"):
             shown = f"{100 * value:.1f}% (target {check['rule']})"
         else:
             shown = f"{fmt_check(value)} (target {check['rule']}: {fmt_check(threshold)})"
@@ -285,6 +453,16 @@ def main(argv=None) -> int:
     synthetic_summary = summaries(synthetic_values)
     real_values = real_part(methods, paths, args.block)
     real_summary = summaries(real_values)
+    restoration_values, figure_rows = restoration_part(methods, paths, args.seed, keep_images=bool(args.figure))
+    restoration_summary = summaries(restoration_values)
+    segmentation = {}
+    if args.segmentation_count or args.labels:
+        segmenter = resolve_segmenter(args.segmenter, args.work_dir)
+        if args.segmentation_count:
+            scenes = synthetic_scenes(args.segmentation_count, args.size, args.seed)
+            segmentation["synthetic"] = summaries(segmentation_part(methods, segmenter, scenes))
+        if args.labels:
+            segmentation["real"] = summaries(segmentation_part(methods, segmenter, traced_frames(paths, args.labels, args.seed)))
 
     names = list(methods)
     if args.synthetic_count:
@@ -294,10 +472,22 @@ def main(argv=None) -> int:
     metric_table(f"Real frames ({len(paths)}: {', '.join(os.path.basename(p) for p in paths)}); plain = "
                  f"enhancing I, planted = enhancing I·v (off-centre vignette):",
                  real_summary, REAL_ROWS, names)
+    metric_table(f"Restoration: the same frames with a planted degradation (seed {args.seed}), each method's "
+                 "output against the plain frame (`original` = the degraded frame):",
+                 restoration_summary, RESTORATION_ROWS, names)
+    for part, summary in segmentation.items():
+        what = (f"{args.segmentation_count} clean synthetic scenes ({args.size}x{args.size})" if part == "synthetic"
+                else "the real frames with tracings")
+        metric_table(f"Segmentation ({what}): CS-Net on the clean scenes, the degraded ones (`original`) and "
+                     "each method's restoration of them:", summary, SEGMENTATION_ROWS, ["clean", *names])
+    if args.figure:
+        write_figure(args.figure, figure_rows, names)
 
     targets = {}
     for model in models:
         targets[model] = quality.target_checks(real_summary, synthetic_summary, model, baselines, ORIGINAL)
+        targets[model] += quality.restoration_checks(
+            restoration_summary, segmentation.get("synthetic", {}), model, baselines, ORIGINAL)
         print_checks(model, targets[model])
     seconds = time.perf_counter() - started
     print(f"\n{seconds:.0f} s", flush=True)
@@ -317,6 +507,9 @@ def main(argv=None) -> int:
             },
             "synthetic": {"summary": synthetic_summary, "per_image": synthetic_values},
             "real": {"images": paths, "summary": real_summary, "per_image": real_values},
+            "restoration": {"summary": restoration_summary, "per_image": restoration_values,
+                            "protocol": quality.planted_degradation.__doc__.split("\n\n")[1].strip()},
+            "segmentation": segmentation,
             "targets": targets,
             "seconds": seconds,
         }))

@@ -29,6 +29,8 @@ from typing import Any, Callable, Optional, Tuple
 from ssp_keras import defaults
 from ssp_keras.defaults import (  # noqa: F401  (the choices, importable from here as before)
     ADVERSARIAL_CRITERIA,
+    DEGRADATION,
+    DEGRADATION_RULES,
     DISCRIMINATOR,
     DISCRIMINATOR_RULES,
     ENCODER_BLOCKS,
@@ -166,6 +168,37 @@ class LossConfig:
 
 
 @dataclasses.dataclass
+class DegradationConfig:
+    """The restoration degradation model of G's LQ input in training (issue #21; off in the paper).
+
+    Each LQ training crop is blurred, reduced in contrast and given Poisson-Gaussian noise, each
+    with its own probability (0 = never, the default) and parameters drawn from ``[low, high]``;
+    the structure term compares G's output with the crop before degradation, so G learns to
+    restore (`ssp_keras.training.degradation.RestorationDegradation`).
+
+    blur_probability, blur_sigma: share of crops blurred, and the Gaussian sigma in pixels.
+    defocus_share, defocus_radius: share of the blurred crops given a defocus disk instead, and
+      its radius in pixels.
+    contrast_probability, contrast: share of crops with reduced contrast ``m + c (x - m)``, and c.
+    noise_probability, shot_noise, read_noise: share of crops with noise, its shot-noise std at
+      mid-grey and its signal-independent std ([0, 1] units).
+    """
+
+    blur_probability: float = DEGRADATION["blur_probability"]
+    blur_sigma: Tuple[float, float] = DEGRADATION["blur_sigma"]
+    defocus_share: float = DEGRADATION["defocus_share"]
+    defocus_radius: Tuple[float, float] = DEGRADATION["defocus_radius"]
+    contrast_probability: float = DEGRADATION["contrast_probability"]
+    contrast: Tuple[float, float] = DEGRADATION["contrast"]
+    noise_probability: float = DEGRADATION["noise_probability"]
+    shot_noise: Tuple[float, float] = DEGRADATION["shot_noise"]
+    read_noise: Tuple[float, float] = DEGRADATION["read_noise"]
+
+    def validate(self, prefix: str = "degradation") -> None:
+        defaults.check(DEGRADATION_RULES, _section_values(self), _field(prefix))
+
+
+@dataclasses.dataclass
 class TrainConfig:
     """Optimisation, schedule and run settings (SPEC section 4).
 
@@ -277,6 +310,7 @@ _SECTIONS = {
     "generator": GeneratorConfig,
     "discriminator": DiscriminatorConfig,
     "loss": LossConfig,
+    "degradation": DegradationConfig,
     "train": TrainConfig,
     "data": DataConfig,
 }
@@ -290,6 +324,7 @@ class SSPNetConfig:
     generator: GeneratorConfig = dataclasses.field(default_factory=GeneratorConfig)
     discriminator: DiscriminatorConfig = dataclasses.field(default_factory=DiscriminatorConfig)
     loss: LossConfig = dataclasses.field(default_factory=LossConfig)
+    degradation: DegradationConfig = dataclasses.field(default_factory=DegradationConfig)
     train: TrainConfig = dataclasses.field(default_factory=TrainConfig)
     data: DataConfig = dataclasses.field(default_factory=DataConfig)
 

@@ -76,6 +76,20 @@ LOSS = types.MappingProxyType({
     "history_pool_size": 0,
     "denoising_noise": 0.0,
 })
+#: `RestorationDegradation` (and ``config.degradation``): what G's LQ input goes through in training.
+#: Every probability is 0 by default (the paper has no such model); the ranges are the shipped
+#: model's (models/ccmid-lite/config.json turns the probabilities on).
+DEGRADATION = types.MappingProxyType({
+    "blur_probability": 0.0,
+    "blur_sigma": (0.5, 2.0),
+    "defocus_share": 0.3,
+    "defocus_radius": (1.0, 3.0),
+    "contrast_probability": 0.0,
+    "contrast": (0.6, 1.0),
+    "noise_probability": 0.0,
+    "shot_noise": (0.0, 0.04),
+    "read_noise": (0.0, 0.01),
+})
 #: `CSNet`, the evaluation's fibre segmenter: CS-Net's widths 32..512, four poolings, reduction 8.
 CSNET = types.MappingProxyType({
     "channels": DEFAULT_CHANNELS,
@@ -165,6 +179,21 @@ def multiple_of(multiple: int, reason: str) -> Rule:
     return rule
 
 
+def number_range(low: float, high: float, low_open: bool = False) -> Rule:
+    """A ``(low_value, high_value)`` pair of finite numbers with ``low <= low_value <= high_value <= high``
+    (``low < low_value`` with ``low_open``)."""
+
+    def rule(value):
+        interval = f"{'(' if low_open else '['}{low}, {high}]"
+        if not isinstance(value, tuple) or len(value) != 2 or not all(_is_number(item) for item in value):
+            return f"must be a [low, high] pair of numbers in {interval}, got {value!r}"
+        first, second = value
+        inside = (low < first if low_open else low <= first) and first <= second <= high
+        return None if inside else f"must be a [low, high] pair with low <= high, in {interval}, got {list(value)}"
+
+    return rule
+
+
 def positive_ints(length: Optional[int] = None) -> Rule:
     """A non-empty tuple of positive integers (of ``length`` entries when given)."""
 
@@ -211,6 +240,17 @@ LOSS_RULES: Mapping[str, Rule] = types.MappingProxyType({
     "identity_weight": non_negative_number,
     "history_pool_size": non_negative_int,
     "denoising_noise": number_in(0, 0.25, high_included=True),
+})
+DEGRADATION_RULES: Mapping[str, Rule] = types.MappingProxyType({
+    "blur_probability": number_in(0, 1, high_included=True),
+    "blur_sigma": number_range(0, 10, low_open=True),
+    "defocus_share": number_in(0, 1, high_included=True),
+    "defocus_radius": number_range(0, 10, low_open=True),
+    "contrast_probability": number_in(0, 1, high_included=True),
+    "contrast": number_range(0, 1, low_open=True),
+    "noise_probability": number_in(0, 1, high_included=True),
+    "shot_noise": number_range(0, 0.25),
+    "read_noise": number_range(0, 0.25),
 })
 CSNET_RULES: Mapping[str, Rule] = types.MappingProxyType({
     "channels": one_of(CHANNEL_COUNTS),

@@ -99,7 +99,7 @@ def test_guided_filter_keeps_constants_and_smooths_noise():
 
 def test_registry_lookup():
     assert get_baseline("clahe") is clahe and get_baseline("dcp") is dark_channel_prior
-    with pytest.raises(ValueError, match=r"unknown baseline 'sharpen'.*'clahe', 'dcp', 'flat_field', 'identity'"):
+    with pytest.raises(ValueError, match=r"unknown baseline 'sharpen'.*'clahe', 'dcp', 'flat_field', 'flat_field_nlm', 'identity'"):
         get_baseline("sharpen")
 
 
@@ -116,3 +116,23 @@ def test_registry_lookup():
 def test_bad_input_raises_value_error_naming_the_problem(name, image, message):
     with pytest.raises(InputError, match=message):  # InputError: the ValueError the CLI reports in one line
         get_baseline(name)(image)
+
+
+def test_estimate_noise_finds_a_known_noise_level():
+    from ssp_keras.evaluation.baselines import estimate_noise
+
+    rows, columns = np.indices((256, 256))
+    smooth = 0.3 + 0.2 * rows / 255 + 0.1 * columns / 255  # a plane: its Laplacians cancel
+    assert estimate_noise(smooth) == pytest.approx(0.0, abs=1e-6)  # float32 rounding only
+    noisy = smooth + 0.05 * np.random.default_rng(0).standard_normal(smooth.shape)
+    assert estimate_noise(noisy) == pytest.approx(0.05, rel=0.05)
+
+
+def test_flat_field_nlm_removes_noise_that_flat_field_keeps():
+    from ssp_keras.evaluation.baselines import flat_field, flat_field_nlm
+    from ssp_keras.evaluation.quality import psnr
+
+    clean = 0.3 + 0.4 * pink_noise(128, seed=4, exponent=2.5)
+    noisy = np.clip(clean + 0.04 * np.random.default_rng(5).standard_normal(clean.shape), 0, 1).astype(np.float32)
+    reference = flat_field(clean.astype(np.float32))
+    assert psnr(flat_field_nlm(noisy), reference) > psnr(flat_field(noisy), reference) + 3.0

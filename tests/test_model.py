@@ -87,9 +87,14 @@ def test_history_pool_and_identity_term_train():
     assert int(model.fake_pool.count) == 3 and np.isfinite(logs["identity_loss"])
 
 
-@pytest.mark.parametrize("strength", [0.0, 0.1])
-def test_denoising_noise_feeds_g_a_noisy_lq_and_keeps_the_structure_target_clean(monkeypatch, strength):
-    model, _ = _model(**{"loss.denoising_noise": strength})
+@pytest.mark.parametrize("overrides, changed", [
+    ({}, False),
+    ({"loss.denoising_noise": 0.1}, True),
+    ({"degradation.blur_probability": 1.0, "degradation.contrast_probability": 1.0,
+      "degradation.noise_probability": 1.0}, True),
+])
+def test_g_sees_the_degraded_lq_while_the_structure_target_stays_clean(monkeypatch, overrides, changed):
+    model, _ = _model(**overrides)
     lq, hq = _batch()
     seen = {}
     enhance_both, generator_losses = model._enhance_both, model.generator_losses
@@ -106,11 +111,12 @@ def test_denoising_noise_feeds_g_a_noisy_lq_and_keeps_the_structure_target_clean
     monkeypatch.setattr(model, "generator_losses", losses_spy)
     model.train_step((lq, hq))  # eagerly, so the spies see values
     np.testing.assert_array_equal(seen["structure_lq"], lq)  # the structure term compares with the clean LQ
-    np.testing.assert_array_equal(seen["generator_hq"], hq)  # HQ is never noised
-    difference = np.abs(keras.ops.convert_to_numpy(seen["generator_lq"]) - lq)
-    if strength:
-        assert 0.002 < difference.mean() < strength  # noised, at most strength * sqrt(2) per sigma
-        assert 0.0 <= keras.ops.convert_to_numpy(seen["generator_lq"]).min() <= 1.0
+    np.testing.assert_array_equal(seen["generator_hq"], hq)  # HQ is never degraded
+    degraded = keras.ops.convert_to_numpy(seen["generator_lq"])
+    difference = np.abs(degraded - lq)
+    if changed:
+        assert 0.002 < difference.mean() < 0.5  # blurring white noise moves pixels by ~0.25
+        assert 0.0 <= degraded.min() and degraded.max() <= 1.0
     else:
         assert difference.max() == 0.0
 
@@ -118,8 +124,10 @@ def test_denoising_noise_feeds_g_a_noisy_lq_and_keeps_the_structure_target_clean
 def test_denoising_noise_is_validated_and_serialised():
     with pytest.raises(ValueError, match="denoising_noise"):
         _model(**{"loss.denoising_noise": 0.5})
-    model, _ = _model(**{"loss.denoising_noise": 0.02})
-    assert model.__class__.from_config(model.get_config()).denoising_noise == 0.02
+    model, _ = _model(**{"loss.denoising_noise": 0.02, "degradation.blur_probability": 0.5})
+    again = model.__class__.from_config(model.get_config())
+    assert again.denoising_noise == 0.02 and again.degradation.get_config() == model.degradation.get_config()
+    assert _model()[0].degradation is None  # off (the paper): no layer at all
 
 
 def test_nan_input_stops_training_naming_the_loss():

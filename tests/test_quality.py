@@ -193,13 +193,13 @@ def test_main_runs_end_to_end(tmp_path, capsys):
 
     script = load_script()
     code = script.main(["--model", model, "--images", str(frames), "--synthetic-count", "2", "--size", "64",
-                        "--json", str(report)])
+                        "--segmentation-count", "0", "--json", str(report), "--figure", str(tmp_path / "fig.png")])
     assert code == 0
     out = capsys.readouterr().out
     assert "CPU:" in out and "--synthetic-count 2" in out
     header = "| metric"
-    assert out.count(header) == 2  # one table per part
-    for method in ("original", "clahe", "dcp", "flat_field", "identity"):
+    assert out.count(header) == 3  # one table per part
+    for method in ("original", "clahe", "dcp", "flat_field", "flat_field_nlm", "identity"):
         assert f" {method} " in out.split(header)[1].splitlines()[0]
     assert "PSNR dB" in out and "SSIM" in out and "shading removed" in out and "NIQE" in out
     assert "Targets, identity:" in out
@@ -207,6 +207,12 @@ def test_main_runs_end_to_end(tmp_path, capsys):
     assert "- FAIL  planted shading removed: 0.0%" in out
     assert "- FAIL  synthetic PSNR vs degraded" in out
     assert "- PASS  NIQE" in out and "- PASS  AvG" in out
+    # ...and restores nothing: no better than the degraded frame, below the classical restorer.
+    assert "- FAIL  restored detail PSNR vs degraded" in out and "- FAIL  restored SSIM vs baselines" in out
+    assert "Dice lost" not in out  # --segmentation-count 0: no segmentation check
+    from ssp_keras.data.io import read_image
+
+    assert read_image(str(tmp_path / "fig.png"), 3).shape[1] > 6 * 100  # plain, degraded, 5 methods
 
     data = json.loads(report.read_text())
     assert data["benchmark"] == "quality" and data["methods"][-1] == "identity"
@@ -215,7 +221,10 @@ def test_main_runs_end_to_end(tmp_path, capsys):
     assert len(data["real"]["per_image"]["flat_field"]["niqe"]) == 1
     assert data["real"]["summary"]["identity"]["nonuniformity_ratio"]["mean"] == pytest.approx(1.0)
     assert data["real"]["summary"]["flat_field"]["shading_removed"]["mean"] > 0.3
-    assert len(data["targets"]["identity"]) == 9 and "environment" in data
+    assert len(data["targets"]["identity"]) == 13 and "environment" in data
+    restoration = data["restoration"]["summary"]
+    assert restoration["identity"]["detail_psnr"] == restoration["original"]["detail_psnr"]
+    assert data["segmentation"] == {}
 
 
 def test_main_names_a_missing_image_folder(tmp_path, capsys):
@@ -236,3 +245,60 @@ def test_exposure_matched_scales_to_the_reference_mean_and_clips():
     brighter = quality.exposure_matched(image, np.full((8, 8), 0.8, np.float32))
     assert brighter.max() == 1.0  # 0.9 * 1.9 clipped
     np.testing.assert_array_equal(quality.exposure_matched(np.zeros((4, 4)), reference), np.zeros((4, 4)))
+
+
+# ------------------------------------------------------------------------------ restoration
+def test_detail_psnr_ignores_gain_and_offset_and_counts_the_known_error():
+    rows, columns = np.indices((64, 64))
+    checker = np.where((rows + columns) % 2 == 0, 1.0, -1.0)  # 1-px patterns pass the sigma-10 high-pass
+    stripes = np.where((rows // 2 + columns) % 2 == 0, 1.0, -1.0) * np.where(rows % 2 == 0, 1.0, -1.0)
+    assert abs(float((checker * stripes).mean())) < 1e-12  # orthogonal patterns
+    reference = 0.5 + 0.1 * checker
+    assert quality.detail_psnr(2.0 * reference - 0.3, reference) > 300  # gain and offset are not errors (rounding only)
+    # output detail 0.1 c + 0.05 s: gain 0.01 / 0.0125 = 0.8, error 0.04 s - 0.02 c, MSE 0.002 -> 26.99 dB
+    output = 0.5 + 0.1 * checker + 0.05 * stripes
+    assert quality.detail_psnr(output, reference) == pytest.approx(10 * math.log10(1 / 0.002), abs=0.05)
+
+
+def test_matched_ssim_takes_out_smooth_illumination_but_not_noise():
+    reference = (0.4 + 0.3 * checkerboard(96, 0.0, 1.0)).astype(np.float64)
+    shaded = reference * quality.planted_vignette((96, 96))
+    assert quality.ssim(shaded, reference) < 0.9
+    assert quality.matched_ssim(shaded, reference) > 0.99
+    noisy = reference + 0.1 * np.random.default_rng(0).standard_normal(reference.shape)
+    assert quality.matched_ssim(noisy, reference) == pytest.approx(quality.ssim(noisy, reference), abs=0.02)
+    assert quality.matched_ssim(noisy, reference) < 0.9
+
+
+def test_planted_degradation_is_seeded_and_in_its_ranges():
+    image = np.full((64, 64), 0.5, np.float32)
+    first, params = quality.planted_degradation(image, np.random.default_rng(1))
+    again, _ = quality.planted_degradation(image, np.random.default_rng(1))
+    np.testing.assert_array_equal(first, again)
+    assert first.shape == image.shape and first.dtype == np.float32 and 0.0 <= first.min() and first.max() <= 1.0
+    for key, (low, high) in (("blur_sigma", quality.PLANTED_BLUR_SIGMA), ("contrast", quality.PLANTED_CONTRAST),
+                             ("shot_noise", quality.PLANTED_SHOT_NOISE), ("shading", quality.PLANTED_SHADING)):
+        assert low <= params[key] <= high
+    sharp = np.tile(checkerboard(64, 0.3, 0.7)[..., None], (1, 1, 1))
+    blurred, params = quality.planted_degradation(sharp, np.random.default_rng(2))
+    assert blurred.shape == sharp.shape
+    # Blur sigma >= 1.2 px all but erases a 1-px checkerboard; what is left of it is noise and shading.
+    assert np.std(quality.fine_detail(blurred)) < 0.5 * np.std(quality.fine_detail(sharp))
+
+
+def test_share_given_back():
+    assert quality.share_given_back(0.9, 0.5, 0.7) == pytest.approx(0.5)
+    assert quality.share_given_back(0.9, 0.5, 0.4) == pytest.approx(-0.25)
+    assert math.isnan(quality.share_given_back(0.5, 0.5, 0.6))
+
+
+def test_restoration_checks_compare_with_the_degraded_input_and_the_best_baseline():
+    summary = lambda value: {"mean": value, "std": 0.0, "count": 1}  # noqa: E731
+    restoration = {name: {"detail_psnr": summary(psnr), "matched_ssim": summary(ssim)}
+                   for name, psnr, ssim in (("original", 25.0, 0.50), ("nlm", 26.0, 0.55), ("model", 26.5, 0.52))}
+    segmentation = {"model": {"dice_given_back": summary(0.6)}}
+    checks = {check["name"]: check for check in quality.restoration_checks(restoration, segmentation, "model", ["nlm"])}
+    assert checks["restored detail PSNR vs baselines"]["passed"] and checks["restored detail PSNR vs baselines"]["threshold"] == 26.0
+    assert checks["restored SSIM vs degraded"]["passed"] and not checks["restored SSIM vs baselines"]["passed"]
+    assert checks["Dice lost to the degradation given back"]["passed"]
+    assert len(quality.restoration_checks({}, {}, "model", ["nlm"])) == 0

@@ -163,16 +163,23 @@ def generate_dataset(
     test_count: int = 4,
     channels: int = 1,
     overwrite: bool = False,
+    ramp_strength: float = DEFAULT_RAMP_STRENGTH,
+    blur_sigma: float = DEFAULT_BLUR_SIGMA,
+    noise: float = DEFAULT_NOISE,
 ) -> dict:
     """Writes a CORN-style synthetic set as 8-bit PNG, returns its description (also params.json).
 
     folder/trainA: ``count`` LQ images; folder/trainB: ``count`` HQ images, of *other* scenes when
     ``unpaired`` (of the same scenes, same names, otherwise); folder/testA and testB: ``test_count``
     LQ/HQ pairs of further scenes, same names; folder/masks: their fibre masks (0/255), same names.
-    An existing non-empty set is only replaced with ``overwrite``.
+    An existing non-empty set is only replaced with ``overwrite``. ``ramp_strength``, ``blur_sigma``
+    and ``noise`` set the LQ corruption (`degrade`) of trainA and testA (e.g. blur and noise 0 for
+    shading-only LQ scenes, when a training degradation model adds blur and noise itself).
     """
     if count < 1 or test_count < 0:
         raise ValueError(f"count must be >= 1 and test_count >= 0, got {count} and {test_count}")
+    if not (blur_sigma >= 0 and noise >= 0):  # also refuses NaN
+        raise ValueError(f"blur_sigma and noise must be >= 0, got {blur_sigma} and {noise}")
     height, width = _as_size(size)
     _prepare_folder(folder, overwrite)
     from ssp_keras.data.io import write_image
@@ -180,12 +187,16 @@ def generate_dataset(
     for index in range(count):
         lq_rng = _image_rng(seed, _STREAM_TRAIN_LQ, index)
         hq, _ = render_scene(lq_rng, (height, width), channels)
-        write_image(os.path.join(folder, "trainA", f"syn_{index:04d}.png"), degrade(hq, lq_rng))
+        lq = degrade(hq, lq_rng, ramp_strength=ramp_strength, blur_sigma=blur_sigma, noise=noise)
+        write_image(os.path.join(folder, "trainA", f"syn_{index:04d}.png"), lq)
         if unpaired:
             hq, _ = render_scene(_image_rng(seed, _STREAM_TRAIN_HQ, index), (height, width), channels)
         write_image(os.path.join(folder, "trainB", f"syn_{index:04d}.png"), hq)
     for index in range(test_count):
-        lq, hq, mask = generate_pair(_image_rng(seed, _STREAM_TEST, index), (height, width), channels)
+        lq, hq, mask = generate_pair(
+            _image_rng(seed, _STREAM_TEST, index), (height, width), channels,
+            ramp_strength=ramp_strength, blur_sigma=blur_sigma, noise=noise,
+        )
         name = f"test_{index:04d}.png"
         write_image(os.path.join(folder, "testA", name), lq)
         write_image(os.path.join(folder, "testB", name), hq)
@@ -198,9 +209,9 @@ def generate_dataset(
         "size": [height, width],
         "channels": channels,
         "unpaired": unpaired,
-        "ramp_strength": DEFAULT_RAMP_STRENGTH,
-        "blur_sigma": DEFAULT_BLUR_SIGMA,
-        "noise": DEFAULT_NOISE,
+        "ramp_strength": ramp_strength,
+        "blur_sigma": blur_sigma,
+        "noise": noise,
     }
     from ssp_keras.utils.files import atomic_write_bytes
 
@@ -392,6 +403,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--channels", type=int, choices=(1, 3), default=1)
     parser.add_argument("--paired", action="store_true", help="trainB shows the same scenes as trainA")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing synthetic set")
+    parser.add_argument("--ramp-strength", type=float, default=DEFAULT_RAMP_STRENGTH,
+                        help=f"LQ illumination falloff, 0..1 (default {DEFAULT_RAMP_STRENGTH})")
+    parser.add_argument("--blur-sigma", type=float, default=DEFAULT_BLUR_SIGMA,
+                        help=f"LQ Gaussian blur in pixels at 256x256, 0 = none (default {DEFAULT_BLUR_SIGMA})")
+    parser.add_argument("--noise", type=float, default=DEFAULT_NOISE,
+                        help=f"LQ multiplicative speckle std, 0 = none (default {DEFAULT_NOISE})")
     args = parser.parse_args(argv)
     try:
         description = generate_dataset(
@@ -403,6 +420,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
             test_count=args.test_count,
             channels=args.channels,
             overwrite=args.overwrite,
+            ramp_strength=args.ramp_strength,
+            blur_sigma=args.blur_sigma,
+            noise=args.noise,
         )
     except (InputError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)

@@ -10,6 +10,9 @@
   the inverted image (see :func:`dark_channel_prior`).
 * ``flat_field``: retrospective flat-field (shading) correction: the image divided by an estimate
   of its illumination, a heavy Gaussian blur of the image itself (see :func:`flat_field`).
+* ``flat_field_nlm``: flat-field correction, then non-local means denoising (A. Buades, B. Coll,
+  J.-M. Morel, "A non-local algorithm for image denoising", CVPR 2005) with OpenCV, its strength
+  set from the image's estimated noise (see :func:`flat_field_nlm`): the classical restorer.
 
 Every baseline takes an image ``[H, W]`` or ``[H, W, C]`` (C = 1 or 3, RGB) that is float in [0, 1]
 (``uint8`` is accepted and divided by 255) and returns float32 in [0, 1] of the same shape. Bad
@@ -223,11 +226,50 @@ def flat_field(image, sigma: Optional[float] = None, floor: float = 1e-3) -> np.
     return _like_input(corrected * scale, image)
 
 
+def estimate_noise(image) -> float:
+    """Standard deviation of white Gaussian noise in an image, in its [0, 1] units.
+
+    J. Immerkaer, "Fast noise variance estimation", Computer Vision and Image Understanding 64(2),
+    1996: the image is filtered with the difference of two Laplacians (which cancels smooth
+    structure) and ``sigma = sqrt(pi / 2) / (6 (H - 2)(W - 2)) * sum |filtered|``, over the mean of
+    the channels. Edges inflate it a little; 0 for a noise-free flat or linear image.
+    """
+    plane = _as_unit_float(image).astype(np.float64).mean(axis=2)
+    height, width = plane.shape
+    if min(height, width) < 3:
+        return 0.0
+    mask = np.array([[1, -2, 1], [-2, 4, -2], [1, -2, 1]], np.float64)
+    filtered = cv2.filter2D(plane, cv2.CV_64F, mask)[1:-1, 1:-1]
+    return float(np.sqrt(np.pi / 2.0) * np.abs(filtered).sum() / (6.0 * (height - 2) * (width - 2)))
+
+
+def flat_field_nlm(image, strength: float = 1.0, template_window: int = 7, search_window: int = 21) -> np.ndarray:
+    """Flat-field correction (:func:`flat_field`), then non-local means denoising.
+
+    OpenCV's ``fastNlMeansDenoising`` (gray) or ``fastNlMeansDenoisingColored`` (RGB) on the 8-bit
+    corrected image, with the filter strength ``h = strength * sigma`` in grey levels, where sigma
+    is the corrected image's noise (:func:`estimate_noise`): the filter adapts to each image's noise
+    instead of one fixed h. ``template_window`` and ``search_window`` are OpenCV's defaults.
+
+    Returns:
+        float32 in [0, 1], the input's shape (8-bit levels of the denoised image).
+    """
+    corrected = _as_unit_float(flat_field(image))
+    h = max(float(strength) * 255.0 * estimate_noise(corrected), 0.5)
+    eight_bit = np.round(corrected * 255.0).astype(np.uint8)
+    if eight_bit.shape[2] == 3:
+        denoised = cv2.fastNlMeansDenoisingColored(eight_bit, None, h, h, template_window, search_window)
+    else:
+        denoised = cv2.fastNlMeansDenoising(eight_bit[:, :, 0], None, h, template_window, search_window)[:, :, None]
+    return _like_input(denoised.astype(np.float32) / 255.0, image)
+
+
 BASELINES: Dict[str, Callable[..., np.ndarray]] = {
     "identity": identity,
     "clahe": clahe,
     "dcp": dark_channel_prior,
     "flat_field": flat_field,
+    "flat_field_nlm": flat_field_nlm,
 }
 
 

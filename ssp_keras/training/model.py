@@ -10,10 +10,12 @@ criterion. One training step:
               L_SP = L_IU(G(x)) + beta * [structure(x, G(x)) + structure(y, G(y))]
    (with the freshly updated D), plus an optional identity term |y - G(y)|.
 
-With ``denoising_noise`` > 0 (off in the paper), G's LQ input in training is x + n, signal-dependent
-noise n (`_generator_input`, the one place where G's training input is formed), while
-structure(x, G(x + n)) still compares with the noise-free x: G is taught to remove such noise
-rather than to preserve it. Everything else reads G(x + n) for G(x).
+With a restoration degradation model (``degradation``, off in the paper; issue #21), G's LQ input
+in training is x~, x blurred, reduced in contrast and noised at random
+(`ssp_keras.training.degradation`), while structure(x, G(x~)) still compares with x: G is taught
+to restore rather than to preserve the degradation. ``denoising_noise`` > 0 (the older, noise-only
+form) adds signal-dependent noise the same way. `_generator_input` is the one place where G's
+training input is formed; everything else reads G(x~) for G(x).
 
 The loss variant of the paper's Table 3 ("gan", "gan+iu", "gan+te", "gan+sp") switches the L_SP
 terms on and off; all terms are always measured and reported.
@@ -30,6 +32,7 @@ vectors reduced over the global batch, so a step on several replicas equals one 
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Sequence
 
 import keras
@@ -37,6 +40,7 @@ from keras import ops
 
 from ssp_keras.defaults import LOSS, LOSS_RULES, LOSS_VARIANT_TERMS, check_arguments
 from ssp_keras.losses import adversarial_loss, illumination_uniformity_loss, structure_loss
+from ssp_keras.training.degradation import RestorationDegradation, add_poisson_gaussian_noise
 from ssp_keras.training.history_pool import FakeImagePool
 from ssp_keras.training.optimizers import FusedAdam, OptimizerPair
 
@@ -88,6 +92,8 @@ class SSPNet(*_backend_step_classes(), keras.Model):
         history_pool_size: pool of past fakes shown to D (0 = off).
         denoising_noise: largest std (at mid-grey) of the noise added to G's LQ input in training,
             the structure term comparing with the noise-free LQ (0 = off; see the module docstring).
+        degradation: a `RestorationDegradation` applied to G's LQ input in training (``None``:
+            none, the paper); the structure term compares with the crop before it.
     """
 
     def __init__(
@@ -107,6 +113,7 @@ class SSPNet(*_backend_step_classes(), keras.Model):
         identity_weight: float = LOSS["identity_weight"],
         history_pool_size: int = LOSS["history_pool_size"],
         denoising_noise: float = LOSS["denoising_noise"],
+        degradation: RestorationDegradation | None = None,
         seed: int | None = None,
         **kwargs,
     ):
@@ -134,6 +141,9 @@ class SSPNet(*_backend_step_classes(), keras.Model):
         self.identity_weight = float(identity_weight)
         self.history_pool_size = int(history_pool_size)
         self.denoising_noise = float(denoising_noise)
+        if degradation is not None and not isinstance(degradation, RestorationDegradation):
+            raise ValueError(f"SSPNet argument 'degradation': must be a RestorationDegradation or None, got {degradation!r}")
+        self.degradation = degradation
         self.seed = seed
         # float32 whatever the dtype policy: the pool stores and returns images, not activations.
         self.fake_pool = (
@@ -195,6 +205,9 @@ class SSPNet(*_backend_step_classes(), keras.Model):
                 "identity_weight": self.identity_weight,
                 "history_pool_size": self.history_pool_size,
                 "denoising_noise": self.denoising_noise,
+                "degradation": (
+                    None if self.degradation is None else keras.saving.serialize_keras_object(self.degradation)
+                ),
                 "seed": self.seed,
             }
         )
@@ -205,6 +218,8 @@ class SSPNet(*_backend_step_classes(), keras.Model):
         config = dict(config)
         config["generator"] = keras.saving.deserialize_keras_object(config["generator"])
         config["discriminator"] = keras.saving.deserialize_keras_object(config["discriminator"])
+        if config.get("degradation") is not None:
+            config["degradation"] = keras.saving.deserialize_keras_object(config["degradation"])
         return cls(**config)
 
     # ------------------------------------------------------------------ the equations
@@ -261,19 +276,15 @@ class SSPNet(*_backend_step_classes(), keras.Model):
         return ops.cast(lq, "float32"), ops.cast(hq, "float32")
 
     def _generator_input(self, lq):
-        """x + n for G in training when ``denoising_noise`` is on, else x itself."""
+        """G's LQ input in training: x~, the restoration degradation of x (and the denoising noise),
+        or x itself when both are off."""
+        if self.degradation is not None:
+            lq = self.degradation(lq, training=True)
         if not self.denoising_noise:
             return lq
-        if keras.backend.backend() != "tensorflow":
-            raise NotImplementedError(
-                "loss.denoising_noise trains on the TensorFlow backend only for now (its noise comes from "
-                "the tf.data module; the backend-neutral degradation model of issue #21 replaces it)")
-        import tensorflow as tf
-
-        from ssp_keras.data.pipeline import random_noise
-
-        seed = tf.cast(keras.random.randint([2], 0, 2**31 - 1, seed=self.noise_seed), tf.int64)
-        return random_noise(lq, self.denoising_noise, seed)
+        count = ops.shape(lq)[0]
+        shot = self.denoising_noise * keras.random.uniform((count,), seed=self.noise_seed)
+        return add_poisson_gaussian_noise(lq, shot, ops.zeros_like(shot), self.noise_seed)
 
 
 def _with_loss_scaling(optimizer):
@@ -303,9 +314,16 @@ def build_sspnet(config, sync_batch_norm: bool | None = None, fused_kernels: boo
         identity_weight=loss.identity_weight,
         history_pool_size=loss.history_pool_size,
         denoising_noise=loss.denoising_noise,
+        degradation=build_degradation(config),
         seed=config.train.seed,
         name="ssp_net",
     )
+
+
+def build_degradation(config) -> RestorationDegradation | None:
+    """The ``config.degradation`` model (seeded from ``train.seed``), or None when it is off."""
+    degradation = RestorationDegradation(**dataclasses.asdict(config.degradation), seed=config.train.seed)
+    return degradation if degradation.active else None
 
 
 def build_optimizers(config, steps_per_epoch: int, fused: bool = True):
