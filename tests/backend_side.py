@@ -16,7 +16,9 @@ history pool after it.
 
 No random loss terms: the structure term's noise and the pool's draws come from each backend's own
 random generator, so with them on the backends agree in distribution only. The pool (4 images,
-2 + 2 fakes per step) is still filling in the step compared, which needs no draw.
+2 + 2 fakes per step) is still filling in the step compared, which needs no draw; the degradation
+case blurs and reduces contrast by fixed amounts. The noise in G's input (``NOISE``) is compared by
+its statistics, and its step by finite losses (``noise/*``).
 """
 
 import os
@@ -32,8 +34,18 @@ ARCHITECTURES = {
     # Batch norm (the library's fused layer on TensorFlow, Keras' own on JAX) and zero padding.
     "batch": {"generator.normalization": "batch", "generator.padding": "zero", "discriminator.normalization": "batch"},
 }
-#: Loss cases: `SSPNet` arguments, by architecture. The four variants of the paper's Table 3, the
-#: identity term, the history pool and the log-loss criterion.
+#: A restoration degradation (issue #21) without random draws: every crop blurred by the same
+#: Gaussian and reduced in contrast by the same factor, no noise. G's input is then the same on
+#: both backends, and the structure term must still compare with the crop before it.
+FIXED_DEGRADATION = dict(blur_probability=1.0, defocus_share=0.0, blur_sigma=(1.2, 1.2), contrast_probability=1.0,
+                         contrast=(0.7, 0.7), noise_probability=0.0)
+#: Noise in G's input (``denoising_noise`` and the degradation's Poisson-Gaussian noise): random,
+#: so only its statistics are compared (`NOISE`).
+NOISE = dict(denoising_noise=0.1, degradation=dict(blur_probability=0.0, contrast_probability=0.0, noise_probability=1.0,
+                                                   shot_noise=(0.05, 0.05), read_noise=(0.01, 0.01)))
+#: Loss cases: `SSPNet` arguments, by architecture (``degradation``: `RestorationDegradation`
+#: arguments). The four variants of the paper's Table 3, the identity term, the history pool, the
+#: log-loss criterion and the degradation model.
 CASES = {
     "instance": {
         "gan": dict(variant="gan"),
@@ -41,6 +53,7 @@ CASES = {
         "gan+te": dict(variant="gan+te"),
         "gan+sp+identity+pool": dict(variant="gan+sp", identity_weight=1.0, history_pool_size=4),
         "bce": dict(variant="gan+sp", adversarial="bce"),
+        "gan+sp+degradation": dict(variant="gan+sp", degradation=FIXED_DEGRADATION),
     },
     "batch": {"gan+sp": dict(variant="gan+sp")},
 }
@@ -100,12 +113,25 @@ def initial_inputs() -> dict:
     return inputs
 
 
+def _sspnet(networks, inputs, arch, arguments):
+    """An `SSPNet` of ``networks`` (reset to the weights of ``inputs``) with the loss ``arguments``."""
+    from ssp_keras.training.degradation import RestorationDegradation
+    from ssp_keras.training.model import SSPNet
+
+    _load(networks, inputs, arch)  # every case starts from the same weights
+    arguments = dict(arguments)
+    if "degradation" in arguments:
+        arguments["degradation"] = RestorationDegradation(**arguments["degradation"], seed=0)
+    return SSPNet(networks["generator"], networks["discriminator"], iu_patch_sizes=_config(arch).loss.iu_patch_sizes,
+                  structure_noise=0.0, seed=0, **arguments)
+
+
 def compute(inputs) -> dict:
     """This process's backend's results (see the module docstring) for ``inputs``."""
     import keras
 
     from helpers import gradient_recorder
-    from ssp_keras.training.model import SSPNet, build_optimizers
+    from ssp_keras.training.model import build_optimizers
 
     lq, hq = inputs["lq"], inputs["hq"]
     results = {"backend": np.asarray(keras.backend.backend())}
@@ -121,14 +147,7 @@ def compute(inputs) -> dict:
         results[f"{arch}/outputs/discriminator"] = _numpy(discriminator(both, training=False))
         for case, arguments in cases.items():
             prefix = f"{arch}/{case}"
-            config = _config(arch)
-
-            def sspnet():
-                _load(networks, inputs, arch)  # every case starts from the same weights
-                return SSPNet(generator, discriminator, iu_patch_sizes=config.loss.iu_patch_sizes,
-                              structure_noise=0.0, seed=0, **arguments)
-
-            model = sspnet()
+            model = _sspnet(networks, inputs, arch, arguments)
             enhanced = generator(both, training=False)
             enhanced_lq, enhanced_hq = enhanced[:2], enhanced[2:]
             logits = discriminator(np.concatenate([hq, _numpy(enhanced)]), training=False)
@@ -149,9 +168,9 @@ def compute(inputs) -> dict:
                     results[f"{prefix}/statistics/{net}/{index:05d}"] = _numpy(variable)
 
             if (arch, case) in ADAM_CASES:
-                model = sspnet()
+                model = _sspnet(networks, inputs, arch, arguments)
                 before = {net: [_numpy(v) for v in network.trainable_weights] for net, network in networks.items()}
-                model.compile(*build_optimizers(config, steps_per_epoch=10))
+                model.compile(*build_optimizers(_config(arch), steps_per_epoch=10))
                 model.train_on_batch(lq, hq)
                 for net, network in networks.items():
                     for index, variable in enumerate(network.trainable_weights):  # aligned with the gradients
@@ -160,6 +179,17 @@ def compute(inputs) -> dict:
                         results[f"{prefix}/adam_statistics/{net}/{index:05d}"] = _numpy(variable)
                 for index, variable in enumerate(model.fake_pool.weights if model.fake_pool is not None else ()):
                     results[f"{prefix}/adam_pool/{index:05d}"] = _numpy(variable)
+
+    # Noise in G's input: its statistics (over 256 images, each with its own noise level), and one step with it.
+    networks = _networks("instance", inputs)
+    model = _sspnet(networks, inputs, "instance", NOISE)
+    many = np.random.default_rng(1).random((256, 16, 16, 1), np.float32)
+    noisy = _numpy(model._generator_input(many))
+    results["instance/noise/mean_change"] = np.asarray(np.abs(noisy - many).mean())
+    results["instance/noise/range"] = np.asarray([noisy.min(), noisy.max()])
+    model.compile(gradient_recorder("g"), gradient_recorder("d"))
+    logs = model.train_on_batch(lq, hq, return_dict=True)
+    results["instance/noise/step_losses"] = np.asarray([logs[name] for name in sorted(logs)], np.float32)
     return results
 
 
