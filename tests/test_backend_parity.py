@@ -208,10 +208,8 @@ def test_a_generator_trained_on_jax_enhances_the_same_on_tensorflow_and_serves(t
     from ssp_keras.data.io import read_image
     from ssp_keras.data.synthetic import generate_dataset
     from ssp_keras.inference import enhance_array, load_generator
-    from tiny import tiny_config
-
     from ssp_keras.networks import build_generator
-    from tiny import randomised
+    from tiny import randomised, tiny_config
 
     data, run = tmp_path / "data", tmp_path / "run"
     generate_dataset(str(data), count=4, size=80, seed=0, test_count=1)
