@@ -94,13 +94,8 @@ def tcmalloc_env(enabled: bool, base: Optional[dict] = None) -> dict:
     return env
 
 
-def apply_onednn_flag(argv: Optional[Sequence[str]] = None, flag: str = "--onednn") -> Optional[str]:
-    """Sets ``TF_ENABLE_ONEDNN_OPTS`` from ``--onednn on|off|default`` in argv; call before importing TensorFlow.
-
-    TensorFlow reads the variable once, when it loads. Its default turns oneDNN's kernels on only on
-    CPUs with AVX-512 VNNI/BF16 or AMX; on AVX2-only CPUs (e.g. AMD Zen 3) they stay off unless
-    asked for. Returns the value set (None when left alone).
-    """
+def _flag_value(argv: Optional[Sequence[str]], flag: str) -> Optional[str]:
+    """The value of ``flag VALUE`` or ``flag=VALUE`` in argv (default: sys.argv), read before argparse runs."""
     argv = list(sys.argv if argv is None else argv)
     value = None
     for index, item in enumerate(argv):
@@ -108,6 +103,17 @@ def apply_onednn_flag(argv: Optional[Sequence[str]] = None, flag: str = "--onedn
             value = argv[index + 1]
         elif item.startswith(flag + "="):
             value = item.split("=", 1)[1]
+    return value
+
+
+def apply_onednn_flag(argv: Optional[Sequence[str]] = None, flag: str = "--onednn") -> Optional[str]:
+    """Sets ``TF_ENABLE_ONEDNN_OPTS`` from ``--onednn on|off|default`` in argv; call before importing TensorFlow.
+
+    TensorFlow reads the variable once, when it loads. Its default turns oneDNN's kernels on only on
+    CPUs with AVX-512 VNNI/BF16 or AMX; on AVX2-only CPUs (e.g. AMD Zen 3) they stay off unless
+    asked for. Returns the value set (None when left alone).
+    """
+    value = _flag_value(argv, flag)
     if value in ("on", "off"):
         os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1" if value == "on" else "0"
         return os.environ["TF_ENABLE_ONEDNN_OPTS"]
@@ -117,14 +123,7 @@ def apply_onednn_flag(argv: Optional[Sequence[str]] = None, flag: str = "--onedn
 def apply_backend_flag(argv: Optional[Sequence[str]] = None, flag: str = "--backend") -> str:
     """Sets ``KERAS_BACKEND`` from ``--backend tensorflow|jax`` in argv (else keeps the environment's,
     else ``tensorflow``); call before anything imports Keras. Returns the backend."""
-    argv = list(sys.argv if argv is None else argv)
-    value = None
-    for index, item in enumerate(argv):
-        if item == flag and index + 1 < len(argv):
-            value = argv[index + 1]
-        elif item.startswith(flag + "="):
-            value = item.split("=", 1)[1]
-    backend = value or os.environ.get("KERAS_BACKEND") or "tensorflow"
+    backend = _flag_value(argv, flag) or os.environ.get("KERAS_BACKEND") or "tensorflow"
     if backend not in ("tensorflow", "jax"):
         raise SystemExit(f"{flag}: tensorflow or jax, got {backend!r}")
     os.environ["KERAS_BACKEND"] = backend
@@ -350,11 +349,11 @@ def count_graph_flops(concrete_function) -> dict:
 
 def xla_flops(function, *args) -> Optional[float]:
     """XLA's count of the floating-point operations of ``jax.jit(function)(*args)`` (its cost
-    analysis of the compiled program: 2 per multiply-add in convolutions and matmuls, one per
-    element in element-wise ops), or None where XLA does not say."""
+    analysis of the lowered program, which needs no compilation: 2 per multiply-add in
+    convolutions and matmuls, one per element in element-wise ops), or None where XLA does not say."""
     import jax
 
-    analysis = jax.jit(function).lower(*args).compile().cost_analysis()
+    analysis = jax.jit(function).lower(*args).cost_analysis()
     if isinstance(analysis, (list, tuple)):  # older JAX: one dict per program
         analysis = analysis[0] if analysis else {}
     return float(analysis["flops"]) if analysis and "flops" in analysis else None

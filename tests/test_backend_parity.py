@@ -223,6 +223,11 @@ def test_a_generator_trained_on_jax_enhances_the_same_on_tensorflow_and_serves(t
                    "--init-from", tmp_path / "random.keras", "--epochs", 1, "--steps-per-epoch", 2, "--out", run)
     assert trained.returncode == 0, trained.stderr[-3000:]
     assert json.loads((run / "config.json").read_text())["train"]["backend"] == "jax"
+    # The callbacks ran on JAX: checkpoint, history, preview, TensorBoard scalars and image grid.
+    assert os.listdir(run / "checkpoints") == ["state-epoch0001.npz"] and (run / "history.csv").is_file()
+    assert os.listdir(run / "previews") == ["epoch0001.png"]
+    assert any(name.startswith("events") for name in os.listdir(run / "logs" / "train"))
+    assert any(name.startswith("events") for name in os.listdir(run / "logs" / "images"))
 
     image = data / "testA" / "test_0000.png"  # 80 x 80: padded to 96, and tiled below
     tiles = ["--tile-size", "64", "--overlap", "16", "--precision", "float32"]

@@ -187,6 +187,35 @@ def test_init_from_a_generator_of_another_architecture_is_one_line(dataset, tmp_
     assert not (tmp_path / "c" / "generator.keras").exists()
 
 
+def test_the_backend_comes_from_the_flag_then_keras_backend_then_the_config(monkeypatch, tmp_path):
+    """``--backend`` over ``$KERAS_BACKEND`` over the configuration's ``train.backend`` (default
+    TensorFlow), recorded in the config; a backend Keras cannot switch to in this process (it is
+    loaded on TensorFlow here) or one ssp-net does not run on is one clear error."""
+    from ssp_keras.cli.main import build_parser
+    from ssp_keras.cli.options import config_from_args
+    from ssp_keras.errors import InputError
+
+    def backend(*flags, config=None):
+        argv = ["train", "--data", "d", "--out", "o", *flags] + (["--config", str(config)] if config else [])
+        return config_from_args(build_parser().parse_args(argv)).train.backend
+
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    assert backend() == "tensorflow"
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    assert backend("--backend", "tensorflow") == "tensorflow"
+    tiny_config(**{"train.backend": "jax"}).to_json(str(tmp_path / "jax.json"))
+    with pytest.raises(InputError, match="backend 'jax' requested, but Keras is already loaded on the 'tensorflow'"):
+        backend("--backend", "jax")
+    monkeypatch.delenv("KERAS_BACKEND")
+    with pytest.raises(InputError, match="already loaded"):  # KERAS_BACKEND unset: the file's
+        backend(config=tmp_path / "jax.json")
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    assert backend(config=tmp_path / "jax.json") == "tensorflow"  # the environment over the file
+    monkeypatch.setenv("KERAS_BACKEND", "torch")
+    with pytest.raises(ValueError, match="KERAS_BACKEND='torch': ssp-net runs on the backends"):
+        backend()
+
+
 def test_fit_progress_is_one_line_per_epoch_when_the_output_is_not_a_terminal(monkeypatch):
     import io
 

@@ -38,6 +38,11 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ssp_keras.runtime import select_keras_backend
+
+    # SavedModel and ONNX are written from TensorFlow graphs, whatever backend trained the generator
+    # (a .keras file is backend-neutral) and whatever $KERAS_BACKEND says.
+    select_keras_backend("tensorflow")
     from ssp_keras.inference import load_generator
     from ssp_keras.serving.export import SIGNATURE_FLOAT, SIGNATURE_PNG, SIGNATURE_UINT8, export_saved_model
 
