@@ -148,11 +148,10 @@ def compute(inputs) -> dict:
         for case, arguments in cases.items():
             prefix = f"{arch}/{case}"
             model = _sspnet(networks, inputs, arch, arguments)
-            enhanced = generator(both, training=False)
-            enhanced_lq, enhanced_hq = enhanced[:2], enhanced[2:]
-            logits = discriminator(np.concatenate([hq, _numpy(enhanced)]), training=False)
-            terms = model.generator_loss_terms(lq, hq, enhanced_lq, enhanced_hq, logits[2:4], logits[4:])
-            terms["d_loss"] = model.discriminator_loss(logits[:2], logits[2:4], logits[4:])
+            enhanced = _numpy(generator(both, training=False))
+            real, fake_lq, fake_hq = np.split(_numpy(discriminator(np.concatenate([hq, enhanced]), training=False)), 3)
+            terms = model.generator_loss_terms(lq, hq, *np.split(enhanced, 2), fake_lq, fake_hq)
+            terms["d_loss"] = model.discriminator_loss(real, fake_lq, fake_hq)
             for term, value in terms.items():
                 results[f"{prefix}/terms/{term}"] = _numpy(value)
 

@@ -337,9 +337,11 @@ class BilinearUpsampling2D(keras.layers.Layer):
     Keras 3.15's ``UpSampling2D(interpolation="bilinear")`` checks the target size in Python, which
     fails when H and W are symbolic (serving signatures and shape-generic inference functions take
     any image size); on TensorFlow this layer computes the size from ``tf.shape`` instead
-    (`tf_kernels.bilinear_upsampling_x2`). Resized in float32 (what ResizeBilinear computes in
-    anyway): XLA's gradient of a bfloat16 or float16 resize comes back as float32 and fails to
-    compile under mixed precision.
+    (`tf_kernels.bilinear_upsampling_x2`). Elsewhere it is the fixed two-tap stencil that x2
+    bilinear resizing with half-pixel centres is (`_bilinear_x2`): JAX's ``image.resize`` contracts
+    with dense ``[2n, n]`` weight matrices instead, which made the ``lite`` step's upsampling most of
+    its arithmetic. Resized in float32 (what ResizeBilinear computes in anyway): XLA's gradient of
+    a bfloat16 or float16 resize comes back as float32 and fails to compile under mixed precision.
     """
 
     def call(self, images):
@@ -347,13 +349,26 @@ class BilinearUpsampling2D(keras.layers.Layer):
             from ssp_keras.networks import tf_kernels
 
             return ops.cast(tf_kernels.bilinear_upsampling_x2(images), images.dtype)
-        height, width = images.shape[1], images.shape[2]
-        resized = ops.image.resize(ops.cast(images, "float32"), (2 * height, 2 * width), interpolation="bilinear")
+        resized = _bilinear_x2(_bilinear_x2(ops.cast(images, "float32"), axis=1), axis=2)
         return ops.cast(resized, images.dtype)
 
     def compute_output_shape(self, input_shape):
         batch, height, width, channels = input_shape
         return (batch, None if height is None else 2 * height, None if width is None else 2 * width, channels)
+
+
+def _bilinear_x2(x, axis: int):
+    """x2 bilinear upsampling of ``x`` along ``axis`` with half-pixel centres (``tf.image.resize``'s):
+    output 2i is 0.75 x[i] + 0.25 x[i - 1], output 2i + 1 is 0.75 x[i] + 0.25 x[i + 1], the edge
+    samples repeated."""
+    length = x.shape[axis]
+    take = lambda start, stop: ops.take(x, ops.arange(start, stop), axis=axis)  # noqa: E731
+    previous = ops.concatenate([take(0, 1), take(0, length - 1)], axis=axis)
+    following = ops.concatenate([take(1, length), take(length - 1, length)], axis=axis)
+    pairs = ops.stack([0.75 * x + 0.25 * previous, 0.75 * x + 0.25 * following], axis=axis + 1)
+    shape = list(ops.shape(x))
+    shape[axis] = 2 * length
+    return ops.reshape(pairs, shape)
 
 
 @keras.saving.register_keras_serializable(package="ssp_keras")
