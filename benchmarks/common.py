@@ -12,13 +12,17 @@ What is here:
   ``apt-get install libtcmalloc-minimal4``); :func:`allocator` says which allocator the process runs on.
 * environment: :func:`environment` (CPU model and flags, cores, load average, versions, allocator,
   thread settings) for the JSON reports; :func:`load_average`, :func:`wait_for_quiet`.
+* backend: :func:`apply_backend_flag` sets ``KERAS_BACKEND`` from ``--backend tensorflow|jax``
+  (before Keras loads); :func:`keras_backend` says which one this process runs.
 * threads: :func:`configure_threads` (TensorFlow intra/inter-op pools, before any op runs).
 * hardware reference: :func:`matmul_rate`, the float32 (or bfloat16) matrix-multiply rate measured
-  in this process with TensorFlow (median of several runs), the yardstick of "fraction of peak".
+  in this process with the backend's own matmul (TensorFlow's, or a jitted ``jnp.matmul`` on JAX;
+  median of several runs), the yardstick of "fraction of peak".
 * FLOPs: :func:`count_graph_flops`, the floating-point operations of a traced ``tf.function``
   graph, counted op by op from TensorFlow's registered statistics (the numbers
   ``tf.compat.v1.profiler`` adds up), on the ops that actually run (dead gradient branches are
-  excluded), and :func:`profiler_flops`, the profiler's own raw total for comparison.
+  excluded), and :func:`profiler_flops`, the profiler's own raw total for comparison; on JAX,
+  :func:`xla_flops`, XLA's cost analysis of a compiled function.
 * timing and output: :func:`median`, :func:`print_table`, :func:`write_json`, :func:`add_common_arguments`
   and :func:`apply_common_arguments`.
 
@@ -90,13 +94,8 @@ def tcmalloc_env(enabled: bool, base: Optional[dict] = None) -> dict:
     return env
 
 
-def apply_onednn_flag(argv: Optional[Sequence[str]] = None, flag: str = "--onednn") -> Optional[str]:
-    """Sets ``TF_ENABLE_ONEDNN_OPTS`` from ``--onednn on|off|default`` in argv; call before importing TensorFlow.
-
-    TensorFlow reads the variable once, when it loads. Its default turns oneDNN's kernels on only on
-    CPUs with AVX-512 VNNI/BF16 or AMX; on AVX2-only CPUs (e.g. AMD Zen 3) they stay off unless
-    asked for. Returns the value set (None when left alone).
-    """
+def _flag_value(argv: Optional[Sequence[str]], flag: str) -> Optional[str]:
+    """The value of ``flag VALUE`` or ``flag=VALUE`` in argv (default: sys.argv), read before argparse runs."""
     argv = list(sys.argv if argv is None else argv)
     value = None
     for index, item in enumerate(argv):
@@ -104,14 +103,43 @@ def apply_onednn_flag(argv: Optional[Sequence[str]] = None, flag: str = "--onedn
             value = argv[index + 1]
         elif item.startswith(flag + "="):
             value = item.split("=", 1)[1]
+    return value
+
+
+def apply_onednn_flag(argv: Optional[Sequence[str]] = None, flag: str = "--onednn") -> Optional[str]:
+    """Sets ``TF_ENABLE_ONEDNN_OPTS`` from ``--onednn on|off|default`` in argv; call before importing TensorFlow.
+
+    TensorFlow reads the variable once, when it loads. Its default turns oneDNN's kernels on only on
+    CPUs with AVX-512 VNNI/BF16 or AMX; on AVX2-only CPUs (e.g. AMD Zen 3) they stay off unless
+    asked for. Returns the value set (None when left alone).
+    """
+    value = _flag_value(argv, flag)
     if value in ("on", "off"):
         os.environ["TF_ENABLE_ONEDNN_OPTS"] = "1" if value == "on" else "0"
         return os.environ["TF_ENABLE_ONEDNN_OPTS"]
     return None
 
 
+def apply_backend_flag(argv: Optional[Sequence[str]] = None, flag: str = "--backend") -> str:
+    """Sets ``KERAS_BACKEND`` from ``--backend tensorflow|jax`` in argv (else keeps the environment's,
+    else ``tensorflow``); call before anything imports Keras. Returns the backend."""
+    backend = _flag_value(argv, flag) or os.environ.get("KERAS_BACKEND") or "tensorflow"
+    if backend not in ("tensorflow", "jax"):
+        raise SystemExit(f"{flag}: tensorflow or jax, got {backend!r}")
+    os.environ["KERAS_BACKEND"] = backend
+    return backend
+
+
+def keras_backend() -> str:
+    """The Keras backend of this process (``KERAS_BACKEND`` as `apply_backend_flag` left it)."""
+    return os.environ.get("KERAS_BACKEND", "tensorflow")
+
+
 def onednn_enabled() -> Optional[bool]:
-    """Whether TensorFlow's oneDNN kernels are on in this process (None if TensorFlow does not say)."""
+    """Whether TensorFlow's oneDNN kernels are on in this process (None if TensorFlow does not say,
+    or is not loaded: a JAX process)."""
+    if "tensorflow" not in sys.modules:
+        return None
     try:
         from tensorflow.python.util import _pywrap_util_port
 
@@ -187,11 +215,20 @@ def environment() -> dict:
         import keras
 
         info["keras"] = keras.__version__
+        info["keras_backend"] = keras.backend.backend()
+    if "jax" in sys.modules:
+        import jax
+
+        info["jax"] = jax.__version__
+        info["jax_devices"] = [str(device) for device in jax.devices()]
     return info
 
 
 def configure_threads(intra_op: int = 0, inter_op: int = 0) -> None:
-    """TensorFlow's thread pools (0 = TensorFlow's default, one thread per core); call before any op."""
+    """TensorFlow's thread pools (0 = TensorFlow's default, one thread per core); call before any op.
+    Both 0: nothing to do (TensorFlow is not imported)."""
+    if not intra_op and not inter_op:
+        return
     import tensorflow as tf
 
     if intra_op:
@@ -202,23 +239,33 @@ def configure_threads(intra_op: int = 0, inter_op: int = 0) -> None:
 
 # --------------------------------------------------------------------------- hardware yardstick
 def matmul_rate(size: int = 2048, runs: int = 7, dtype: str = "float32", warmup: int = 2) -> dict:
-    """The measured rate of a ``size x size`` by ``size x size`` ``tf.linalg.matmul`` in this process.
+    """The measured rate of a ``size x size`` by ``size x size`` matmul in this process.
 
-    Runs eagerly on the default device with the process's thread settings; each run is timed to
-    completion (the result is read back). Returns ``{"flops_per_s": median, "best_flops_per_s",
-    "seconds": [...], ...}``; the FLOP count is ``2 * size**3``.
+    TensorFlow's ``tf.linalg.matmul`` (eagerly, on the default device, with the process's thread
+    settings), or, in a JAX process (`keras_backend`), a jitted ``jnp.matmul`` on JAX's default
+    device (a GPU where there is one). Each run is timed to completion (the result is read back).
+    Returns ``{"flops_per_s": median, "best_flops_per_s", "seconds": [...], ...}``; the FLOP count
+    is ``2 * size**3``.
     """
-    import tensorflow as tf
+    if keras_backend() == "jax":
+        import jax
+        import jax.numpy as jnp
 
-    a = tf.random.stateless_uniform((size, size), seed=(1, 2), dtype=tf.float32)
-    b = tf.random.stateless_uniform((size, size), seed=(3, 4), dtype=tf.float32)
-    a, b = tf.cast(a, dtype), tf.cast(b, dtype)
+        a = jax.random.uniform(jax.random.key(1), (size, size), jnp.float32).astype(dtype)
+        b = jax.random.uniform(jax.random.key(2), (size, size), jnp.float32).astype(dtype)
+        multiply = jax.jit(jnp.matmul)
+        run = lambda: multiply(a, b).block_until_ready()  # noqa: E731
+    else:
+        import tensorflow as tf
+
+        a = tf.cast(tf.random.stateless_uniform((size, size), seed=(1, 2), dtype=tf.float32), dtype)
+        b = tf.cast(tf.random.stateless_uniform((size, size), seed=(3, 4), dtype=tf.float32), dtype)
+        run = lambda: tf.linalg.matmul(a, b)[0, 0].numpy()  # noqa: E731  (waits for the whole product)
     seconds, cpu = [], []
     for index in range(warmup + runs):
         cpu_started = sum(cpu_seconds())
         started = time.perf_counter()
-        product = tf.linalg.matmul(a, b)
-        product[0, 0].numpy()  # waits for the whole product
+        run()
         if index >= warmup:
             seconds.append(time.perf_counter() - started)
             cpu.append(sum(cpu_seconds()) - cpu_started)
@@ -298,6 +345,18 @@ def count_graph_flops(concrete_function) -> dict:
         "by_type": dict(sorted(by_type.items(), key=lambda item: -item[1])),
         "uncounted": dict(sorted(uncounted.items(), key=lambda item: -item[1])),
     }
+
+
+def xla_flops(function, *args) -> Optional[float]:
+    """XLA's count of the floating-point operations of ``jax.jit(function)(*args)`` (its cost
+    analysis of the lowered program, which needs no compilation: 2 per multiply-add in
+    convolutions and matmuls, one per element in element-wise ops), or None where XLA does not say."""
+    import jax
+
+    analysis = jax.jit(function).lower(*args).cost_analysis()
+    if isinstance(analysis, (list, tuple)):  # older JAX: one dict per program
+        analysis = analysis[0] if analysis else {}
+    return float(analysis["flops"]) if analysis and "flops" in analysis else None
 
 
 def profiler_flops(concrete_function) -> Optional[int]:

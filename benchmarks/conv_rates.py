@@ -3,7 +3,7 @@
 Run by hand (not part of the test suite):
 
     python benchmarks/conv_rates.py [--tcmalloc] [--preset paper] [--image-size 256] [--batch-size 4]
-        [--repeats 5] [--steps 3] [--winograd]
+        [--repeats 5] [--steps 3] [--winograd] [--xla]
 
 Answers "how fast could the step be if everything but its arithmetic were free?". The float32
 step (built as `benchmarks/train_step.py` builds ``concat``) is traced; each distinct
@@ -15,6 +15,11 @@ often the step holds it. Printed:
   matmul rate measured in the same process;
 * the signatures losing the most time against that rate;
 * the sum (the step's arithmetic alone) against the whole step, timed in the same process.
+
+``--xla`` also runs every signature as XLA compiles it on JAX's CPU back end (`xla_runner`:
+``jax.lax.conv_general_dilated`` and its two gradients, ``jnp.matmul``; JAX in the same process,
+timed alternately with TensorFlow's kernel), and adds XLA's ms per step and rate to the first
+table: whether the JAX backend's CPU convolutions are slower than TensorFlow's oneDNN ones.
 
 ``--winograd`` adds one more table: for the step's 3x3 stride-1 convolutions, the direct kernel
 against a Winograd F(2x2, 3x3) formulation written in TensorFlow ops (`winograd_conv2d`: 2.25x
@@ -106,6 +111,46 @@ def signature_runner(key):
     # Reading back one element waits for the op without timing a copy of its whole result.
     function = tf.function(lambda: tf.reshape(call(), [-1])[0], autograph=False)
     return lambda: function().numpy()
+
+
+def xla_runner(key):
+    """The signature's op as a jitted JAX function on random data (None for a padding XLA does not
+    take as it is, such as TensorFlow's EXPLICIT)."""
+    import jax
+    import jax.numpy as jnp
+
+    op_type, shapes, attributes = key
+    attributes = dict(attributes)
+    padding = attributes.get("padding", b"VALID")
+    padding = padding.decode() if isinstance(padding, bytes) else padding
+    if padding not in ("VALID", "SAME"):
+        return None
+    numbers = ("NHWC", "HWIO", "NHWC")
+
+    def random(shape):
+        return jax.random.normal(jax.random.key(len(shape)), shape, jnp.float32)
+
+    def convolve(x, w):
+        return jax.lax.conv_general_dilated(x, w, attributes["strides"][1:3], padding, dimension_numbers=numbers)
+
+    if op_type == "Conv2D":
+        function, arguments = convolve, (random(shapes[0]), random(shapes[1]))
+    elif op_type == "Conv2DBackpropInput":
+        zeros = jnp.zeros(attributes["sizes"], jnp.float32)
+        function = lambda w, dy: jax.vjp(lambda x: convolve(x, w), zeros)[1](dy)[0]  # noqa: E731
+        arguments = (random(shapes[1]), random(shapes[2]))
+    elif op_type == "Conv2DBackpropFilter":
+        zeros = jnp.zeros(attributes["sizes"], jnp.float32)
+        function = lambda x, dy: jax.vjp(lambda w: convolve(x, w), zeros)[1](dy)[0]  # noqa: E731
+        arguments = (random(shapes[0]), random(shapes[2]))
+    else:
+        def function(a, b):
+            a = a.T if attributes["transpose_a"] else a
+            return jnp.matmul(a, b.T if attributes["transpose_b"] else b)
+
+        arguments = (random(shapes[0]), random(shapes[1]))
+    compiled = jax.jit(function)
+    return lambda: compiled(*arguments).block_until_ready()
 
 
 # ------------------------------------------------------------------------------------ Winograd
@@ -201,6 +246,7 @@ def main(argv=None) -> int:
     parser.add_argument("--steps", type=int, default=3, help="timed whole steps (median)")
     parser.add_argument("--top", type=int, default=12, help="signatures listed by time lost")
     parser.add_argument("--winograd", action="store_true", help="also time a Winograd F(2x2,3x3) formulation")
+    parser.add_argument("--xla", action="store_true", help="also time each signature as XLA compiles it (JAX, CPU)")
     common.add_common_arguments(parser)
     args = parser.parse_args(argv)
     common.apply_common_arguments(args)
@@ -227,32 +273,51 @@ def main(argv=None) -> int:
         seconds = common.timed(signature_runner(key), args.repeats)
         measured.append({"key": key, "count": count, "flops": flops * count, "seconds": seconds * count,
                       "fraction": flops / seconds / matmul})
+        xla = xla_runner(key) if args.xla else None
+        if xla is not None:
+            measured[-1]["xla_seconds"] = common.timed(xla, args.repeats) * count
         if (index + 1) % 20 == 0:
             print(f"  timed {index + 1}/{len(signatures)}", flush=True)
     matmul_end = common.matmul_rate()["flops_per_s"]
     matmul = common.median([matmul, matmul_end])
 
-    groups = collections.defaultdict(lambda: {"flops": 0.0, "seconds": 0.0, "ops": 0})
+    groups = collections.defaultdict(lambda: {"flops": 0.0, "seconds": 0.0, "ops": 0, "xla_flops": 0.0, "xla_seconds": 0.0})
     for row in measured:
         kernel, stride = kernel_and_stride(row["key"])
-        group = groups["matmul" if kernel == "matmul" else f"{kernel}x{kernel} / {stride}"]
-        group["flops"] += row["flops"]
-        group["seconds"] += row["seconds"]
-        group["ops"] += row["count"]
-    total_flops = sum(row["flops"] for row in measured)
-    total_s = sum(row["seconds"] for row in measured)
-    group_rows = [{"kernel": name, "ops": g["ops"], "gflop": g["flops"] / 1e9, "flop_share": g["flops"] / total_flops,
-                   "ms": g["seconds"] * 1e3, "of_matmul": g["flops"] / g["seconds"] / matmul}
-                  for name, g in sorted(groups.items(), key=lambda item: -item[1]["seconds"])]
-    group_rows.append({"kernel": "all", "ops": sum(g["ops"] for g in groups.values()), "gflop": total_flops / 1e9,
-                       "flop_share": 1.0, "ms": total_s * 1e3, "of_matmul": total_flops / total_s / matmul})
+        for name in ("matmul" if kernel == "matmul" else f"{kernel}x{kernel} / {stride}", "all"):
+            group = groups[name]
+            group["flops"] += row["flops"]
+            group["seconds"] += row["seconds"]
+            group["ops"] += row["count"]
+            if "xla_seconds" in row:  # XLA rated on the signatures it ran
+                group["xla_flops"] += row["flops"]
+                group["xla_seconds"] += row["xla_seconds"]
+    everything = groups.pop("all")
+    total_flops, total_s = everything["flops"], everything["seconds"]
+
+    def group_row(name, g):
+        row = {"kernel": name, "ops": g["ops"], "gflop": g["flops"] / 1e9, "flop_share": g["flops"] / total_flops,
+               "ms": g["seconds"] * 1e3, "of_matmul": g["flops"] / g["seconds"] / matmul}
+        if g["xla_seconds"]:
+            xla_rate = g["xla_flops"] / g["xla_seconds"]
+            row.update(xla_ms=g["xla_seconds"] * 1e3, xla_of_matmul=xla_rate / matmul,
+                       xla_speed=xla_rate / (g["flops"] / g["seconds"]))
+        return row
+
+    group_rows = [group_row(name, g) for name, g in sorted(groups.items(), key=lambda item: -item[1]["seconds"])]
+    group_rows.append(group_row("all", everything))
 
     print(f"\n{args.preset}, {args.image_size}x{args.image_size}x{args.channels}, batch {args.batch_size} per domain, "
           f"float32; float32 matmul {matmul / 1e9:.0f} GFLOP/s (median of before and after)")
     print("\nThe step's convolutions and matmuls, each timed alone, by kernel side / stride")
-    common.print_table(group_rows, [("kernel", "kernel / stride"), ("ops", "ops"), ("gflop", "GFLOP/step", "{:.1f}"),
-                                    ("flop_share", "of FLOPs", "{:.0%}"), ("ms", "ms/step", "{:.0f}"),
-                                    ("of_matmul", "of matmul", "{:.0%}")])
+    columns = [("kernel", "kernel / stride"), ("ops", "ops"), ("gflop", "GFLOP/step", "{:.1f}"),
+               ("flop_share", "of FLOPs", "{:.0%}"), ("ms", "ms/step", "{:.0f}"), ("of_matmul", "of matmul", "{:.0%}")]
+    if args.xla:
+        print("(XLA: the same signatures compiled by XLA's CPU back end through JAX; 'XLA speed' is XLA's rate "
+              "over TensorFlow's, above 1 when XLA is faster)")
+        columns += [("xla_ms", "XLA ms/step", "{:.0f}"), ("xla_of_matmul", "XLA of matmul", "{:.0%}"),
+                    ("xla_speed", "XLA speed", "{:.2f}x")]
+    common.print_table(group_rows, columns)
     for row in measured:
         row["lost_ms"] = (row["seconds"] - row["flops"] / matmul) * 1e3
     losers = sorted(measured, key=lambda row: -row["lost_ms"])[: args.top]

@@ -17,6 +17,10 @@ Run by hand::
 
     python benchmarks/inference.py [--preset lite|paper] [--huge-side 8000] [--skip-huge] [--json PATH]
     python benchmarks/inference.py --preset paper --precision float32,bfloat16 --skip-huge --skip-folder
+    python benchmarks/inference.py --backend jax ...        # the same on the JAX backend
+
+``--backend tensorflow|jax`` (default: $KERAS_BACKEND, else tensorflow) picks the Keras backend of
+the process (and of the huge-image child); run it once per backend to compare them.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ import time
 import common
 
 common.reexec_with_tcmalloc_if_asked()  # before TensorFlow loads
+common.apply_backend_flag()  # before Keras loads
 
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, REPOSITORY)
@@ -50,6 +55,8 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--precision", type=lambda text: text.split(","), default=None, metavar="P,P",
                         help="compare inference precisions (float32,bfloat16), interleaved")
     parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds for --precision")
+    parser.add_argument("--backend", choices=("tensorflow", "jax"), default=common.keras_backend(),
+                        help="Keras backend (default: $KERAS_BACKEND, else tensorflow)")
     parser.add_argument("--child-huge", nargs=2, metavar=("IMAGE", "OUT"), help=argparse.SUPPRESS)
     common.add_common_arguments(parser)
     return parser.parse_args(argv)
@@ -223,7 +230,7 @@ def main(argv=None) -> int:
         rows.append(folder_row(generator, args.channels, args.folder_images))
     if not args.skip_huge:
         rows.append(huge_row(args))
-    print(f"\nInference, preset {args.preset}, {args.channels} channel(s), "
+    print(f"\nInference, backend {args.backend}, preset {args.preset}, {args.channels} channel(s), "
           f"load average {common.load_average():.1f}")
     common.print_table(rows, [
         ("case", "case"),
@@ -237,7 +244,8 @@ def main(argv=None) -> int:
         ("baseline_rss_mb", "RSS before MiB", "{:.0f}"),
     ])
     if args.json:
-        common.write_json(args.json, {"benchmark": "inference", "preset": args.preset, "rows": rows})
+        common.write_json(args.json, {"benchmark": "inference", "backend": args.backend, "preset": args.preset,
+                                      "rows": rows})
     return 0
 
 

@@ -8,9 +8,9 @@ Run by hand (not part of the test suite):
 Each variant is the library's `SSPNet` step, built and compiled as `benchmarks/train_step.py`
 builds it (``concat``), and traced with these kernels on or off:
 
-* ``split-norm``: instance norm of a batch as one fused batch norm per image (`networks.layers.
-  _instance_norm`); off, the batch is seen as one ``[1, H, W, N*C]`` image between two transposes
-  (`networks.layers._instance_norm_as_one_image`, the formulation before).
+* ``split-norm``: instance norm of a batch as one fused batch norm per image (`networks.tf_kernels.
+  instance_norm`); off, the batch is seen as one ``[1, H, W, N*C]`` image between two transposes
+  (`networks.tf_kernels.instance_norm_as_one_image`, the formulation before).
 
 ``before`` has them off, ``library`` on (the shipped step). Every model is built first
 and then traced under its own setting (building one makes the functions of those built before it
@@ -35,15 +35,15 @@ VARIANTS = {"before": (), "library": KERNELS}
 @contextlib.contextmanager
 def kernels_on(enabled):
     """Within the block, only the kernels named in ``enabled`` are used when a step is traced."""
-    from ssp_keras.networks import layers
+    from ssp_keras.networks import tf_kernels
 
-    saved = layers._instance_norm
+    saved = tf_kernels.instance_norm
     if "split-norm" not in enabled:
-        layers._instance_norm = layers._instance_norm_as_one_image
+        tf_kernels.instance_norm = tf_kernels.instance_norm_as_one_image
     try:
         yield
     finally:
-        layers._instance_norm = saved
+        tf_kernels.instance_norm = saved
 
 
 def main(argv=None) -> int:

@@ -8,16 +8,16 @@ Four tables, each case timed in interleaved rounds (median of ``--repeats``), on
 printed at the top:
 
 * **mirror padding** (one per convolution in G): TensorFlow's ``MirrorPad`` (``tf.pad(...,
-  "SYMMETRIC")``) against the library's `networks.layers._symmetric_pad` (slices, reversals and
+  "SYMMETRIC")``) against the library's `networks.tf_kernels.symmetric_pad` (slices, reversals and
   concatenations forward; ``MirrorPadGrad`` backward), forward alone and forward + backward.
 * **instance norm in bfloat16**: ``FusedBatchNormV3`` fed bfloat16 directly against the same
   kernel in float32 between two casts, for several channel counts. oneDNN's bfloat16 kernel is
   fast only when the (fused) channel count is a multiple of 16; the library casts otherwise
-  (`networks.layers._fusable`).
+  (`networks.tf_kernels.fusable`).
 * **float32 instance norm in training**, forward + backward, on the `paper` step's shapes (batch 8
   = 4 LQ + 4 HQ through G): the batch seen as one ``[1, H, W, N*C]`` image between two transposes
-  (the earlier formulation, `networks.layers._instance_norm_as_one_image`) against the library's
-  per-image split (`networks.layers._instance_norm`).
+  (the earlier formulation, `networks.tf_kernels.instance_norm_as_one_image`) against the library's
+  per-image split (`networks.tf_kernels.instance_norm`).
 * **the padding's share of a 3x3 convolution in training** (float32, forward + backward, the
   `paper` 384² step's G shapes): the library's mirror padding + "valid" convolution against a
   zero-padded "same" convolution, which needs no pad op and no ``MirrorPadGrad``. The ratio is the
@@ -55,7 +55,7 @@ def interleaved(cases: dict, repeats: int, rounds: int = 2) -> dict:
 def pad_rows(repeats: int) -> list:
     import tensorflow as tf
 
-    from ssp_keras.networks.layers import _symmetric_pad
+    from ssp_keras.networks.tf_kernels import symmetric_pad as _symmetric_pad
 
     def tensorflow_pad(x, pad):
         return tf.pad(x, [[0, 0], [pad, pad], [pad, pad], [0, 0]], mode="SYMMETRIC")
@@ -131,7 +131,8 @@ def _forward_backward(function, *values):
 def training_norm_rows(repeats: int) -> list:
     import tensorflow as tf
 
-    from ssp_keras.networks.layers import _instance_norm, _instance_norm_as_one_image
+    from ssp_keras.networks.tf_kernels import instance_norm as _instance_norm
+    from ssp_keras.networks.tf_kernels import instance_norm_as_one_image as _instance_norm_as_one_image
 
     rows = []
     for shape in TRAINING_NORM_SHAPES:
@@ -152,7 +153,7 @@ CONV_PAD_SHAPES = ((8, 384, 384, 16, 16), (8, 192, 192, 32, 32), (8, 96, 96, 64,
 def conv_padding_rows(repeats: int) -> list:
     import tensorflow as tf
 
-    from ssp_keras.networks.layers import _symmetric_pad
+    from ssp_keras.networks.tf_kernels import symmetric_pad as _symmetric_pad
 
     rows = []
     for batch, height, width, channels, filters in CONV_PAD_SHAPES:

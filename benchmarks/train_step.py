@@ -8,10 +8,15 @@ Run by hand (not part of the test suite):
     python benchmarks/train_step.py --compare glibc,tcmalloc,tcmalloc+onednn [--repeats 2]
         # one child process per setting, alternating: allocator, oneDNN (TF_ENABLE_ONEDNN_OPTS),
         # thread pools (threads=IxJ: intra x inter-op)
+    python benchmarks/train_step.py --backend jax ...      # the same step on the JAX backend
+    python benchmarks/train_step.py --compare tensorflow,jax,tensorflow+checkout=/path/to/old/checkout
+        # the backends (the backend is fixed per process), and the library of another checkout
+        # (its ssp_keras, this script), in alternating child processes
 
 For each preset and variant the model is built and compiled as the trainer does (`build_sspnet`,
 `build_optimizers`, `compile`), and fed a constant random batch of ``batch`` LQ and ``batch`` HQ
-images through a `tf.data` iterator and the Keras train function, as `fit` does. After
+images through a `tf.data` iterator and the Keras train function, as `fit` does; on JAX
+(``--backend jax``: always XLA-compiled, as the trainer runs it) through ``train_on_batch``. After
 ``--warmup`` steps (tracing, and XLA compilation for ``+xla``), the variants are timed in
 interleaved rounds (round 1: matmul, A, B, ...; round 2: matmul, A, B, ...), so that a change of
 machine load hits every variant alike; each round also re-measures the float32 matmul rate.
@@ -28,10 +33,12 @@ Columns:
   and its input-gradient back into G, G backward, the losses and Adam on G.
   All variants of one preset and batch are rated with the count of the first variant listed (they
   do the same arithmetic; their graphs only split element-wise work into different ops, < 1% of
-  the count); each variant's own count is in the JSON (``own_graph_flops_per_step``).
+  the count); each variant's own count is in the JSON (``own_graph_flops_per_step``). On JAX the
+  count is XLA's cost analysis of the compiled step (`common.xla_flops`, the same conventions).
 * ``GFLOP/s``: achieved rate, ``GFLOP/step / (s/step)``.
 * ``of matmul``: that as a fraction of the float32 ``N x N`` matmul rate (``--matmul-size``)
-  measured in the same process, same threads, in the same rounds (median).
+  measured in the same process, same threads, in the same rounds (median), with the backend's
+  own matmul.
 * ``user/sys s``: CPU seconds per step of the whole process (system time shows allocator cost).
 * ``of matmul per CPU-s``: FLOPs per CPU-second of the step over FLOPs per CPU-second of the
   matmul: the same ratio computed from CPU time instead of wall time, which other processes
@@ -62,6 +69,7 @@ import common  # noqa: E402
 
 common.reexec_with_tcmalloc_if_asked()
 common.apply_onednn_flag()
+common.apply_backend_flag()  # before Keras loads
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import argparse  # noqa: E402
@@ -91,10 +99,10 @@ def parse_variant(text: str) -> dict:
 
 
 def build(preset_name: str, image_size: int, batch_size: int, variant: dict, channels: int):
-    """A compiled SSPNet for the preset, its train function and a data iterator; plus the build time."""
+    """A compiled SSPNet for the preset and the data its steps read (a `tf.data` iterator on
+    TensorFlow, the ``(lq, hq)`` arrays on JAX), and the configuration."""
     import keras
     import numpy as np
-    import tensorflow as tf
 
     from ssp_keras.config import preset
     from ssp_keras.training.model import SSPNet, build_optimizers, build_sspnet
@@ -112,16 +120,20 @@ def build(preset_name: str, image_size: int, batch_size: int, variant: dict, cha
         if variant["two_pass"]:
             model.__class__ = TwoPassSSPNet
         optimizers = build_optimizers(config, steps_per_epoch=100, fused=variant["fused_adam"])
-        model.compile(*optimizers, jit_compile=config.train.jit_compile)
+        # JAX runs a step only compiled (as the trainer does).
+        model.compile(*optimizers, jit_compile=config.train.jit_compile or keras.backend.backend() == "jax")
     finally:
         keras.config.set_dtype_policy(previous_policy)
     rng = np.random.default_rng(0)
     shape = (batch_size, image_size, image_size, channels)
-    lq = tf.constant(rng.random(shape, np.float32))
-    hq = tf.constant(rng.random(shape, np.float32))
-    iterator = iter(tf.data.Dataset.from_tensors((lq, hq)).repeat())
-    model.make_train_function()
+    lq, hq = rng.random(shape, np.float32), rng.random(shape, np.float32)
     assert isinstance(model, SSPNet)
+    if keras.backend.backend() == "jax":
+        return model, (lq, hq), config
+    import tensorflow as tf
+
+    iterator = iter(tf.data.Dataset.from_tensors((tf.constant(lq), tf.constant(hq))).repeat())
+    model.make_train_function()
     return model, iterator, config
 
 
@@ -138,10 +150,20 @@ def _two_pass_class():
 
 
 def count_step_flops(model, config) -> dict:
-    """FLOPs of one `model.train_step` on this batch shape (traced, never run)."""
+    """FLOPs of one `model.train_step` on this batch shape (traced, never run; on JAX compiled)."""
+    size, channels, batch = config.data.image_size, config.data.channels, config.train.batch_size
+    if common.keras_backend() == "jax":
+        import numpy as np
+
+        values = lambda variables: [variable.value for variable in variables]  # noqa: E731
+        state = (values(model.trainable_variables), values(model.non_trainable_variables),
+                 values(model.optimizer.variables), values(model.metrics_variables))
+        images = np.zeros((batch, size, size, channels), np.float32)
+        total = common.xla_flops(model.train_step, state, (images, images))
+        return {"total": total, "conv_and_matmul": None, "by_type": None, "uncounted": None,
+                "profiler_total_all_ops": None, "counter": "xla"}
     import tensorflow as tf
 
-    size, channels, batch = config.data.image_size, config.data.channels, config.train.batch_size
     spec = tf.TensorSpec((batch, size, size, channels), tf.float32)
     concrete = tf.function(model.train_step).get_concrete_function((spec, spec))
     counted = common.count_graph_flops(concrete)
@@ -149,13 +171,16 @@ def count_step_flops(model, config) -> dict:
     return counted
 
 
-def run_steps(model, iterator, steps: int) -> tuple:
-    """Runs ``steps`` training steps; returns (per-step wall seconds, user s, sys s)."""
+def run_steps(model, data, steps: int) -> tuple:
+    """Runs ``steps`` training steps on ``data`` (see `build`); returns (per-step wall seconds, user s, sys s)."""
     seconds = []
     user0, sys0 = common.cpu_seconds()
     for _ in range(steps):
         started = time.perf_counter()
-        logs = model.train_function(iterator)
+        if isinstance(data, tuple):  # JAX
+            logs = model.train_on_batch(*data, return_dict=True)
+        else:
+            logs = model.train_function(data)
         float(logs["g_loss"])  # the step has finished when its result is read back
         seconds.append(time.perf_counter() - started)
     user1, sys1 = common.cpu_seconds()
@@ -164,7 +189,6 @@ def run_steps(model, iterator, steps: int) -> tuple:
 
 def benchmark(args) -> dict:
     import keras
-    import tensorflow as tf
 
     common.configure_threads(args.intra_op, args.inter_op)
     global TwoPassSSPNet
@@ -174,18 +198,18 @@ def benchmark(args) -> dict:
     for preset_name, batch_size, variant in ((p, b, v) for p in args.preset for b in args.batch_size
                                              for v in args.variants):
         started = time.perf_counter()
-        model, iterator, config = build(preset_name, args.image_size, batch_size, variant, args.channels)
+        model, data, config = build(preset_name, args.image_size, batch_size, variant, args.channels)
         built_s = time.perf_counter() - started
         flops = count_step_flops(model, config)
         entries.append({
-            "preset": preset_name, "batch_size": batch_size, "variant": variant, "model": model, "iterator": iterator,
+            "preset": preset_name, "batch_size": batch_size, "variant": variant, "model": model, "data": data,
             "flops": flops, "build_s": built_s, "seconds": [], "user": [], "sys": [],
             "parameters": int(model.generator.count_params() + model.discriminator.count_params()),
         })
     # Warm-up after every model is built: building one (it seeds the global RNG) makes the functions
     # of those built before it trace again on their next call.
     for entry in entries:
-        entry["warmup_s"] = [run_steps(entry["model"], entry["iterator"], 1)[0][0] for _ in range(args.warmup)]
+        entry["warmup_s"] = [run_steps(entry["model"], entry["data"], 1)[0][0] for _ in range(args.warmup)]
         print(f"{entry['preset']} b{entry['batch_size']} {entry['variant']['name']}: built in {entry['build_s']:.1f} s, "
               f"warm-up steps {', '.join(f'{s:.2f}' for s in entry['warmup_s'])} s, "
               f"{entry['flops']['total'] / 1e9:.1f} GFLOP/step", flush=True)
@@ -199,7 +223,7 @@ def benchmark(args) -> dict:
         line = [f"round {round_index + 1}/{args.rounds} (load {loads[-1]:.2f}): matmul {rate['flops_per_s'] / 1e9:.1f} GFLOP/s"]
         order = entries if round_index % 2 == 0 else entries[::-1]
         for entry in order:
-            seconds, user, system = run_steps(entry["model"], entry["iterator"], args.steps)
+            seconds, user, system = run_steps(entry["model"], entry["data"], args.steps)
             entry["seconds"].extend(seconds)
             entry["user"].append(user)
             entry["sys"].append(system)
@@ -209,7 +233,7 @@ def benchmark(args) -> dict:
     if args.profile:
         for entry in entries:
             entry["profile"] = common.op_time_breakdown(
-                lambda entry=entry: run_steps(entry["model"], entry["iterator"], 1), runs=args.profile)
+                lambda entry=entry: run_steps(entry["model"], entry["data"], 1), runs=args.profile)
     matmul_flops = 2.0 * args.matmul_size**3
     matmul = {"size": args.matmul_size, "seconds": matmul_runs, "cpu_seconds": matmul_cpu,
               "flops_per_s": matmul_flops / common.median(matmul_runs),
@@ -231,6 +255,7 @@ def benchmark(args) -> dict:
         step = common.median(entry["seconds"])
         total = reference[(entry["preset"], entry["batch_size"])]
         rows.append({
+            "backend": keras.backend.backend(),
             "preset": entry["preset"], "variant": entry["variant"]["name"],
             "precision": entry["variant"]["precision"], "jit_compile": entry["variant"]["jit_compile"],
             "two_pass": entry["variant"]["two_pass"],
@@ -251,19 +276,25 @@ def benchmark(args) -> dict:
             "build_s": entry["build_s"], "warmup_s": entry["warmup_s"],
             "op_seconds_per_step": entry.get("profile"),
         })
-        entry["model"] = entry["iterator"] = None
+        entry["model"] = entry["data"] = None
     gc.collect()
+    threads = None
+    if "tensorflow" in sys.modules:
+        import tensorflow as tf
+
+        threads = {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
+                   "inter_op": tf.config.threading.get_inter_op_parallelism_threads()}
     return {
         "benchmark": "train_step",
+        "backend": keras.backend.backend(),
         "allocator": common.allocator(),
         "onednn": common.onednn_enabled(),
-        "threads": {"intra_op": tf.config.threading.get_intra_op_parallelism_threads(),
-                    "inter_op": tf.config.threading.get_inter_op_parallelism_threads()},
+        "threads": threads,
         "matmul_float32": matmul,
         "matmul_bfloat16": bf16_matmul,
         "load_average_per_round": loads,
         "rounds": args.rounds, "steps_per_round": args.steps, "warmup": args.warmup,
-        "keras": keras.__version__, "tensorflow": tf.__version__,
+        "environment": common.environment(),
         "results": rows,
     }
 
@@ -283,10 +314,14 @@ def print_report(report: dict) -> None:
     matmul = report["matmul_float32"]
     first = report["results"][0]
     print("\n" + common.cpu_line())
-    print(f"{first['image_size']}x{first['image_size']}x{first['channels']}, batch = LQ images = HQ images "
-          f"per step; allocator {report['allocator']}; oneDNN {'on' if report['onednn'] else 'off'}; threads intra {report['threads']['intra_op']} "
-          f"inter {report['threads']['inter_op']}; {report['rounds']} rounds x {report['steps_per_round']} steps; "
-          f"load {', '.join(f'{v:.2f}' for v in report['load_average_per_round'])}")
+    if report["backend"] == "tensorflow":
+        settings = (f"oneDNN {'on' if report['onednn'] else 'off'}; threads intra {report['threads']['intra_op']} "
+                    f"inter {report['threads']['inter_op']}")
+    else:
+        settings = f"XLA on {', '.join(report['environment']['jax_devices'])}"
+    print(f"backend {report['backend']}; {first['image_size']}x{first['image_size']}x{first['channels']}, batch = LQ "
+          f"images = HQ images per step; allocator {report['allocator']}; {settings}; {report['rounds']} rounds x "
+          f"{report['steps_per_round']} steps; load {', '.join(f'{v:.2f}' for v in report['load_average_per_round'])}")
     print(f"float32 matmul {matmul['size']}^2: {matmul['flops_per_s'] / 1e9:.1f} GFLOP/s median "
           f"(best {matmul['best_flops_per_s'] / 1e9:.1f})"
           + (f"; bfloat16 matmul: {report['matmul_bfloat16']['flops_per_s'] / 1e9:.1f} GFLOP/s"
@@ -337,10 +372,12 @@ def compare_children(args, settings) -> dict:
                 print(f"--- {label} (repeat {repeat + 1}/{args.repeats})", flush=True)
                 child = common.run_child(base + extra + ["--json", path], env=env, json_path=path)
                 for row in child["results"]:
+                    threads = child.get("threads")
                     row = dict(row, setting=label, repeat=repeat + 1, allocator=child["allocator"],
-                               onednn=child["onednn"],
-                               threads=f"{child['threads']['intra_op']}x{child['threads']['inter_op']}",
-                               matmul_flops_per_s=child["matmul_float32"]["flops_per_s"])
+                               onednn=child["onednn"], backend=child.get("backend", "tensorflow"),
+                               threads=f"{threads['intra_op']}x{threads['inter_op']}" if threads else "XLA",
+                               matmul_flops_per_s=child["matmul_float32"]["flops_per_s"],
+                               load_average=common.median(child["load_average_per_round"]))
                     results.append(row)
     # One row per (setting, preset, variant): medians over repeats.
     merged = {}
@@ -350,6 +387,7 @@ def compare_children(args, settings) -> dict:
     for (setting, preset_name, batch_size, variant), group in merged.items():
         rows.append({
             "setting": setting, "preset": preset_name, "batch_size": batch_size, "variant": variant,
+            "backend": group[0].get("backend", "tensorflow"),
             "allocator": group[0]["allocator"], "onednn": group[0]["onednn"], "threads": group[0]["threads"],
             "step_s": common.median(r["step_s"] for r in group),
             "images_per_s": common.median(r["images_per_s"] for r in group),
@@ -361,16 +399,27 @@ def compare_children(args, settings) -> dict:
             "sys_s_per_step": common.median(r["sys_s_per_step"] for r in group),
             "cpu_fraction_of_matmul": common.median(r.get("cpu_fraction_of_matmul", float("nan")) for r in group),
             "repeats_step_s": [r["step_s"] for r in group],
+            "load_average": common.median(r["load_average"] for r in group),
         })
     return {"benchmark": "train_step", "comparison": [s[0] for s in settings], "results": rows, "runs": results}
 
 
 def parse_setting(text: str, args) -> tuple:
-    """``(label, extra argv, env)`` of a --compare setting such as ``tcmalloc+onednn+threads=2x1``."""
+    """``(label, extra argv, env)`` of a --compare setting such as ``tcmalloc+onednn+threads=2x1``,
+    ``jax`` or ``tensorflow+checkout=/path/to/another/checkout``."""
     env = common.tcmalloc_env(args.tcmalloc)
+    env["KERAS_BACKEND"] = common.keras_backend()
     extra = []
     for token in text.split("+"):
-        if token in ("glibc", "tcmalloc"):
+        if token in ("tensorflow", "jax"):
+            env["KERAS_BACKEND"] = token
+        elif token.startswith("checkout="):
+            # That checkout's library under this script (its own benchmarks may predate this one).
+            checkout = os.path.abspath(token[len("checkout="):])
+            if not os.path.isdir(os.path.join(checkout, "ssp_keras")):
+                raise SystemExit(f"--compare: {checkout} holds no ssp_keras package")
+            env["PYTHONPATH"] = os.pathsep.join(filter(None, [checkout, env.get("PYTHONPATH", "")]))
+        elif token in ("glibc", "tcmalloc"):
             env = common.tcmalloc_env(token == "tcmalloc", env)
         elif token in ("onednn", "eigen"):
             env["TF_ENABLE_ONEDNN_OPTS"] = "1" if token == "onednn" else "0"
@@ -378,13 +427,15 @@ def parse_setting(text: str, args) -> tuple:
             intra, inter = (int(v) for v in token[len("threads="):].lower().split("x"))
             extra += ["--intra-op", str(intra), "--inter-op", str(inter)]
         else:
-            raise SystemExit(f"--compare: unknown setting {token!r} (glibc, tcmalloc, onednn, eigen, threads=IxJ)")
+            raise SystemExit(f"--compare: unknown setting {token!r} (glibc, tcmalloc, onednn, eigen, threads=IxJ, "
+                             "tensorflow, jax, checkout=PATH)")
     return text, extra, env
 
 
 COMPARE_COLUMNS = [("setting", "setting")] + COLUMNS[:3] + [
     ("matmul_flops_per_s", "matmul GFLOP/s", lambda v: f"{v / 1e9:.1f}")] + COLUMNS[3:] + [
-    ("repeats_step_s", "s/step per repeat", lambda v: " ".join(f"{s:.3f}" for s in v))]
+    ("repeats_step_s", "s/step per repeat", lambda v: " ".join(f"{s:.3f}" for s in v)),
+    ("load_average", "load", "{:.2f}")]
 
 
 def main(argv=None) -> int:
@@ -414,10 +465,15 @@ def main(argv=None) -> int:
                              "a setting joins with '+': glibc | tcmalloc, onednn | eigen, threads=IxJ "
                              "(e.g. glibc,tcmalloc,tcmalloc+onednn)")
     parser.add_argument("--repeats", type=int, default=2, help="children per setting for --compare")
+    parser.add_argument("--backend", choices=("tensorflow", "jax"), default=common.keras_backend(),
+                        help="Keras backend of this run (default: $KERAS_BACKEND, else tensorflow); --compare "
+                             "takes tensorflow and jax as settings to compare both")
     common.add_common_arguments(parser)
     args = parser.parse_args(argv)
     if args.image_size % 32:
         parser.error("--image-size must be a multiple of 32")
+    if args.profile and args.backend != "tensorflow":
+        parser.error("--profile uses the TensorFlow profiler (--backend tensorflow)")
     if args.max_load:
         common.wait_for_quiet(args.max_load, args.wait)
 

@@ -46,6 +46,8 @@ from ssp_keras.defaults import (  # noqa: F401  (the choices, importable from he
 
 STRATEGIES = ("auto", "none", "mirrored", "multiworker")
 PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
+#: Keras backends that train SSP-Net (`ssp_keras.runtime.select_keras_backend`).
+BACKENDS = ("tensorflow", "jax")
 
 
 def _field(prefix: str) -> Callable[[str], str]:
@@ -210,6 +212,9 @@ class TrainConfig:
     precision: Keras dtype policy (``float32``, ``mixed_float16``, ``mixed_bfloat16``) or ``auto``:
       ``mixed_bfloat16`` on a CPU with native bfloat16 (AVX-512 BF16 / AMX) and no GPU, where it is
       1.3-1.7x faster with the same quality, ``float32`` elsewhere (`ssp_keras.precision`).
+    backend: the Keras backend that trains, ``tensorflow`` or ``jax`` (whose step is always
+      XLA-compiled, whatever ``jit_compile``); a run may resume on the other one (its checkpoints
+      hold the same variables either way).
     """
 
     batch_size: int = 4
@@ -229,6 +234,7 @@ class TrainConfig:
     strategy: str = "auto"
     cpu_replicas: int = 0
     image_grid_size: int = 4
+    backend: str = "tensorflow"
 
     def validate(self, prefix: str = "train") -> None:
         defaults.check(_TRAIN_RULES, _section_values(self), _field(prefix))
@@ -250,6 +256,7 @@ _TRAIN_RULES = {
     "strategy": defaults.one_of(STRATEGIES),
     "cpu_replicas": defaults.non_negative_int,
     "image_grid_size": defaults.positive_int,
+    "backend": defaults.one_of(BACKENDS),
 }
 
 

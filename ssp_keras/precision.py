@@ -20,15 +20,24 @@ EMULATED_BFLOAT16 = ("this CPU has no native bfloat16 (avx512_bf16 / amx_bf16); 
                      "about 10x slower than float32")
 
 
+def gpu_visible() -> bool:
+    """Whether the Keras backend of this process (TensorFlow or JAX) sees a GPU."""
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return any(device.platform == "gpu" for device in jax.devices())
+    import tensorflow as tf
+
+    return bool(tf.config.list_physical_devices("GPU"))
+
+
 def bfloat16_is_fast() -> bool:
     """Whether this process computes on a CPU with native bfloat16 and sees no GPU."""
     from ssp_keras.runtime import native_bfloat16
 
-    if not native_bfloat16():
-        return False
-    import tensorflow as tf
-
-    return not tf.config.list_physical_devices("GPU")
+    return native_bfloat16() and not gpu_visible()
 
 
 def resolve_inference_precision(precision: str = "auto") -> str:
@@ -51,11 +60,9 @@ def resolve_training_precision(precision: str) -> str:
 def mixed_policy() -> str:
     """What ``--mixed-precision`` asks for: ``mixed_float16`` on a GPU, ``mixed_bfloat16`` on a CPU
     with native bfloat16, else float32 (with a note on standard error)."""
-    import tensorflow as tf
-
     from ssp_keras.runtime import native_bfloat16
 
-    if tf.config.list_physical_devices("GPU"):
+    if gpu_visible():
         return "mixed_float16"
     if native_bfloat16():
         return "mixed_bfloat16"

@@ -13,6 +13,9 @@ Two settings made the ``paper`` training step 1.6x faster on the project's 2-cor
 variable the user has set is left as it is, tcmalloc is used only when it is installed, and
 ``SSP_KERAS_CPU_SETTINGS=0`` turns the whole thing off. Nothing here imports TensorFlow or NumPy.
 
+`select_keras_backend` sets the Keras backend (``KERAS_BACKEND``) a command runs on, before Keras
+loads.
+
 `quiet_tensorflow_import` hides the C++ lines TensorFlow prints while it loads (the absl pre-init
 warning, the oneDNN notice, the CUDA stub, each twice: two of TensorFlow's shared libraries carry
 their own copy). They are printed before TensorFlow reads ``TF_CPP_MIN_LOG_LEVEL``, so they can only
@@ -103,6 +106,30 @@ def prepare_process(argv: Sequence[str], module: str = "ssp_keras.cli.main") -> 
         os.execve(sys.executable, [sys.executable, "-m", module, *argv], env)
     except OSError:
         return  # could not re-execute: carry on with glibc's malloc
+
+
+def requested_keras_backend(flag: Optional[str], environ: Optional[Mapping[str, str]] = None) -> Optional[str]:
+    """The backend a command was asked for: ``--backend`` if given, else ``$KERAS_BACKEND`` if set, else None."""
+    environ = os.environ if environ is None else environ
+    return flag or environ.get("KERAS_BACKEND") or None
+
+
+def select_keras_backend(backend: str) -> None:
+    """Makes Keras run on ``backend`` (``tensorflow`` or ``jax``) in this process; call before Keras loads.
+
+    Sets ``KERAS_BACKEND``, which Keras reads once, when it is imported. In a process where Keras
+    has already loaded on another backend (a Python session, the tests) it raises `InputError`:
+    the backend cannot change any more.
+    """
+    from ssp_keras.errors import InputError
+
+    os.environ["KERAS_BACKEND"] = backend
+    if "keras" in sys.modules:
+        import keras
+
+        if keras.backend.backend() != backend:
+            raise InputError(f"backend {backend!r} requested, but Keras is already loaded on the "
+                             f"{keras.backend.backend()!r} backend in this process; run the command in a new process")
 
 
 #: CPU flags with which oneDNN runs bfloat16 convolutions and matmuls natively (AVX-512 BF16, AMX).

@@ -67,3 +67,47 @@ def hold_folder(folder, purpose):
          str(folder), purpose], stdout=subprocess.PIPE, text=True)
     assert holder.stdout.readline().strip() == "held"
     return holder
+
+
+def gradient_recorder(name):
+    """An optimiser that keeps each variable's gradient of the last step (``.gradients``, optimiser
+    variables named ``*_gradient``) and leaves the variable alone, on any backend.
+
+    A step's gradients are deterministic up to float round-off; the weights after an Adam step are
+    not comparable element by element: Adam divides by the root of the squared gradient, so an
+    element whose gradient is about 0 moves by up to 2 * lr either way on round-off alone.
+    """
+    import keras
+
+    class GradientRecorder(keras.optimizers.Optimizer):
+        def build(self, variables):
+            if self.built:
+                return
+            super().build(variables)
+            self.gradients = [self.add_variable_from_reference(variable, "gradient") for variable in variables]
+
+        def update_step(self, gradient, variable, learning_rate):
+            self.gradients[self._get_variable_index(variable)].assign(gradient)
+
+    return GradientRecorder(learning_rate=1.0, name=name)
+
+
+class _Blocked:
+    """A `sys.meta_path` finder that refuses to import some top-level packages."""
+
+    def __init__(self, names):
+        self.names = frozenset(names)
+
+    def find_spec(self, name, path=None, target=None):
+        if name.split(".")[0] in self.names:
+            raise ImportError(f"{name} is blocked in this process (a machine without it)")
+        return None
+
+
+def block_imports(*names):
+    """From now on, importing any of the packages ``names`` in this process raises ImportError, as
+    on a machine where they are not installed (e.g. ``block_imports("tensorflow")`` for a JAX-only
+    GPU machine). Packages already imported stay."""
+    import sys
+
+    sys.meta_path.insert(0, _Blocked(names))

@@ -1,5 +1,6 @@
-"""Distribution: strategy selection, one step on 2 replicas == one step on 1, resume under
-MirroredStrategy after SIGKILL, XLA and mixed precision on CPU, and the multi-worker roles.
+"""Distribution: strategy selection, one step on 2 replicas == one step on 1 (MirroredStrategy on
+TensorFlow, DataParallel on JAX), resume under MirroredStrategy after SIGKILL, XLA and mixed
+precision on CPU, and the multi-worker roles.
 
 Splitting the CPU into logical devices must happen before TensorFlow initialises its devices, and
 pytest runs every test file in one process, so everything that needs two replicas runs in fresh
@@ -40,6 +41,7 @@ from ssp_keras.training.distribute import (
     writable_directory,
 )
 from ssp_keras.training.schedule import schedule_from_config
+from helpers import gradient_recorder
 from tiny import tiny_config
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -96,6 +98,36 @@ def test_auto_strategy_mirrors_over_cpu_replicas_and_restores_every_replica(two_
         for replica in (0, 1):
             np.testing.assert_array_equal(two_replicas[f"restored/{replica}/{name}"], two_replicas[f"saved/{name}"],
                                           err_msg=f"replica {replica}: {name}")
+
+
+# ----------------------------------------------------------------------------- JAX: DataParallel over 2 devices
+@pytest.mark.slow
+def test_jax_data_parallel_step_on_two_devices_equals_the_step_on_one(tmp_path):
+    """tests/jax_data_parallel.py: on JAX (TensorFlow blocked), ``keras.distribution.DataParallel``
+    over two CPU devices, as the trainer resolves ``--strategy mirrored --cpu-replicas 2``, gives the
+    one-device step on the same global batch: losses, every gradient, batch-norm statistics."""
+    env = {**ENV, "KERAS_BACKEND": "jax", "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "--xla_backend_optimization_level=0"}
+    result = subprocess.run([sys.executable, os.path.join(HERE, "jax_data_parallel.py"), str(tmp_path)],
+                            capture_output=True, text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stderr[-4000:]
+    with np.load(tmp_path / "results.npz") as saved:
+        results = {name: saved[name] for name in saved.files}
+    assert int(results["two/replicas"]) == 2 and str(results["two/strategy"]) == "DataParallel"
+    assert int(results["two/weight_devices"]) == 2 and int(results["one/weight_devices"]) == 1
+    assert "spec=P('batch',)" in str(results["two/batch_sharding"])  # each device gets half the batch
+    losses = _pairs(results, "loss")
+    assert {name for name, _, _ in losses} >= {"d_loss", "g_loss", "adv_loss", "iu_loss", "te_loss"}
+    for name, one, two in losses:
+        assert float(two) == pytest.approx(float(one), rel=1e-5, abs=1e-6), name
+    statistics = _pairs(results, "statistics")
+    assert statistics  # batch norm: the statistics must be the global batch's
+    for name, one, two in statistics:
+        np.testing.assert_allclose(two, one, rtol=1e-5, atol=1e-6, err_msg=name)
+    gradients = _pairs(results, "gradient")
+    assert len(gradients) > 20
+    for name, one, two in gradients:
+        scale = float(np.abs(one).max())
+        np.testing.assert_allclose(two, one, rtol=1e-3, atol=1e-3 * scale + 1e-9, err_msg=name)
 
 
 # ----------------------------------------------------------------------------- resume under mirrored
@@ -167,30 +199,10 @@ def dtype_policy():
     keras.config.set_dtype_policy(previous)
 
 
-class _GradientRecorder(keras.optimizers.Optimizer):
-    """Keeps each variable's gradient of the last step (``gradients``) and leaves the variable alone.
-
-    A step's gradients are deterministic up to float round-off; the weights after an Adam step are
-    not comparable: Adam divides by the root of the squared gradient, so an element whose gradient
-    is about 0 moves by up to 2 * lr either way on round-off alone."""
-
-    def __init__(self, name):
-        super().__init__(learning_rate=1.0, name=name)
-
-    def build(self, variables):
-        if self.built:
-            return
-        super().build(variables)
-        self.gradients = [self.add_variable_from_reference(variable, "gradient") for variable in variables]
-
-    def update_step(self, gradient, variable, learning_rate):
-        self.gradients[self._get_variable_index(variable)].assign(gradient)
-
-
 def _recording(config, initial, jit_compile=False):
     keras.utils.set_random_seed(0)
     model = build_sspnet(config)
-    model.compile(_GradientRecorder("g"), _GradientRecorder("d"), jit_compile=jit_compile)
+    model.compile(gradient_recorder("g"), gradient_recorder("d"), jit_compile=jit_compile)
     for variable, value in zip(model.generator.weights + model.discriminator.weights, initial):
         variable.assign(value)
     return model

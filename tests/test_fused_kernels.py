@@ -1,8 +1,11 @@
-"""The library's faster stand-ins for Keras pieces compute what the Keras pieces compute.
+"""The library's TensorFlow kernels compute what the layers' ``keras.ops`` kernels compute.
 
-`FusedBatchNormalization`, `WideInputConv2D` and `FusedAdam` exist only for speed (figures in
-benchmarks/RESULTS.md); these tests hold them to Keras' own layer / optimiser: same outputs, same
-gradients, same moving statistics, same updates, and a `.keras` round trip.
+Every layer of `ssp_keras.networks.layers` runs ``keras.ops`` on any backend and, on TensorFlow,
+a faster kernel of `ssp_keras.networks.tf_kernels` where one was measured to matter (figures in
+benchmarks/RESULTS.md): one layer, two kernels. These tests hold each TensorFlow kernel to the
+layer's ``keras.ops`` path (run on TensorFlow by switching the kernels off) and `FusedBatchNormalization`,
+`WideInputConv2D` and `FusedAdam` to Keras' own layer / optimiser: same outputs, same gradients,
+same moving statistics, same updates, and a `.keras` round trip.
 """
 
 from __future__ import annotations
@@ -12,9 +15,13 @@ import pytest
 import tensorflow as tf
 import keras
 
-from ssp_keras.networks import build_generator
+from ssp_keras.networks import build_generator, layers
 from ssp_keras.networks.layers import (
+    BilinearUpsampling2D,
     FusedBatchNormalization,
+    InstanceNormalization,
+    MirrorPadding2D,
+    SyncBatchNormalization,
     WideInputConv2D,
     conv_norm_act,
 )
@@ -47,6 +54,77 @@ def _assert_same_training_pass(reference, candidate, x, output_atol):
         np.testing.assert_allclose(a, b, rtol=1e-4, atol=1e-3)
 
 
+# ------------------------------------------------------------------------ TensorFlow kernel vs keras.ops
+def _fast_and_generic(monkeypatch, make_layer, x, weights=None):
+    """One training pass of ``make_layer()`` with its TensorFlow kernel, then of a copy with the
+    ``keras.ops`` kernel (the layers' backend switch turned off): ((outputs, gradients), (outputs,
+    gradients)), gradients with respect to the input and every trainable weight."""
+    results = []
+    for fast in (True, False):
+        monkeypatch.setattr(layers, "_on_tensorflow", lambda fast=fast: fast)
+        layer = make_layer()
+        layer.build(x.shape)
+        if weights is not None:
+            layer.set_weights(weights)
+        results.append(_values_and_gradients(layer, x, training=True))
+    return results
+
+
+def _assert_same(fast, generic, output_atol, gradient_atol=1e-4):
+    (y_fast, g_fast), (y_generic, g_generic) = fast, generic
+    assert np.abs(np.asarray(y_generic)).max() > 0
+    np.testing.assert_allclose(y_fast, y_generic, atol=output_atol)
+    assert len(g_fast) == len(g_generic)
+    for a, b in zip(g_fast, g_generic):
+        np.testing.assert_allclose(a, b, rtol=1e-4, atol=gradient_atol)
+
+
+@pytest.mark.parametrize("shape", [(3, 9, 7, 4), (1, 8, 8, 2)])
+def test_instance_norm_tensorflow_kernel_equals_its_keras_ops_kernel(monkeypatch, shape):
+    x = tf.constant(np.random.default_rng(8).normal(1.0, 2.0, shape).astype("float32"))
+    channels = shape[-1]
+    weights = [np.linspace(0.5, 2.0, channels).astype("float32"), np.linspace(-1.0, 1.0, channels).astype("float32")]
+    _assert_same(*_fast_and_generic(monkeypatch, lambda: InstanceNormalization(epsilon=1e-5), x, weights), output_atol=1e-5)
+
+
+def test_instance_norm_bfloat16_kernel_equals_its_keras_ops_kernel_to_bfloat16_rounding(monkeypatch, dtype_policy_bfloat16):
+    x = tf.constant(np.random.default_rng(9).normal(1.0, 2.0, (4, 6, 5, 4)).astype("float32"))
+    outputs = []
+    for fast in (True, False):  # N * C = 16: the fused bfloat16 kernel applies
+        monkeypatch.setattr(layers, "_on_tensorflow", lambda fast=fast: fast)
+        outputs.append(InstanceNormalization(epsilon=1e-5)(x))
+    assert outputs[0].dtype == outputs[1].dtype == tf.bfloat16
+    np.testing.assert_allclose(tf.cast(outputs[0], tf.float32), tf.cast(outputs[1], tf.float32), atol=3e-2)
+
+
+@pytest.mark.parametrize("pad", [1, 3])
+def test_mirror_padding_tensorflow_kernel_equals_its_keras_ops_kernel(monkeypatch, pad):
+    x = tf.constant(np.random.default_rng(10).normal(size=(2, 5, 7, 3)).astype("float32"))
+    fast, generic = _fast_and_generic(monkeypatch, lambda: MirrorPadding2D(pad), x)
+    _assert_same(fast, generic, output_atol=0, gradient_atol=1e-5)
+    assert fast[0].shape == (2, 5 + 2 * pad, 7 + 2 * pad, 3)
+
+
+def test_bilinear_upsampling_tensorflow_kernel_equals_its_keras_ops_kernel(monkeypatch):
+    x = tf.constant(np.random.default_rng(11).random((2, 4, 6, 3)).astype("float32"))
+    _assert_same(*_fast_and_generic(monkeypatch, BilinearUpsampling2D, x), output_atol=1e-6, gradient_atol=1e-5)
+
+
+def test_sync_batch_norm_tensorflow_kernel_equals_its_keras_ops_kernel_on_one_replica(monkeypatch):
+    x = tf.constant(np.random.default_rng(12).normal(3.0, 2.0, (4, 5, 5, 3)).astype("float32"))
+    _assert_same(*_fast_and_generic(monkeypatch, lambda: SyncBatchNormalization(momentum=0.9, epsilon=1e-5), x),
+                 output_atol=1e-5)
+
+
+@pytest.fixture
+def dtype_policy_bfloat16():
+    previous = keras.config.dtype_policy()
+    keras.config.set_dtype_policy("mixed_bfloat16")
+    yield
+    keras.config.set_dtype_policy(previous)
+
+
+# ------------------------------------------------------------------------ against Keras' own layers
 @pytest.mark.parametrize("scale_center", [(True, True), (False, True)])
 def test_fused_batch_norm_matches_keras_in_training(scale_center):
     scale, center = scale_center

@@ -194,18 +194,21 @@ def test_lite_training_learns_to_even_the_illumination():
 
 
 def test_the_private_keras_hook_sspnet_overrides_is_still_there():
-    """SSPNet overrides Keras' private `Model._maybe_symbolic_build` (no public route avoids the
-    `strategy.reduce` of the first batch that fails under MultiWorkerMirroredStrategy,
-    keras-team/keras#20585; tests/test_multiworker.py runs that path). A Keras upgrade that
-    renames or re-signs the hook, or stops reducing the batch there, fails here, loudly, rather
-    than silently bypassing the override: then re-check the issue and drop or adapt it."""
+    """SSPNet (on TensorFlow, through `MultiWorkerWorkarounds` of training/distribute.py) overrides
+    Keras' private `Model._maybe_symbolic_build` (no public route avoids the `strategy.reduce` of
+    the first batch that fails under MultiWorkerMirroredStrategy, keras-team/keras#20585;
+    tests/test_multiworker.py runs that path). A Keras upgrade that renames or re-signs the hook,
+    or stops reducing the batch there, fails here, loudly, rather than silently bypassing the
+    override: then re-check the issue and drop or adapt it."""
     import inspect
 
+    from ssp_keras.training.distribute import MultiWorkerWorkarounds
     from ssp_keras.training.model import SSPNet
 
     hook = getattr(keras.Model, "_maybe_symbolic_build", None)
     assert hook is not None, f"Keras {keras.__version__} has no Model._maybe_symbolic_build any more"
     assert list(inspect.signature(hook).parameters) == ["self", "iterator", "data_batch"]
+    assert SSPNet._maybe_symbolic_build is MultiWorkerWorkarounds._maybe_symbolic_build
     assert list(inspect.signature(SSPNet._maybe_symbolic_build).parameters) == ["self", "iterator", "data_batch"]
     assert "distribute_strategy.reduce" in inspect.getsource(hook), "Keras no longer reduces the first batch there"
 

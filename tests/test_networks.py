@@ -159,7 +159,7 @@ def test_instance_norm_of_a_batch_splits_it_into_images_in_float32_only(dtype, t
     training); half precision keeps the batch-as-one-image view its fast bfloat16 kernel needs."""
     import tensorflow as tf
 
-    from ssp_keras.networks.layers import _instance_norm
+    from ssp_keras.networks.tf_kernels import instance_norm as _instance_norm
 
     x = tf.cast(tf.random.normal([4, 6, 5, 16], seed=1), dtype)
     gamma, beta = tf.ones([16]), tf.zeros([16])

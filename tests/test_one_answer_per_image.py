@@ -93,7 +93,7 @@ def test_tiled_and_whole_image_agree_on_a_mosaic_of_real_frames(bundled, frames)
 
     # Per-tile statistics (what tiling did before) are visibly worse: the whole-image pass matters.
     function = enhance_module._compiled(generator)
-    per_tile = enhance_module.blend_tiles(mosaic, lambda tile: function(tile[None]).numpy()[0], 512, 64)
+    per_tile = enhance_module.blend_tiles(mosaic, lambda tile: function(tile[None])[0], 512, 64)
     assert grey_levels(per_tile, whole).mean() > 2 * error.mean()
 
 

@@ -64,16 +64,20 @@ def test_train_writes_a_complete_run_directory(dataset, config_file, tmp_path):
 
 
 @pytest.mark.slow
-def test_resume_after_sigkill_continues_epochs_optimiser_and_schedule(dataset, config_file, tmp_path):
+@pytest.mark.parametrize("backend, resume_backend", [("tensorflow", "tensorflow"), ("jax", "jax"), ("jax", "tensorflow")])
+def test_resume_after_sigkill_continues_epochs_optimiser_and_schedule(dataset, config_file, tmp_path, backend,
+                                                                       resume_backend):
+    """On each backend, and across them: a checkpoint holds the same variables on TensorFlow and
+    JAX, so a run killed on one resumes on the other (train.backend may differ on resume)."""
     run_dir = tmp_path / "run"
     env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
     process = subprocess.Popen(
         [sys.executable, "-m", "ssp_keras.cli.main", "train", "--data", str(dataset), "--config", str(config_file),
-         "--epochs", "1000", "--steps-per-epoch", str(STEPS), "--out", str(run_dir)],
+         "--epochs", "1000", "--steps-per-epoch", str(STEPS), "--out", str(run_dir), "--backend", backend],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
     )
     try:
-        deadline = time.time() + 240
+        deadline = time.time() + 480
         while not (run_dir / "checkpoints" / "state-epoch0002.npz").exists():
             assert process.poll() is None, "training exited early"
             assert time.time() < deadline, "no checkpoint in time"
@@ -86,10 +90,13 @@ def test_resume_after_sigkill_continues_epochs_optimiser_and_schedule(dataset, c
     killed_at = max(int(name[11:15]) for name in states if name.endswith(".npz") and not name.startswith(".tmp"))
     assert killed_at >= 2
 
+    assert json.loads((run_dir / "config.json").read_text())["train"]["backend"] == backend
+
     result = _cli("train", "--data", dataset, "--config", config_file, "--epochs", killed_at + 1,
-                  "--steps-per-epoch", STEPS, "--out", run_dir)
+                  "--steps-per-epoch", STEPS, "--out", run_dir, "--backend", resume_backend, timeout=480)
     assert result.returncode == 0, result.stderr
     assert f"Resuming from the checkpoint of epoch {killed_at}" in result.stdout
+    assert json.loads((run_dir / "config.json").read_text())["train"]["backend"] == resume_backend
     rows = _history(run_dir)
     assert int(rows[-1]["epoch"]) == killed_at  # the one new epoch, numbered after the killed run's
     with _state(run_dir, killed_at + 1) as final, _state(run_dir, killed_at) as before:
@@ -173,6 +180,35 @@ def test_init_from_a_generator_of_another_architecture_is_one_line(dataset, tmp_
                               "--init-from", tmp_path / "a", "--out", tmp_path / "c")
     assert code == 2 and "architecture differs" in error and "Traceback" not in error
     assert not (tmp_path / "c" / "generator.keras").exists()
+
+
+def test_the_backend_comes_from_the_flag_then_keras_backend_then_the_config(monkeypatch, tmp_path):
+    """``--backend`` over ``$KERAS_BACKEND`` over the configuration's ``train.backend`` (default
+    TensorFlow), recorded in the config; a backend Keras cannot switch to in this process (it is
+    loaded on TensorFlow here) or one ssp-net does not run on is one clear error."""
+    from ssp_keras.cli.main import build_parser
+    from ssp_keras.cli.options import config_from_args
+    from ssp_keras.errors import InputError
+
+    def backend(*flags, config=None):
+        argv = ["train", "--data", "d", "--out", "o", *flags] + (["--config", str(config)] if config else [])
+        return config_from_args(build_parser().parse_args(argv)).train.backend
+
+    monkeypatch.delenv("KERAS_BACKEND", raising=False)
+    assert backend() == "tensorflow"
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    assert backend("--backend", "tensorflow") == "tensorflow"
+    tiny_config(**{"train.backend": "jax"}).to_json(str(tmp_path / "jax.json"))
+    with pytest.raises(InputError, match="backend 'jax' requested, but Keras is already loaded on the 'tensorflow'"):
+        backend("--backend", "jax")
+    monkeypatch.delenv("KERAS_BACKEND")
+    with pytest.raises(InputError, match="already loaded"):  # KERAS_BACKEND unset: the file's
+        backend(config=tmp_path / "jax.json")
+    monkeypatch.setenv("KERAS_BACKEND", "tensorflow")
+    assert backend(config=tmp_path / "jax.json") == "tensorflow"  # the environment over the file
+    monkeypatch.setenv("KERAS_BACKEND", "torch")
+    with pytest.raises(ValueError, match="KERAS_BACKEND='torch': ssp-net runs on the backends"):
+        backend()
 
 
 def test_fit_progress_is_one_line_per_epoch_when_the_output_is_not_a_terminal(monkeypatch):

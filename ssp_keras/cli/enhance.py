@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from ssp_keras.cli.options import add_backend_option, select_backend
 from ssp_keras.inference.loading import INFERENCE_PRECISIONS
 
 #: Exit status when some inputs were unreadable and skipped (the readable ones were written).
@@ -73,6 +74,7 @@ def register(subparsers) -> argparse.ArgumentParser:
                         help="compute precision: auto = bfloat16 on a CPU with native bfloat16 (avx512_bf16 / "
                              "amx_bf16; 1.2-1.7x faster, within ~1 grey level of float32), float32 elsewhere")
     parser.add_argument("--quiet", "-q", action="store_true", help="no per-file progress lines")
+    add_backend_option(parser, "enhance")
     parser.set_defaults(run=run)
     return parser
 
@@ -103,6 +105,7 @@ def run(args: argparse.Namespace) -> int:
     # Inputs, --out (writable, not in use) and existing outputs are checked before the model is loaded.
     plan_outputs(args.inputs, args.out, dicom_as=args.dicom_as, overwrite=args.overwrite)
     require_model(args.model)
+    select_backend(args.backend)
     with claim_folder(args.out, "ssp-net enhance"):
         return _enhance(args, overlap)
 

@@ -45,6 +45,12 @@ def register(subparsers) -> argparse.ArgumentParser:
 def run(args: argparse.Namespace) -> int:
     import os
 
+    from ssp_keras.runtime import select_keras_backend
+
+    # SavedModel and ONNX are written from TensorFlow graphs, whatever backend trained the generator
+    # (a .keras file is backend-neutral) and whatever $KERAS_BACKEND says.
+    select_keras_backend("tensorflow")
+
     from ssp_keras.cli.options import require_model
     from ssp_keras.serving.export import check_model_name, resolve_version_path
     from ssp_keras.utils.locks import claim_folder

@@ -17,7 +17,7 @@ import sys
 from typing import Callable, Optional
 
 from ssp_keras import defaults
-from ssp_keras.config import LOSS_VARIANTS, PRECISIONS, STRATEGIES, SSPNetConfig, preset
+from ssp_keras.config import BACKENDS, LOSS_VARIANTS, PRECISIONS, STRATEGIES, SSPNetConfig, preset
 from ssp_keras.defaults import CHANNEL_COUNTS
 
 
@@ -92,6 +92,31 @@ def add_config_options(parser: argparse.ArgumentParser) -> None:
                        help="mixed_float16 on GPU (with loss scaling), mixed_bfloat16 on a CPU with native bfloat16 "
                             "(avx512_bf16 or amx_bf16); float32 elsewhere")
     group.add_argument("--jit-compile", action="store_true", help="compile the train step with XLA")
+    add_backend_option(group, "train")
+
+
+def add_backend_option(parser, what: str) -> None:
+    """``--backend tensorflow|jax``: the Keras backend to ``what`` on (default: $KERAS_BACKEND, else
+    the configuration's, TensorFlow)."""
+    parser.add_argument("--backend", choices=BACKENDS, default=None,
+                        help=f"Keras backend to {what} on (default: $KERAS_BACKEND if set, else tensorflow"
+                             + (" or the --config file's train.backend" if what == "train" else "") + ")")
+
+
+def select_backend(flag) -> str:
+    """Selects the Keras backend of ``--backend FLAG`` (else $KERAS_BACKEND, else TensorFlow) before
+    Keras loads (`ssp_keras.runtime.select_keras_backend`); returns it."""
+    from ssp_keras.runtime import requested_keras_backend, select_keras_backend
+
+    backend = _checked_backend(requested_keras_backend(flag)) or "tensorflow"
+    select_keras_backend(backend)
+    return backend
+
+
+def _checked_backend(backend):
+    if backend is not None and backend not in BACKENDS:
+        raise ValueError(f"KERAS_BACKEND={backend!r}: ssp-net runs on the backends {list(BACKENDS)}")
+    return backend
 
 
 _OVERRIDES = {
@@ -114,6 +139,8 @@ def config_from_args(args: argparse.Namespace, default_preset: str = "paper") ->
 
     The preset is --preset, else the one the file names, else ``default_preset``; a file naming
     another preset than --preset is refused. The file's settings then replace the preset's.
+    ``train.backend``: ``--backend``, else ``$KERAS_BACKEND``, else the file's or preset's; Keras is
+    set to it here, before it loads.
     """
     from ssp_keras.config import read_config_file
 
@@ -128,13 +155,21 @@ def config_from_args(args: argparse.Namespace, default_preset: str = "paper") ->
     overrides = {
         dotted: getattr(args, name) for name, dotted in _OVERRIDES.items() if getattr(args, name, None) is not None
     }
+    if getattr(args, "jit_compile", False):
+        overrides["train.jit_compile"] = True
+    from ssp_keras.runtime import requested_keras_backend, select_keras_backend
+
+    backend = _checked_backend(requested_keras_backend(getattr(args, "backend", None)))
+    if backend is not None:
+        overrides["train.backend"] = backend
+    config = config.replace(**overrides)
+    # Before anything imports Keras: the flag must take effect (and mixed_policy asks the backend for GPUs).
+    select_keras_backend(config.train.backend)
     if getattr(args, "mixed_precision", False):
         from ssp_keras.precision import mixed_policy
 
-        overrides["train.precision"] = mixed_policy()
-    if getattr(args, "jit_compile", False):
-        overrides["train.jit_compile"] = True
-    return config.replace(**overrides)
+        config = config.replace(**{"train.precision": mixed_policy()})
+    return config
 
 
 # ------------------------------------------------------------------ checks before TensorFlow loads

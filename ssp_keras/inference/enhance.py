@@ -62,19 +62,20 @@ FALLBACK_EXTENSION = ".png"
 
 # ------------------------------------------------------------------------------ pad and crop
 def _reflect_indices(size, padded_size):
-    """Source indices in ``[0, size)`` for positions ``[0, padded_size)`` (a TF int32 vector).
+    """Source indices in ``[0, size)`` for positions ``[0, padded_size)`` (an int32 vector).
 
     Positions past the end are mirrored about the last sample without repeating it (``abcd|cba``,
     numpy's and TensorFlow's "reflect"). When the padding is longer than the image, the mirroring
     repeats (``ab|abab``), which is what ``np.pad(mode="reflect")`` does too; a 1-pixel side is
-    repeated (edge padding), the only choice there.
+    repeated (edge padding), the only choice there. ``size`` and ``padded_size`` are ints, or
+    scalar tensors in a shape-generic TensorFlow graph.
     """
-    import tensorflow as tf
+    from keras import ops
 
-    positions = tf.range(padded_size)
-    period = tf.maximum(2 * (size - 1), 1)
+    positions = ops.arange(padded_size, dtype="int32")
+    period = ops.maximum(2 * (size - 1), 1)
     folded = positions % period
-    return tf.where(folded < size, folded, period - folded)
+    return ops.where(folded < size, folded, period - folded)
 
 
 def pad_to_multiple(images, multiple: int = PAD_MULTIPLE):
@@ -83,21 +84,20 @@ def pad_to_multiple(images, multiple: int = PAD_MULTIPLE):
     images: ``[N, H, W, C]`` tensor or array, any dtype, H and W >= 1 and possibly unknown at
       trace time (this runs inside the exported serving graph).
     Returns ``(padded [N, H', W', C], (H, W))`` with H', W' the next multiples of ``multiple``;
-    ``(H, W)`` are scalar int32 tensors for `crop_to_size`.
+    ``(H, W)`` (ints, or scalar int32 tensors when unknown at trace time) for `crop_to_size`.
 
-    Plain ``tf.pad(mode="REFLECT")`` needs padding < size, which fails for images smaller than
-    the padding (a 5-pixel-high strip needs 27 rows); the gather in `_reflect_indices` mirrors
-    repeatedly instead (numpy's behaviour), and equals ``tf.pad`` wherever that one works.
+    Plain reflect padding needs padding < size, which fails for images smaller than the padding
+    (a 5-pixel-high strip needs 27 rows); the gather in `_reflect_indices` mirrors repeatedly
+    instead (numpy's behaviour), and equals ``tf.pad(mode="REFLECT")`` wherever that one works.
     """
-    import tensorflow as tf
+    from keras import ops
 
-    images = tf.convert_to_tensor(images)
-    shape = tf.shape(images)
-    height, width = shape[1], shape[2]
+    images = ops.convert_to_tensor(images)
+    _, height, width, _ = ops.shape(images)
     padded_height = (height + multiple - 1) // multiple * multiple
     padded_width = (width + multiple - 1) // multiple * multiple
-    images = tf.gather(images, _reflect_indices(height, padded_height), axis=1)
-    images = tf.gather(images, _reflect_indices(width, padded_width), axis=2)
+    images = ops.take(images, _reflect_indices(height, padded_height), axis=1)
+    images = ops.take(images, _reflect_indices(width, padded_width), axis=2)
     return images, (height, width)
 
 
@@ -108,30 +108,63 @@ def crop_to_size(images, size):
 
 
 def enhance_tensor(model, images):
-    """The generator applied to images of any size, as TensorFlow ops (graph-safe).
+    """The generator applied to images of any size, as backend ops (graph-safe).
 
     images: float ``[N, H, W, C]`` in [0, 1], any H and W. Returns float32 ``[N, H, W, C]`` in
     [0, 1]: pad to multiples of 32, run ``model`` in inference mode, crop, clip. This is the one
     function both local inference and every exported serving signature run.
     """
-    import tensorflow as tf
+    from keras import ops
 
-    padded, size = pad_to_multiple(tf.cast(images, tf.float32))
-    enhanced = tf.cast(model(padded, training=False), tf.float32)
-    return tf.clip_by_value(crop_to_size(enhanced, size), 0.0, 1.0)
+    padded, size = pad_to_multiple(ops.cast(images, "float32"))
+    enhanced = ops.cast(model(padded, training=False), "float32")
+    return ops.clip(crop_to_size(enhanced, size), 0.0, 1.0)
 
 
-# One traced function per model. reduce_retracing makes TensorFlow generalise to
-# [None, None, None, C] after the second distinct shape instead of tracing every image size.
+def _compile(model, function) -> Callable:
+    """``function(*arrays)`` (which calls ``model``) compiled for the backend Keras runs on.
+
+    TensorFlow: a ``tf.function`` with ``reduce_retracing`` (it generalises to
+    ``[None, None, None, C]`` after the second distinct shape instead of tracing every image
+    size). JAX: ``jax.jit`` of the function with the model's weights passed in (a
+    `keras.StatelessScope`), traced once per input shape. Results are numpy arrays (pytrees of
+    them); the returned function's ``compiled`` attribute is the backend's own compiled function.
+    """
+    import keras
+
+    if keras.backend.backend() == "jax":
+        import jax
+
+        variables = model.trainable_variables + model.non_trainable_variables
+
+        def stateless(values, *arrays):
+            with keras.StatelessScope(state_mapping=list(zip(variables, values))):
+                return function(*arrays)
+
+        compiled = jax.jit(stateless)
+
+        def call(*arrays):
+            return jax.tree.map(np.asarray, compiled([v.value for v in variables], *arrays))
+    else:
+        import tensorflow as tf
+
+        compiled = tf.function(function, reduce_retracing=True)
+
+        def call(*arrays):
+            return tf.nest.map_structure(lambda value: value.numpy(), compiled(*arrays))
+
+    call.compiled = compiled
+    return call
+
+
+# One compiled function per model.
 _COMPILED = weakref.WeakKeyDictionary()
 
 
 def _compiled(model) -> Callable:
-    import tensorflow as tf
-
     function = _COMPILED.get(model)
     if function is None:
-        function = tf.function(lambda images: enhance_tensor(model, images), reduce_retracing=True)
+        function = _compile(model, lambda images: enhance_tensor(model, images))
         _COMPILED[model] = function
     return function
 
@@ -140,10 +173,8 @@ _COMPILED_WITH_STATISTICS = weakref.WeakKeyDictionary()
 
 
 def _compiled_with_statistics(model) -> Tuple[Callable, Callable]:
-    """``(record, enhance_with)``: traced functions that record a pass's normalisation statistics,
+    """``(record, enhance_with)``: compiled functions that record a pass's normalisation statistics,
     and that enhance with given statistics instead of their own (see `image_statistics`)."""
-    import tensorflow as tf
-
     from ssp_keras.networks.layers import fixed_statistics, recorded_statistics
 
     functions = _COMPILED_WITH_STATISTICS.get(model)
@@ -158,7 +189,7 @@ def _compiled_with_statistics(model) -> Tuple[Callable, Callable]:
             with fixed_statistics(statistics):
                 return enhance_tensor(model, images)
 
-        functions = (tf.function(record, reduce_retracing=True), tf.function(enhance_with, reduce_retracing=True))
+        functions = (_compile(model, record), _compile(model, enhance_with))
         _COMPILED_WITH_STATISTICS[model] = functions
     return functions
 
@@ -188,20 +219,20 @@ def image_statistics(model, image: np.ndarray, max_pixels: Optional[int] = None)
 
 
 def statistics_batch(image: np.ndarray, max_pixels: Optional[int] = None):
-    """The batch ``[1, h, w, C]`` (float32 tensor) whose normalisation statistics stand for the whole
+    """The batch ``[1, h, w, C]`` (float32 array) whose normalisation statistics stand for the whole
     image ``[H, W, C]``: the image itself up to ``max_pixels`` (default `STATISTICS_PIXELS`), else
     an area-averaged copy of about that many pixels. Local tiling and the serving client (which
     sends it to a server's ``image_statistics`` signature) use the same one."""
-    import tensorflow as tf
-
     max_pixels = STATISTICS_PIXELS if max_pixels is None else max_pixels
     height, width = image.shape[:2]
-    batch = tf.convert_to_tensor(image[None], tf.float32)
+    image = np.asarray(image, np.float32)
     if height * width > max_pixels:
+        import cv2
+
         scale = (max_pixels / float(height * width)) ** 0.5
         size = (max(PAD_MULTIPLE, round(height * scale)), max(PAD_MULTIPLE, round(width * scale)))
-        batch = tf.image.resize(batch, size, method="area")
-    return batch
+        image = cv2.resize(image, (size[1], size[0]), interpolation=cv2.INTER_AREA).reshape(*size, image.shape[2])
+    return image[None]
 
 
 def model_channels(model) -> int:
@@ -329,7 +360,7 @@ def enhance_array(
     if tile_size and (height > tile_size or width > tile_size):
         result = np.stack([_enhance_tiled(generator, item, tile_size, overlap) for item in batch])
     else:
-        result = _compiled(generator)(batch).numpy()
+        result = _compiled(generator)(batch)
     if single:
         result = result[0]
     return result[:, :, 0] if gray_2d else result
@@ -339,10 +370,11 @@ def _enhance_tiled(generator, image: np.ndarray, tile_size: int, overlap: int) -
     """One image ``[H, W, C]`` tile by tile, every tile normalised like the whole image."""
     if uses_instance_statistics(generator):
         enhance_with = _compiled_with_statistics(generator)[1]
-        function = functools.partial(enhance_with, statistics=image_statistics(generator, image))
+        statistics = image_statistics(generator, image)
+        function = lambda tiles: enhance_with(tiles, statistics)  # noqa: E731
     else:
         function = _compiled(generator)
-    return blend_tiles(image, lambda tile: function(tile[None]).numpy()[0], tile_size, overlap)
+    return blend_tiles(image, lambda tile: function(tile[None])[0], tile_size, overlap)
 
 
 # ------------------------------------------------------------------------------ files

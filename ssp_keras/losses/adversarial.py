@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-import tensorflow as tf
+from keras import ops
 
 
-def adversarial_loss(logits: tf.Tensor, target_is_real: bool, criterion: str = "lsgan") -> tf.Tensor:
+def adversarial_loss(logits, target_is_real: bool, criterion: str = "lsgan"):
     """adv(d, t) for a map of discriminator logits, one value per sample.
 
     Args:
@@ -17,12 +17,14 @@ def adversarial_loss(logits: tf.Tensor, target_is_real: bool, criterion: str = "
     Returns:
         float32 ``[N]``, the loss averaged over the patches of each sample.
     """
-    logits = tf.cast(logits, tf.float32)
-    target = tf.ones_like(logits) if target_is_real else tf.zeros_like(logits)
+    logits = ops.cast(logits, "float32")
+    target = 1.0 if target_is_real else 0.0
     if criterion == "lsgan":
-        per_patch = tf.math.squared_difference(logits, target)
+        per_patch = ops.square(logits - target)
     elif criterion == "bce":
-        per_patch = tf.nn.sigmoid_cross_entropy_with_logits(labels=target, logits=logits)
+        # -t log(sigmoid(d)) - (1 - t) log(1 - sigmoid(d)), in the overflow-free form
+        # max(d, 0) - d t + log(1 + exp(-|d|)) (what tf.nn.sigmoid_cross_entropy_with_logits computes).
+        per_patch = ops.relu(logits) - logits * target + ops.log1p(ops.exp(-ops.abs(logits)))
     else:
         raise ValueError(f"unknown adversarial criterion {criterion!r}; choose 'lsgan' or 'bce'")
-    return tf.reduce_mean(per_patch, axis=[1, 2, 3])
+    return ops.mean(per_patch, axis=[1, 2, 3])

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 
+import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
 
 # Keeps sqrt away from 0: on flat regions both variances vanish and d sqrt(v)/dv would be inf.
 _VARIANCE_EPSILON = 1e-8
@@ -31,44 +32,34 @@ def _gaussian_1d(window: int, sigma: float) -> np.ndarray:
     return (kernel / kernel.sum()).astype(np.float32)
 
 
-def _gaussian_filter(x: tf.Tensor, window: int, sigma: float) -> tf.Tensor:
+def _gaussian_filter(x, window: int, sigma: float):
     """Separable Gaussian filter per channel, 'valid' like SSIM: ``[N, H-w+1, W-w+1, C]``."""
     channels = x.shape[-1]
-    kernel = tf.constant(_gaussian_1d(window, sigma))
-    vertical = tf.tile(tf.reshape(kernel, [window, 1, 1, 1]), [1, 1, channels, 1])
-    horizontal = tf.tile(tf.reshape(kernel, [1, window, 1, 1]), [1, 1, channels, 1])
-    x = tf.nn.depthwise_conv2d(x, vertical, strides=[1, 1, 1, 1], padding="VALID")
-    return tf.nn.depthwise_conv2d(x, horizontal, strides=[1, 1, 1, 1], padding="VALID")
+    kernel = _gaussian_1d(window, sigma)
+    vertical = np.tile(kernel.reshape(window, 1, 1, 1), (1, 1, channels, 1))
+    horizontal = np.tile(kernel.reshape(1, window, 1, 1), (1, 1, channels, 1))
+    x = ops.depthwise_conv(x, vertical, strides=1, padding="valid")
+    return ops.depthwise_conv(x, horizontal, strides=1, padding="valid")
 
 
-def structure_map(
-    a: tf.Tensor, b: tf.Tensor, window: int = 11, sigma: float = 1.5, data_range: float = 1.0
-) -> tf.Tensor:
+def structure_map(a, b, window: int = 11, sigma: float = 1.5, data_range: float = 1.0):
     """The SSIM structure term s per pixel and channel, ``[N, H-w+1, W-w+1, C]`` in [-1, 1]."""
-    a = tf.cast(a, tf.float32)
-    b = tf.cast(b, tf.float32)
-    channels = a.shape[-1]
+    a = ops.cast(a, "float32")
+    b = ops.cast(b, "float32")
     # One filtering pass over the five moment images instead of five passes.
-    moments = _gaussian_filter(tf.concat([a, b, a * a, b * b, a * b], axis=-1), window, sigma)
-    mean_a, mean_b, mean_aa, mean_bb, mean_ab = tf.split(moments, 5 * [channels], axis=-1)
-    variance_a = tf.maximum(mean_aa - mean_a * mean_a, 0.0)
-    variance_b = tf.maximum(mean_bb - mean_b * mean_b, 0.0)
+    moments = _gaussian_filter(ops.concatenate([a, b, a * a, b * b, a * b], axis=-1), window, sigma)
+    mean_a, mean_b, mean_aa, mean_bb, mean_ab = ops.split(moments, 5, axis=-1)
+    variance_a = ops.maximum(mean_aa - mean_a * mean_a, 0.0)
+    variance_b = ops.maximum(mean_bb - mean_b * mean_b, 0.0)
     covariance = mean_ab - mean_a * mean_b
     c3 = (0.03 * data_range) ** 2 / 2.0
-    std_a = tf.sqrt(variance_a + _VARIANCE_EPSILON)
-    std_b = tf.sqrt(variance_b + _VARIANCE_EPSILON)
+    std_a = ops.sqrt(variance_a + _VARIANCE_EPSILON)
+    std_b = ops.sqrt(variance_b + _VARIANCE_EPSILON)
     return (covariance + c3) / (std_a * std_b + c3)
 
 
-def structure_loss(
-    a: tf.Tensor,
-    b: tf.Tensor,
-    window: int = 11,
-    sigma: float = 1.5,
-    data_range: float = 1.0,
-    noise_stddev: float = 0.0,
-    seed=None,
-) -> tf.Tensor:
+def structure_loss(a, b, window: int = 11, sigma: float = 1.5, data_range: float = 1.0, noise_stddev: float = 0.0,
+                   seed=None):
     """1 - mean(structure term) for each pair, float32 ``[N]``.
 
     Args:
@@ -78,11 +69,9 @@ def structure_loss(
         seed: a ``keras.random.SeedGenerator`` (or int) for the noise.
     """
     if noise_stddev > 0:
-        import keras
-
-        a = tf.cast(a, tf.float32)
-        b = tf.cast(b, tf.float32)
-        noise = keras.random.normal(tf.shape(a), stddev=noise_stddev, seed=seed)
-        a = tf.clip_by_value(a + noise, 0.0, data_range)
-        b = tf.clip_by_value(b + noise, 0.0, data_range)
-    return 1.0 - tf.reduce_mean(structure_map(a, b, window, sigma, data_range), axis=[1, 2, 3])
+        a = ops.cast(a, "float32")
+        b = ops.cast(b, "float32")
+        noise = keras.random.normal(ops.shape(a), stddev=noise_stddev, seed=seed)
+        a = ops.clip(a + noise, 0.0, data_range)
+        b = ops.clip(b + noise, 0.0, data_range)
+    return 1.0 - ops.mean(structure_map(a, b, window, sigma, data_range), axis=[1, 2, 3])

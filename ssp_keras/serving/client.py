@@ -466,7 +466,7 @@ class PredictionClient:
         computed from what `statistics_batch` makes of the image (downscaled further only when a
         message could not hold that)."""
         fitting = int((self.max_message_bytes - _REQUEST_OVERHEAD) / bytes_per_pixel)
-        batch = statistics_batch(image, max_pixels=min(STATISTICS_PIXELS, fitting)).numpy()
+        batch = statistics_batch(image, max_pixels=min(STATISTICS_PIXELS, fitting))
         outputs = self.predict({INPUT_IMAGES: batch}, SIGNATURE_STATISTICS)
         if OUTPUT_STATISTICS not in outputs:
             raise self._bad_answer(f"no '{OUTPUT_STATISTICS}' output (it sent {sorted(outputs) or 'none'})")

@@ -1,5 +1,8 @@
 """Choosing the `tf.distribute` strategy: one code path for one device, all GPUs of a machine
 (MirroredStrategy) and several machines (MultiWorkerMirroredStrategy, configured by TF_CONFIG).
+On the JAX backend the same settings choose a `keras.distribution.DataParallel` over the devices
+(`JaxDistribution`; one machine); TensorFlow is imported only where a tf.distribute strategy is
+in play, so the JAX paths run where TensorFlow is not installed.
 
 ``cpu_replicas`` splits the CPU into logical devices so that the multi-replica paths run, and are
 tested, on machines without GPUs.
@@ -8,17 +11,21 @@ Multi-worker runs follow Keras' multi-worker guide: every worker runs the same c
 the saving code (which may involve collective ops), but only the chief's files are kept; the
 other workers write to private temporary folders that are deleted at the end. Each worker reads
 its own subset of the image files (``worker_shard``), so no two workers see the same image.
+
+`MultiWorkerWorkarounds` holds what Keras 3.15's ``fit`` needs under MultiWorkerMirroredStrategy
+and does not do itself (keras-team/keras#20585); `SSPNet` takes it on the TensorFlow backend.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
 import tempfile
 from typing import NamedTuple, Optional
 
-import tensorflow as tf
+import keras
 
 log = logging.getLogger(__name__)
 
@@ -26,13 +33,18 @@ TASK_TYPES = ("chief", "worker")
 
 
 def configure_cpu_replicas(count: int) -> None:
-    """Splits the first CPU into ``count`` logical devices (must run before TF uses any device).
+    """Splits the first CPU into ``count`` logical devices (must run before TF uses any device; on
+    JAX, before JAX initialises its devices: ``--xla_force_host_platform_device_count``).
 
     Calling it again with the count already configured is a no-op; another count after the
     runtime started raises a clear error.
     """
     if count <= 1:
         return
+    if keras.backend.backend() == "jax":
+        return _configure_jax_cpu_devices(count)
+    import tensorflow as tf
+
     cpus = tf.config.list_physical_devices("CPU")
     current = tf.config.get_logical_device_configuration(cpus[0])
     if current is not None and len(current) == count:
@@ -48,6 +60,64 @@ def configure_cpu_replicas(count: int) -> None:
         ) from error
 
 
+def _configure_jax_cpu_devices(count: int) -> None:
+    flag = f"--xla_force_host_platform_device_count={count}"
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_force_host_platform_device_count" not in flags:
+        os.environ["XLA_FLAGS"] = f"{flags} {flag}".strip()
+    import jax
+
+    if len(jax.devices("cpu")) != count:
+        raise RuntimeError(
+            f"cannot split the CPU into {count} replicas: JAX's devices are already initialised in this process "
+            f"({len(jax.devices('cpu'))} CPU devices; set cpu_replicas, or XLA_FLAGS={flag}, before any JAX work)"
+        )
+
+
+class JaxDistribution:
+    """What the trainer needs of a strategy, on JAX: ``scope()`` (model, optimisers and metrics are
+    created in it) and ``num_replicas_in_sync``.
+
+    ``distribution``: a `keras.distribution.DataParallel` over several devices (each step's global
+    batch is split between them; the step is one program over the global batch), or None for one
+    device.
+    """
+
+    def __init__(self, distribution=None):
+        self.distribution = distribution
+        self.num_replicas_in_sync = distribution.device_mesh.devices.size if distribution is not None else 1
+
+    def scope(self):
+        return self.distribution.scope() if self.distribution is not None else contextlib.nullcontext()
+
+    @property
+    def name(self) -> str:
+        return type(self.distribution).__name__ if self.distribution is not None else "one device (JAX)"
+
+
+def strategy_name(strategy) -> str:
+    """The name recorded in a run's config.json: the tf.distribute class, or `JaxDistribution.name`."""
+    return strategy.name if isinstance(strategy, JaxDistribution) else type(strategy).__name__
+
+
+def _resolve_jax_distribution(train_config) -> JaxDistribution:
+    """`resolve_strategy` on JAX: ``auto`` and ``mirrored`` give DataParallel over all GPUs (or the
+    CPU devices of ``cpu_replicas``) when there are two or more, ``none`` one device."""
+    import jax
+
+    if train_config.strategy == "multiworker":
+        raise ValueError("strategy 'multiworker' (TensorFlow's MultiWorkerMirroredStrategy, configured by TF_CONFIG) "
+                         "needs the TensorFlow backend; on JAX use 'auto' or 'mirrored' (the devices of one machine)")
+    configure_cpu_replicas(train_config.cpu_replicas)
+    gpus = [device for device in jax.devices() if device.platform == "gpu"]
+    devices = gpus or jax.devices("cpu")
+    several = len(devices) >= 2 and (gpus or train_config.cpu_replicas >= 2)
+    if train_config.strategy == "none" or not several:
+        return JaxDistribution()
+    log.info("DataParallel over %s", devices)
+    return JaxDistribution(keras.distribution.DataParallel(devices=[f"{d.platform}:{d.id}" for d in devices]))
+
+
 def resolve_strategy(train_config) -> tf.distribute.Strategy:
     """The strategy named by ``train_config.strategy`` (``auto``, ``none``, ``mirrored``,
     ``multiworker``), after applying ``train_config.cpu_replicas``.
@@ -59,8 +129,12 @@ def resolve_strategy(train_config) -> tf.distribute.Strategy:
 
     Raises ValueError for a missing or malformed TF_CONFIG, for ``cpu_replicas`` with
     ``multiworker``, and for ``jit_compile`` with more than one replica (see
-    `check_jit_compile`).
+    `check_jit_compile`). On the JAX backend: a `JaxDistribution` (`_resolve_jax_distribution`).
     """
+    if keras.backend.backend() == "jax":
+        return _resolve_jax_distribution(train_config)
+    import tensorflow as tf
+
     kind = train_config.strategy
     if kind == "multiworker":
         if train_config.cpu_replicas > 1:
@@ -167,6 +241,10 @@ def worker_role_from_tf_config(text: Optional[str]) -> WorkerRole:
 
 
 def _role(strategy: tf.distribute.Strategy) -> WorkerRole:
+    if isinstance(strategy, JaxDistribution):
+        return WorkerRole(0, 1, True)
+    import tensorflow as tf
+
     if not isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy):
         return WorkerRole(0, 1, True)
     resolver = strategy.cluster_resolver
@@ -222,6 +300,7 @@ def agree_across_workers(strategy: tf.distribute.Strategy, value: int, what: str
     """
     if _role(strategy).count == 1:
         return
+    import tensorflow as tf
 
     @tf.function
     def gather():
@@ -234,3 +313,56 @@ def agree_across_workers(strategy: tf.distribute.Strategy, value: int, what: str
             f"the workers disagree on {what}: {values}. Give every worker the same --out on a shared "
             "filesystem, or start all of them from scratch."
         )
+
+
+# ------------------------------------------------------------------------- Keras workarounds
+class MultiWorkerWorkarounds:
+    """Mixin for a `keras.Model` whose ``fit`` runs under MultiWorkerMirroredStrategy (Keras 3.15,
+    keras-team/keras#20585). Off multi-worker it changes nothing.
+
+    * Keras' ``fit`` builds a model created under a strategy from the first batch, which it first
+      ``strategy.reduce``s; that reduce fails on an ``(lq, hq)`` tuple. The first local replica's
+      batch has the same per-replica shapes and needs no cross-worker op.
+    * Keras reduces multi-worker step outputs with ``reduce(MEAN, axis=0)``, which fails on
+      scalars; as ``[1]`` vectors they come back as the same scalars.
+
+    It overrides Keras' private ``Model._maybe_symbolic_build`` (no public route avoids that
+    reduce); tests/test_model.py fails loudly if a Keras upgrade renames or re-signs it.
+    """
+
+    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        import tensorflow as tf
+
+        strategy = getattr(self, "_distribute_strategy", None)
+        if iterator is not None and strategy is not None:
+            for _, _, batches in iterator:
+                first = next(batches)
+                break
+            data_batch = keras.tree.map_structure(
+                lambda v: strategy.experimental_local_results(v)[0] if isinstance(v, tf.distribute.DistributedValues) else v,
+                first,
+            )
+            iterator = None
+        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
+
+    def train_step(self, data):
+        return _as_vectors_across_workers(super().train_step(data))
+
+    def test_step(self, data):
+        return _as_vectors_across_workers(super().test_step(data))
+
+
+def _as_vectors_across_workers(logs: dict) -> dict:
+    """``logs`` with each scalar as a ``[1]`` vector under multi-worker training (see `MultiWorkerWorkarounds`)."""
+    import tensorflow as tf
+
+    if not _multi_worker(tf.distribute.get_strategy()):
+        return logs
+    return {name: tf.reshape(value, [1]) for name, value in logs.items()}
+
+
+def _multi_worker(strategy) -> bool:
+    """True under MultiWorkerMirroredStrategy with more than one worker (Keras' own test)."""
+    import tensorflow as tf
+
+    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and strategy.extended._in_multi_worker_mode()

@@ -8,12 +8,13 @@ probability 1/2 a random stored image is returned instead and replaced by the ne
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 
 class FakeImagePool(keras.layers.Layer):
     """Pool of ``size`` past fakes ``[size, H, W, C]``, created on first use (static H, W, C).
 
+    Written with ``keras.ops`` on fixed shapes, so it runs in a compiled step on every backend.
     Under a distribution strategy every replica reads and writes one shared pool (the first
     replica's update wins), which keeps the pool a plain mirrored variable.
     """
@@ -41,21 +42,23 @@ class FakeImagePool(keras.layers.Layer):
         )
 
     def call(self, fakes):
-        batch = tf.shape(fakes)[0]
-        count = tf.convert_to_tensor(self.count)
-        pool = tf.convert_to_tensor(self.images)
+        """``[B, H, W, C]`` fakes in; ``[B, H, W, C]`` out, each the fake itself or a stored one."""
+        batch = ops.shape(fakes)[0]
+        count = ops.convert_to_tensor(self.count)
+        pool = ops.convert_to_tensor(self.images)
         coin = keras.random.uniform((batch,), seed=self.seed_generator)
         random_slot = keras.random.randint((batch,), 0, self.size, seed=self.seed_generator)
-        filling_slot = count + tf.range(batch)
+        filling_slot = count + ops.arange(batch, dtype="int32")
         filling = filling_slot < self.size
-        swap = tf.logical_and(tf.logical_not(filling), coin > 0.5)
-        returned = tf.where(swap[:, None, None, None], tf.gather(pool, random_slot), fakes)
-        # Where each incoming image is written (slot), and whether it is written at all.
-        slot = tf.where(filling, filling_slot, random_slot)
-        written = tf.logical_or(filling, swap)
-        updated = tf.tensor_scatter_nd_update(
-            pool, tf.boolean_mask(slot, written)[:, None], tf.boolean_mask(fakes, written)
-        )
+        swap = ops.logical_and(ops.logical_not(filling), coin > 0.5)
+        returned = ops.where(swap[:, None, None, None], ops.take(pool, random_slot, axis=0), fakes)
+        # Where each incoming image is written (slot), and whether it is written at all; of several
+        # images written to one slot, the last one stays.
+        slot = ops.where(filling, filling_slot, random_slot)
+        written = ops.logical_or(filling, swap)
+        hits = ops.logical_and(written[:, None], slot[:, None] == ops.arange(self.size, dtype="int32")[None, :])
+        writer = ops.argmax(ops.where(hits, ops.arange(1, batch + 1, dtype="int32")[:, None], 0), axis=0)  # [size]
+        updated = ops.where(ops.any(hits, axis=0)[:, None, None, None], ops.take(fakes, writer, axis=0), pool)
         self.images.assign(updated)
-        self.count.assign(tf.minimum(count + batch, self.size))
+        self.count.assign(ops.minimum(count + batch, self.size))
         return returned

@@ -1,4 +1,4 @@
-"""`SSPNet`: the GAN as a `keras.Model` whose `train_step` reads like SPEC section 3.
+"""`SSPNet`: the GAN as a `keras.Model` whose training step reads like SPEC section 3.
 
 Notation: x = LQ batch, y = HQ batch, G(x), G(y) their enhancements, adv(d, t) the adversarial
 criterion. One training step:
@@ -14,13 +14,20 @@ With a restoration degradation model (``degradation``, off in the paper; issue #
 in training is x~, x blurred, reduced in contrast and noised at random
 (`ssp_keras.training.degradation`), while structure(x, G(x~)) still compares with x: G is taught
 to restore rather than to preserve the degradation. ``denoising_noise`` > 0 (the older, noise-only
-form) adds signal-dependent noise the same way. Everything else reads G(x~) for G(x).
+form) adds signal-dependent noise the same way. `_generator_input` is the one place where G's
+training input is formed; everything else reads G(x~) for G(x).
 
 The loss variant of the paper's Table 3 ("gan", "gan+iu", "gan+te", "gan+sp") switches the L_SP
 terms on and off; all terms are always measured and reported.
 
-Losses are per-sample vectors reduced with `tf.nn.compute_average_loss`, so gradients summed
-across replicas equal those of one replica on the same global batch.
+`SSPNet` holds these equations (`discriminator_loss`, `generator_loss_terms`, from D's logits) and
+nothing else. The step that differentiates them is written once per backend, beside each other,
+as keras.io's "Customizing what happens in fit()" guides write them:
+`ssp_keras.training.tensorflow_step` (``tf.GradientTape``) and `ssp_keras.training.jax_step`
+(a stateless ``train_step(state, data)`` with ``stateless_call``, ``jax.value_and_grad`` and both
+optimisers' ``stateless_apply``); `SSPNet` is built on the one of the backend Keras runs on, and
+both give the same step to float32 rounding (tests/test_backend_parity.py). Losses are per-sample
+vectors reduced over the global batch, so a step on several replicas equals one on one replica.
 """
 
 from __future__ import annotations
@@ -29,19 +36,42 @@ import dataclasses
 from typing import Sequence
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 from ssp_keras.defaults import LOSS, LOSS_RULES, LOSS_VARIANT_TERMS, check_arguments
 from ssp_keras.losses import adversarial_loss, illumination_uniformity_loss, structure_loss
 from ssp_keras.training.degradation import RestorationDegradation, add_poisson_gaussian_noise
 from ssp_keras.training.history_pool import FakeImagePool
-from ssp_keras.training.optimizers import FusedAdam
+from ssp_keras.training.optimizers import FusedAdam, OptimizerPair
 
 LOSS_NAMES = ("d_loss", "g_loss", "adv_loss", "iu_loss", "te_loss", "sp_loss", "identity_loss")
 
 
+def _backend_step_classes() -> tuple:
+    """The classes holding `SSPNet`'s ``train_step`` and ``test_step`` for the backend Keras runs on
+    (imported here, so that only that backend's framework is loaded)."""
+    backend = keras.backend.backend()
+    if backend == "tensorflow":
+        from ssp_keras.training.distribute import MultiWorkerWorkarounds
+        from ssp_keras.training.tensorflow_step import TensorFlowTrainStep
+
+        return (MultiWorkerWorkarounds, TensorFlowTrainStep)  # the workarounds wrap the step
+    if backend == "jax":
+        from ssp_keras.training.jax_step import JaxTrainStep
+
+        return (JaxTrainStep,)
+    return (_UnsupportedBackendTrainStep,)
+
+
+class _UnsupportedBackendTrainStep:
+    def train_step(self, *args):
+        raise NotImplementedError(f"SSPNet trains on the TensorFlow and JAX backends, not on {keras.backend.backend()!r}")
+
+    test_step = train_step
+
+
 @keras.saving.register_keras_serializable(package="ssp_keras")
-class SSPNet(keras.Model):
+class SSPNet(*_backend_step_classes(), keras.Model):
     """SSP-Net: owns the generator and the discriminator; `call` enhances.
 
     The loss settings' defaults and rules: `ssp_keras.defaults.LOSS` and ``LOSS_RULES`` (which
@@ -136,7 +166,9 @@ class SSPNet(keras.Model):
 
         TF 2.21 / Keras 3.15: an optimiser that `compile` does not own must create its slots inside
         `strategy.scope()`, or the first `fit` fails with a placeholder error; building here (the
-        caller compiles inside the scope) guarantees it.
+        caller compiles inside the scope) guarantees it. ``model.optimizer`` becomes an
+        `OptimizerPair`, which gives Keras' trainers the variables of both (the JAX trainer carries
+        them in the step's state).
         """
         kwargs.setdefault("optimizer", None)
         super().compile(**kwargs)
@@ -148,27 +180,11 @@ class SSPNet(keras.Model):
         self.discriminator_optimizer = discriminator_optimizer
         self.generator_optimizer.build(self.generator.trainable_variables)
         self.discriminator_optimizer.build(self.discriminator.trainable_variables)
+        self.optimizer = OptimizerPair(self.generator_optimizer, self.discriminator_optimizer)
 
     @property
     def metrics(self):
         return list(self.trackers.values())
-
-    def _maybe_symbolic_build(self, iterator=None, data_batch=None):
-        """Keras 3.15's `fit` builds a model created under a strategy from the first batch, which it
-        first `strategy.reduce`s; under MultiWorkerMirroredStrategy that reduce fails on an
-        ``(lq, hq)`` tuple (keras-team/keras#20585). The first local replica's batch has the same
-        per-replica shapes and needs no cross-worker op."""
-        strategy = getattr(self, "_distribute_strategy", None)
-        if iterator is not None and strategy is not None:
-            for _, _, batches in iterator:
-                first = next(batches)
-                break
-            data_batch = keras.tree.map_structure(
-                lambda v: strategy.experimental_local_results(v)[0] if isinstance(v, tf.distribute.DistributedValues) else v,
-                first,
-            )
-            iterator = None
-        return super()._maybe_symbolic_build(iterator=iterator, data_batch=data_batch)
 
     def get_config(self):
         config = super().get_config()
@@ -206,30 +222,27 @@ class SSPNet(keras.Model):
             config["degradation"] = keras.saving.deserialize_keras_object(config["degradation"])
         return cls(**config)
 
-    # ------------------------------------------------------------------ the losses
+    # ------------------------------------------------------------------ the equations
     def _adv(self, logits, target_is_real):
         return adversarial_loss(logits, target_is_real, self.adversarial)
 
-    def discriminator_losses(self, real_hq, enhanced_lq, enhanced_hq, training):
-        """Per-sample L_D, ``[N]``. One D pass over [y, G(x), G(y)] (D normalises per sample)."""
-        logits = self.discriminator(tf.concat([real_hq, enhanced_lq, enhanced_hq], 0), training=training)
-        real, fake_lq, fake_hq = tf.split(logits, 3, axis=0)
-        real_term = self._adv(real, True)
-        lq_branch = 0.5 * (real_term + self._adv(fake_lq, False))
-        hq_branch = 0.5 * (real_term + self._adv(fake_hq, False))
+    def discriminator_loss(self, real_logits, fake_lq_logits, fake_hq_logits):
+        """Per-sample L_D, ``[N]``, from D's logits on y, G(x) and G(y)."""
+        real_term = self._adv(real_logits, True)
+        lq_branch = 0.5 * (real_term + self._adv(fake_lq_logits, False))
+        hq_branch = 0.5 * (real_term + self._adv(fake_hq_logits, False))
         return self.lambda1 * lq_branch + self.lambda2 * hq_branch
 
-    def generator_losses(self, lq, hq, enhanced_lq, enhanced_hq, training):
-        """Per-sample generator loss terms, a dict of ``[N]`` tensors (``g_loss`` is the total)."""
-        logits = self.discriminator(tf.concat([enhanced_lq, enhanced_hq], 0), training=training)
-        fake_lq, fake_hq = tf.split(logits, 2, axis=0)
-        adv = self.lambda1 * self._adv(fake_lq, True) + self.lambda2 * self._adv(fake_hq, True)
+    def generator_loss_terms(self, lq, hq, enhanced_lq, enhanced_hq, fake_lq_logits, fake_hq_logits):
+        """Per-sample generator loss terms, a dict of ``[N]`` tensors (``g_loss`` is L_G), from the
+        images and D's logits on G(x) and G(y)."""
+        adv = self.lambda1 * self._adv(fake_lq_logits, True) + self.lambda2 * self._adv(fake_hq_logits, True)
         iu = illumination_uniformity_loss(enhanced_lq, self.iu_patch_sizes)
         te = self._structure(lq, enhanced_lq) + self._structure(hq, enhanced_hq)
         terms = LOSS_VARIANT_TERMS[self.variant]
         use_iu, use_te = "illumination" in terms, "structure" in terms
         sp = (iu if use_iu else 0.0 * iu) + self.beta * (te if use_te else 0.0 * te)
-        identity = tf.reduce_mean(tf.abs(hq - enhanced_hq), axis=[1, 2, 3])
+        identity = ops.mean(ops.abs(hq - enhanced_hq), axis=[1, 2, 3])
         total = adv + self.alpha * sp + self.identity_weight * identity
         return {"g_loss": total, "adv_loss": adv, "iu_loss": iu, "te_loss": te, "sp_loss": sp, "identity_loss": identity}
 
@@ -239,10 +252,20 @@ class SSPNet(keras.Model):
             noise_stddev=self.structure_noise, seed=self.noise_seed,
         )
 
-    # ------------------------------------------------------------------ steps
+    # ------------------------------------------------------------------ the networks on a batch
+    def discriminator_losses(self, real_hq, enhanced_lq, enhanced_hq, training):
+        """Per-sample L_D, ``[N]``. One D pass over [y, G(x), G(y)] (D normalises per sample)."""
+        logits = self.discriminator(ops.concatenate([real_hq, enhanced_lq, enhanced_hq], 0), training=training)
+        return self.discriminator_loss(*ops.split(logits, 3, axis=0))
+
+    def generator_losses(self, lq, hq, enhanced_lq, enhanced_hq, training):
+        """`generator_loss_terms` with D's logits on [G(x), G(y)], one D pass."""
+        logits = self.discriminator(ops.concatenate([enhanced_lq, enhanced_hq], 0), training=training)
+        return self.generator_loss_terms(lq, hq, enhanced_lq, enhanced_hq, *ops.split(logits, 2, axis=0))
+
     def _enhance_both(self, lq, hq, training):
-        enhanced = self.generator(tf.concat([lq, hq], axis=0), training=training)
-        return tf.split(enhanced, 2, axis=0)
+        enhanced = self.generator(ops.concatenate([lq, hq], axis=0), training=training)
+        return ops.split(enhanced, 2, axis=0)
 
     @staticmethod
     def _unpack(data):
@@ -250,7 +273,7 @@ class SSPNet(keras.Model):
         lq, hq, _ = keras.utils.unpack_x_y_sample_weight(data)
         if hq is None:
             raise ValueError("SSPNet trains on (lq, hq) pairs of unpaired batches; got a single tensor")
-        return tf.cast(lq, tf.float32), tf.cast(hq, tf.float32)
+        return ops.cast(lq, "float32"), ops.cast(hq, "float32")
 
     def _generator_input(self, lq):
         """G's LQ input in training: x~, the restoration degradation of x (and the denoising noise),
@@ -259,57 +282,9 @@ class SSPNet(keras.Model):
             lq = self.degradation(lq, training=True)
         if not self.denoising_noise:
             return lq
-        count = keras.ops.shape(lq)[0]
+        count = ops.shape(lq)[0]
         shot = self.denoising_noise * keras.random.uniform((count,), seed=self.noise_seed)
-        return add_poisson_gaussian_noise(lq, shot, keras.ops.zeros_like(shot), self.noise_seed)
-
-    def train_step(self, data):
-        lq, hq = self._unpack(data)
-        with tf.GradientTape() as generator_tape:
-            enhanced_lq, enhanced_hq = self._enhance_both(self._generator_input(lq), hq, training=True)
-            with generator_tape.stop_recording():
-                d_per_sample = self._discriminator_update(hq, enhanced_lq, enhanced_hq)
-            g_terms = self.generator_losses(lq, hq, enhanced_lq, enhanced_hq, training=True)
-            g_loss = tf.nn.compute_average_loss(g_terms["g_loss"])
-            scaled = self.generator_optimizer.scale_loss(g_loss)
-        variables = self.generator.trainable_variables
-        self.generator_optimizer.apply_gradients(zip(generator_tape.gradient(scaled, variables), variables))
-        return self._track(d_per_sample, g_terms)
-
-    def _discriminator_update(self, hq, enhanced_lq, enhanced_hq):
-        fake_lq = tf.stop_gradient(enhanced_lq)
-        fake_hq = tf.stop_gradient(enhanced_hq)
-        if self.fake_pool is not None:
-            fake_lq, fake_hq = tf.split(self.fake_pool(tf.concat([fake_lq, fake_hq], 0)), 2, axis=0)
-        with tf.GradientTape() as tape:
-            per_sample = self.discriminator_losses(hq, fake_lq, fake_hq, training=True)
-            scaled = self.discriminator_optimizer.scale_loss(tf.nn.compute_average_loss(per_sample))
-        variables = self.discriminator.trainable_variables
-        self.discriminator_optimizer.apply_gradients(zip(tape.gradient(scaled, variables), variables))
-        return per_sample
-
-    def test_step(self, data):
-        lq, hq = self._unpack(data)
-        enhanced_lq, enhanced_hq = self._enhance_both(lq, hq, training=False)
-        d_per_sample = self.discriminator_losses(hq, enhanced_lq, enhanced_hq, training=False)
-        g_terms = self.generator_losses(lq, hq, enhanced_lq, enhanced_hq, training=False)
-        return self._track(d_per_sample, g_terms)
-
-    def _track(self, d_per_sample, g_terms):
-        self.trackers["d_loss"].update_state(d_per_sample)
-        for name, per_sample in g_terms.items():
-            self.trackers[name].update_state(per_sample)
-        logs = {name: tracker.result() for name, tracker in self.trackers.items()}
-        if _multi_worker(tf.distribute.get_strategy()):
-            # Keras 3.15 reduces multi-worker step outputs with reduce(MEAN, axis=0), which fails on
-            # scalars (keras-team/keras#20585); as [1] vectors they come back as the same scalars.
-            logs = {name: tf.reshape(value, [1]) for name, value in logs.items()}
-        return logs
-
-
-def _multi_worker(strategy) -> bool:
-    """True under MultiWorkerMirroredStrategy with more than one worker (Keras' own test)."""
-    return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and strategy.extended._in_multi_worker_mode()
+        return add_poisson_gaussian_noise(lq, shot, ops.zeros_like(shot), self.noise_seed)
 
 
 def _with_loss_scaling(optimizer):

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
 
 
 @keras.saving.register_keras_serializable(package="ssp_keras")
@@ -15,13 +14,15 @@ class FusedAdam(keras.optimizers.Adam):
     m += (g - m)(1 - beta_1), v += (g^2 - v)(1 - beta_2),
     w -= lr sqrt(1 - beta_2^t) / (1 - beta_1^t) * m / (sqrt(v) + epsilon).
     Same variables (checkpoints are interchangeable with `keras.optimizers.Adam`'s) and results up
-    to float32 rounding. AMSGrad, sparse gradients, other backends and multi-replica strategies
-    take Keras' path. Measured in ``benchmarks/RESULTS.md``.
+    to float32 rounding. AMSGrad, sparse gradients, other backends (JAX: Keras' Adam, which XLA
+    fuses itself) and multi-replica strategies take Keras' path. Measured in ``benchmarks/RESULTS.md``.
     """
 
     def update_step(self, gradient, variable, learning_rate):
-        if not self._fused_applies(gradient, variable):
+        if keras.backend.backend() != "tensorflow" or not self._fused_applies(gradient, variable):
             return super().update_step(gradient, variable, learning_rate)
+        import tensorflow as tf
+
         dtype = variable.dtype
         step = tf.cast(self.iterations + 1, dtype)
         index = self._get_variable_index(variable)
@@ -40,11 +41,34 @@ class FusedAdam(keras.optimizers.Adam):
         )
 
     def _fused_applies(self, gradient, variable) -> bool:
+        """On the TensorFlow backend: whether the fused kernel applies to this update."""
+        import tensorflow as tf
+
         strategy = getattr(self, "_distribution_strategy", None)
         return (
-            keras.backend.backend() == "tensorflow"
-            and not self.amsgrad
+            not self.amsgrad
             and not isinstance(gradient, tf.IndexedSlices)
             and isinstance(variable, tf.Variable)
             and (strategy is None or strategy.num_replicas_in_sync == 1)
         )
+
+
+class OptimizerPair:
+    """What Keras' trainers see as ``model.optimizer`` of a GAN: its two optimisers, G's then D's.
+
+    Keras' JAX trainer carries ``model.optimizer.variables`` through every step (the state of a
+    stateless ``train_step``) and writes them back after the epoch; here they are the variables of
+    both optimisers, G's first (`ssp_keras.training.jax_step` splits them). Both are built by
+    `SSPNet.compile`, so the pair counts as built. It is nothing more: each optimiser applies its
+    own gradients.
+    """
+
+    built = True
+
+    def __init__(self, generator_optimizer, discriminator_optimizer):
+        self.generator_optimizer = generator_optimizer
+        self.discriminator_optimizer = discriminator_optimizer
+
+    @property
+    def variables(self):
+        return list(self.generator_optimizer.variables) + list(self.discriminator_optimizer.variables)

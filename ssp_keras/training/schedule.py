@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import keras
-import tensorflow as tf
+from keras import ops
 
 
 @keras.saving.register_keras_serializable(package="ssp_keras")
@@ -38,13 +38,13 @@ class WarmupHalvingSchedule(keras.optimizers.schedules.LearningRateSchedule):
         self.halving_epochs = int(halving_epochs)
 
     def __call__(self, step):
-        step = tf.cast(step, tf.float32)
+        step = ops.cast(step, "float32")
         warmup_fraction = step / float(max(self.warmup_steps, 1))
         warm = self.warmup_start + (self.peak - self.warmup_start) * warmup_fraction
-        epoch = tf.floor(step / float(self.steps_per_epoch))
-        halvings = tf.floor(epoch / float(self.halving_epochs))
-        decayed = self.peak * tf.pow(0.5, halvings)
-        return tf.where(step < float(self.warmup_steps), warm, decayed)
+        epoch = ops.floor(step / float(self.steps_per_epoch))
+        halvings = ops.floor(epoch / float(self.halving_epochs))
+        decayed = self.peak * ops.power(0.5, halvings)
+        return ops.where(step < float(self.warmup_steps), warm, decayed)
 
     def get_config(self):
         return {

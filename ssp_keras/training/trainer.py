@@ -27,6 +27,7 @@ before the epoch's checkpoint or the generator is written (`NonFiniteLossGuard`)
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
@@ -54,6 +55,7 @@ PathList = Union[str, Sequence[str]]
 #: run; the others change neither the model nor what it is trained on or how.
 RESUMABLE_FIELDS = frozenset({
     "train.epochs", "train.image_grid_size", "train.jit_compile", "data.cache", "data.cache_limit_mb",
+    "train.backend",  # checkpoints hold the same variables on TensorFlow and JAX (tested)
 })
 #: Differing settings named in the refusal to resume; the rest are counted.
 _SHOWN_DIFFERENCES = 4
@@ -226,8 +228,10 @@ def _build_or_resume(config: SSPNetConfig, run: _Run, initial_generator: Optiona
 
 def _record_start(config: SSPNetConfig, run: _Run, data: _TrainingData, initial_epoch: int) -> None:
     """Writes config.json once the run has started (a start that fails leaves none to compare with)."""
+    from ssp_keras.training.distribute import strategy_name
+
     resolved = dict(replicas=run.replicas, global_batch=run.global_batch, steps_per_epoch=run.steps_per_epoch,
-                    strategy=type(run.strategy).__name__)
+                    strategy=strategy_name(run.strategy))
     if data.warnings:
         resolved["warnings"] = data.warnings
     _write_config(config, run.out_dir, data.record, **resolved)
@@ -248,15 +252,17 @@ def _fit(model, config: SSPNetConfig, run: _Run, data: _TrainingData, initial_ep
         # A resumed run draws new crops rather than replaying the first epochs' ones.
         seed=config.train.seed + initial_epoch, shard=worker_shard(run.strategy),
     )
-    fit = model.fit(
-        dataset,
-        epochs=config.train.epochs,
-        initial_epoch=initial_epoch,
-        steps_per_epoch=run.steps_per_epoch,
-        callbacks=_callbacks(config, run.out_dir, data.lq_files, data.hq_files, data.preview_files) + list(callbacks),
-        verbose=verbose,
-        shuffle=False,  # the streams shuffle themselves
-    )
+    # On JAX the distribution must be current while fit runs too (it shards each batch).
+    with run.strategy.scope() if keras.backend.backend() == "jax" else contextlib.nullcontext():
+        fit = model.fit(
+            dataset,
+            epochs=config.train.epochs,
+            initial_epoch=initial_epoch,
+            steps_per_epoch=run.steps_per_epoch,
+            callbacks=_callbacks(config, run.out_dir, data.lq_files, data.hq_files, data.preview_files) + list(callbacks),
+            verbose=verbose,
+            shuffle=False,  # the streams shuffle themselves
+        )
     return fit.history
 
 
@@ -301,7 +307,8 @@ def _build_model(config, steps_per_epoch, replicas, checkpoint_dir):
     model.compile(
         generator_optimizer=generator_optimizer,
         discriminator_optimizer=discriminator_optimizer,
-        jit_compile=config.train.jit_compile,
+        # JAX runs a step only compiled (op by op it would be many times slower).
+        jit_compile=config.train.jit_compile or keras.backend.backend() == "jax",
     )
     if model.fake_pool is not None:
         # The pool's variables are created on first use; create them now so they can be restored.
