@@ -110,3 +110,35 @@ def test_settings_are_validated_and_round_trip():
     assert again.get_config() == layer.get_config() and again.shot_noise == (0.01, 0.03)
     config = SSPNetConfig().replace(**{"degradation.blur_sigma": [1.0, 1.5]})
     assert SSPNetConfig.from_json(config.to_json()).degradation.blur_sigma == (1.0, 1.5)
+
+
+def test_a_checkpoint_carries_the_random_streams(tmp_path):
+    """A resumed run continues the degradation and noise draws instead of repeating its first ones."""
+    from ssp_keras.training import build_optimizers, build_sspnet
+    from ssp_keras.training.callbacks import restore_training_state, save_training_state
+    from tiny import tiny_config
+
+    config = tiny_config(**{"degradation.blur_probability": 1.0, "degradation.noise_probability": 1.0,
+                            "loss.denoising_noise": 0.05})
+
+    def compiled():
+        model = build_sspnet(config)
+        model.compile(*build_optimizers(config, 10))
+        return model
+
+    images = np.random.default_rng(3).random((2, 64, 64, 1), np.float32)
+    first = compiled()
+    for _ in range(3):  # advance the streams as training steps would
+        first.degradation(images, training=True)
+        keras.random.uniform((2,), seed=first.noise_seed)
+    save_training_state(first, str(tmp_path / "state-epoch0001.npz"), 1)
+
+    resumed = compiled()
+    assert restore_training_state(resumed, str(tmp_path)) == 1
+    np.testing.assert_array_equal(_np(resumed.degradation(images, training=True)),
+                                  _np(first.degradation(images, training=True)))
+    np.testing.assert_array_equal(_np(keras.random.uniform((2,), seed=resumed.noise_seed)),
+                                  _np(keras.random.uniform((2,), seed=first.noise_seed)))
+    fresh = compiled()  # without the restore, the draws would be the first epoch's again
+    assert not np.array_equal(_np(fresh.degradation(images, training=True)),
+                              _np(resumed.degradation(images, training=True)))

@@ -135,10 +135,24 @@ def _state_variables(model, paths: bool = False):
     }
     if model.fake_pool is not None:
         groups["fake_pool"] = model.fake_pool.weights
+    # The random streams (G's input degradation and noise, the pool's draws): without them a resumed
+    # run would repeat the draws of its first epochs.
+    groups["seeds"] = _seed_states(model)
     return [
         (f"{group.replace('_', ' ')}: {variable.path}" if paths else f"{group}/{index:05d}", variable)
         for group, variables in groups.items() for index, variable in enumerate(variables)
     ]
+
+
+def _seed_states(model):
+    """Every `keras.random.SeedGenerator` state the model holds, once each, in tracking order."""
+    seen = set()
+    states = []
+    for variable in model.variables:
+        if variable.path.endswith("seed_generator_state") and id(variable) not in seen:
+            seen.add(id(variable))
+            states.append(variable)
+    return states
 
 
 def save_training_state(model, path: str, epoch: int, logs=None) -> None:
@@ -183,7 +197,9 @@ def restore_training_state(model, directory: str) -> int:
         return 0
     path = states[-1]
     with np.load(path) as saved:
-        variables = _state_variables(model)
+        # Checkpoints written before the seeds were saved resume with fresh random streams.
+        variables = [(name, variable) for name, variable in _state_variables(model)
+                     if name in saved.files or not name.startswith("seeds/")]
         missing = [name for name, _ in variables if name not in saved.files]
         if missing:
             raise ValueError(f"checkpoint {path} does not match this model (missing {missing[0]}); "
