@@ -41,6 +41,15 @@ def pretrained_path(name: str) -> str:
     )
 
 
+def pretrained_config(name: str):
+    """The `SSPNetConfig` the bundled model ``name`` was trained with (its ``config.json``), or
+    ``None`` where only its generator file is on this machine."""
+    from ssp_keras.config import SSPNetConfig
+
+    path = os.path.join(os.path.dirname(pretrained_path(name)), "config.json")
+    return SSPNetConfig.from_file(path) if os.path.isfile(path) else None
+
+
 def is_pretrained_name(name: str) -> bool:
     return name in PRETRAINED
 

@@ -290,6 +290,23 @@ def test_load_generator_by_pretrained_name():
     assert enhance_array(model, random_image(40, 40, model.inputs[0].shape[-1])).shape[:2] == (40, 40)
 
 
+def test_the_bundled_model_ships_the_settings_it_was_trained_with(tmp_path, monkeypatch):
+    """ccmid-lite's config.json (what the demo fine-tunes it with) matches its generator file, holds
+    the restoration degradation it was trained on (#21), and a copy without it is reported as None."""
+    import shutil
+
+    from ssp_keras.pretrained import pretrained_config, pretrained_path
+
+    config = pretrained_config("ccmid-lite")
+    model = load_generator("ccmid-lite")
+    assert list(model.decoder_widths) == list(config.generator.decoder_widths)
+    assert config.degradation.blur_probability > 0 and config.degradation.noise_probability > 0
+    (tmp_path / "ccmid-lite").mkdir()
+    shutil.copy(pretrained_path("ccmid-lite"), tmp_path / "ccmid-lite" / "generator.keras")
+    monkeypatch.setenv("SSP_KERAS_MODELS", str(tmp_path))
+    assert pretrained_config("ccmid-lite") is None
+
+
 def test_load_generator_accepts_any_image_model(tmp_path):
     pointwise_model(3).save(tmp_path / "plain.keras")
     model = load_generator(str(tmp_path / "plain.keras"))
