@@ -49,6 +49,7 @@ import cv2
 import numpy as np
 
 from ssp_keras.errors import InputError
+from ssp_keras.utils.gaussian import gaussian_1d
 
 #: Side of the non-overlapping tiles of :func:`non_uniformity` (8x8 tiles on a 384x384 frame).
 DEFAULT_BLOCK = 48
@@ -114,12 +115,6 @@ def psnr(image, reference, data_range: float = 1.0) -> float:
     return 10.0 * math.log10(data_range**2 / mse)
 
 
-def _gaussian_1d(size: int, sigma: float) -> np.ndarray:
-    offsets = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
-    weights = np.exp(-(offsets**2) / (2.0 * sigma**2))
-    return weights / weights.sum()
-
-
 def ssim_map(
     image,
     reference,
@@ -135,7 +130,7 @@ def ssim_map(
     height, width = image.shape[:2]
     if height < window or width < window:
         raise InputError(f"SSIM needs images of at least {window}x{window} pixels, got {height}x{width}")
-    kernel = _gaussian_1d(window, sigma)
+    kernel = gaussian_1d(window, sigma)
     cut = window // 2
 
     def local_mean(values: np.ndarray) -> np.ndarray:
