@@ -476,7 +476,7 @@ class _Measurements:
         """Every method's enhancement of the image ``path``: written, measured, kept for the grid."""
         from ssp_keras.data.io import UnreadableImageError, read_image_with_info, write_image
         from ssp_keras.data.labels import read_binary_mask, stem
-        from ssp_keras.inference.enhance import output_bit_depth
+        from ssp_keras.data.samples import output_bit_depth
         from ssp_keras.metrics.niqe import NIQE_BLOCK_SIZE
 
         name = stem(path)
@@ -705,7 +705,7 @@ def _evaluate(generator, inputs: _Inputs, out_dir: str, labels, segmenter, basel
               grid_cell_size, progress, quick_segmenter) -> EvaluationReport:
     """`evaluate` once this process owns ``out_dir`` and the inputs are checked."""
     from ssp_keras.data.io import UnreadableImageError
-    from ssp_keras.inference.enhance import model_channels
+    from ssp_keras.inference.compiled import model_channels
 
     started = time.perf_counter()
     say = progress or (lambda line: None)

@@ -74,7 +74,7 @@ def _segment_function(model) -> Callable:
     if function is None:
         import tensorflow as tf
 
-        from ssp_keras.inference.enhance import crop_to_size, pad_to_multiple
+        from ssp_keras.inference.tiling import crop_to_size, pad_to_multiple
 
         multiple = size_multiple(model)
 
@@ -105,7 +105,8 @@ def segment(model, image, tile_size: Optional[int] = None) -> np.ndarray:
         right to the network's multiple and the result cropped back.
     """
     from ssp_keras.data.io import convert_channels
-    from ssp_keras.inference.enhance import blend_tiles, model_channels
+    from ssp_keras.inference.compiled import model_channels
+    from ssp_keras.inference.tiling import blend_tiles
 
     array = np.asarray(image)
     if array.dtype == np.uint8:

@@ -228,7 +228,8 @@ def statistics_layout(model) -> list:
     ``statistics`` tensors hold (for each, in this order: C means, then C variances)."""
     import tensorflow as tf
 
-    from ssp_keras.inference.enhance import PAD_MULTIPLE, enhance_tensor, model_channels
+    from ssp_keras.inference.compiled import enhance_tensor, model_channels
+    from ssp_keras.inference.tiling import PAD_MULTIPLE
     from ssp_keras.networks.layers import recorded_statistics
 
     with recorded_statistics() as recorded:
@@ -269,7 +270,7 @@ def serving_functions(model, max_pixels: int = DEFAULT_MAX_PIXELS, max_batch: in
 
     check_limits(max_pixels, max_batch)
 
-    from ssp_keras.inference.enhance import enhance_tensor, model_channels
+    from ssp_keras.inference.compiled import enhance_tensor, model_channels
 
     channels = model_channels(model)
     # The network traced once, as one function all three signatures call: saving re-traces each
@@ -535,7 +536,7 @@ def write_limits(path: str, max_pixels: int, max_batch: int) -> None:
 
 
 def _channels(model) -> int:
-    from ssp_keras.inference.enhance import model_channels
+    from ssp_keras.inference.compiled import model_channels
 
     return model_channels(model)
 
