@@ -179,7 +179,7 @@ def build_methods(model_sources):
 
 
 def image_paths(sources):
-    from ssp_keras.data.io import expand_image_paths
+    from ssp_keras.data.listing import expand_image_paths
 
     return expand_image_paths(sources, missing="--images: no such file or folder: '{}'")
 
@@ -216,7 +216,7 @@ def real_part(methods, paths, block: int):
     """Per-frame plain and planted metrics of every method: ``({method: {metric: [...]}}, names)``."""
     import numpy as np
 
-    from ssp_keras.data.io import read_image
+    from ssp_keras.data.reading import read_image
     from ssp_keras.evaluation import quality
     from ssp_keras.metrics import average_gradient, entropy, piqe
 
@@ -267,7 +267,7 @@ def restoration_part(methods, paths, seed: int, keep_images: bool = False):
     Returns ``({method: {metric: [...]}}, rows)``; rows (with ``keep_images``) are
     ``[plain, degraded, method outputs...]`` per frame, for the figure.
     """
-    from ssp_keras.data.io import read_image
+    from ssp_keras.data.reading import read_image
     from ssp_keras.evaluation import quality
 
     keys = [key for key, _, _ in RESTORATION_ROWS]
@@ -356,7 +356,7 @@ def synthetic_scenes(count: int, size: int, seed: int):
 def traced_frames(paths, labels: str, seed: int):
     """Real frames with tracings: ``(plain, planted degradation, mask)``; every frame needs its
     tracing of the same name in ``labels`` (``ssp_keras.data.labels.match_by_stem``)."""
-    from ssp_keras.data.io import read_image
+    from ssp_keras.data.reading import read_image
     from ssp_keras.data.labels import match_by_stem, read_binary_mask
     from ssp_keras.evaluation.quality import planted_degradation
 
@@ -370,7 +370,7 @@ def traced_frames(paths, labels: str, seed: int):
 
 
 def write_figure(path: str, rows, methods) -> None:
-    from ssp_keras.data.io import write_image
+    from ssp_keras.data.writing import write_image
     from ssp_keras.utils.image_grid import comparison_grid
 
     columns = ["plain", "degraded", *[name for name in methods if name != ORIGINAL]]

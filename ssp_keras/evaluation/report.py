@@ -436,7 +436,7 @@ class _Inputs:
 def _match_inputs(images: str, labels: Optional[str], masks: Optional[str], out_dir: str) -> _Inputs:
     """Checks the folders, matches their files by name and checks that labels and masks have their
     images' sizes (from the headers), before any work (unreadable images are found when met)."""
-    from ssp_keras.data.io import list_images
+    from ssp_keras.data.listing import list_images
     from ssp_keras.data.labels import check_sizes, index_by_stem, match_by_stem
     from ssp_keras.utils.files import check_output_location
 
@@ -474,7 +474,9 @@ class _Measurements:
 
     def measure(self, path: str, inputs: _Inputs, in_grid: bool) -> None:
         """Every method's enhancement of the image ``path``: written, measured, kept for the grid."""
-        from ssp_keras.data.io import UnreadableImageError, read_image_with_info, write_image
+        from ssp_keras.data.decoding import UnreadableImageError
+        from ssp_keras.data.reading import read_image_with_info
+        from ssp_keras.data.writing import write_image
         from ssp_keras.data.labels import read_binary_mask, stem
         from ssp_keras.data.samples import output_bit_depth
         from ssp_keras.metrics.niqe import NIQE_BLOCK_SIZE
@@ -555,7 +557,7 @@ def _notes(measured: _Measurements, table1: Table, table2: Optional[Table], quic
 
 def _write_grid(measured: _Measurements, out_dir: str, cell: int) -> Dict[str, object]:
     """Writes ``comparison.png``; returns its layout."""
-    from ssp_keras.data.io import write_image
+    from ssp_keras.data.writing import write_image
 
     methods = list(measured.method_functions)
     write_image(os.path.join(out_dir, GRID_FILE), comparison_grid(measured.grid_cells, methods, cell))
@@ -704,7 +706,7 @@ def evaluate(
 def _evaluate(generator, inputs: _Inputs, out_dir: str, labels, segmenter, baselines, max_grid_rows, model_name,
               grid_cell_size, progress, quick_segmenter) -> EvaluationReport:
     """`evaluate` once this process owns ``out_dir`` and the inputs are checked."""
-    from ssp_keras.data.io import UnreadableImageError
+    from ssp_keras.data.decoding import UnreadableImageError
     from ssp_keras.inference.compiled import model_channels
 
     started = time.perf_counter()

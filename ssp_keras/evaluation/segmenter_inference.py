@@ -104,7 +104,7 @@ def segment(model, image, tile_size: Optional[int] = None) -> np.ndarray:
         float32 ``[H, W]`` probabilities in [0, 1]. The image is reflect-padded at the bottom and
         right to the network's multiple and the result cropped back.
     """
-    from ssp_keras.data.io import convert_channels
+    from ssp_keras.data.reading import convert_channels
     from ssp_keras.inference.compiled import model_channels
     from ssp_keras.inference.tiling import blend_tiles
 

@@ -116,7 +116,7 @@ def enhance_files(
 ) -> FilesResult:
     """Enhances image files and folders into ``out_dir``, keeping names, folders, frames and bit depth.
 
-    inputs: files and/or folders (searched recursively, see ``data.io.list_images``).
+    inputs: files and/or folders (searched recursively, see ``ssp_keras.data.listing.list_images``).
     Names and relative folders are kept. Every frame of a stack is enhanced (`enhance_array` per
     frame): a multi-page TIFF gives a multi-page TIFF, a multi-frame DICOM a multi-frame DICOM.
     DICOM inputs give derived DICOMs (patient and study kept, a new series named after

@@ -64,7 +64,7 @@ def process_image_files(
       one warning naming it; an alpha channel is passed through unchanged, never enhanced.
     progress: called with one line per file (``[3/14] in.png -> out/in.png (0.21 s)``).
     dicom_as, overwrite: see `plan_outputs`. DICOM outputs are derived DICOMs
-      (`ssp_keras.data.io.write_derived_dicom`) whose SeriesDescription names ``model_name``; the
+      (`ssp_keras.data.dicom.write_derived_dicom`) whose SeriesDescription names ``model_name``; the
       files of one source series share one new series. ``model_source`` (what ``--model`` said)
       goes into the DerivationDescription.
     purpose: what this process does, shown to another one that finds ``out_dir`` claimed
@@ -82,7 +82,8 @@ def process_image_files(
 
 
 def _process_jobs(jobs, out_dir, transform, channels, progress, model_name, model_source) -> FilesResult:
-    from ssp_keras.data.io import UnreadableImageError, read_frames_and_alpha
+    from ssp_keras.data.decoding import UnreadableImageError
+    from ssp_keras.data.reading import read_frames_and_alpha
 
     started = time.perf_counter()
     written: List[str] = []
@@ -133,7 +134,8 @@ def _process_jobs(jobs, out_dir, transform, channels, progress, model_name, mode
 def _write_results(job, results, alphas, info, bit_depth, model_name, model_source, series_uids) -> List[str]:
     """Writes one input's results (with its alpha channels) where ``job`` says; the files written."""
     from ssp_keras import __version__
-    from ssp_keras.data.io import write_derived_dicom, write_frames
+    from ssp_keras.data.dicom import write_derived_dicom
+    from ssp_keras.data.writing import write_frames
     from ssp_keras.data.samples import SampleFormat, output_sample_format
 
     extension = os.path.splitext(job.destination)[1].lower()

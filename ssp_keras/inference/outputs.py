@@ -43,7 +43,7 @@ class FileJob:
 def output_name(relative: str, dicom_as: str = "dicom") -> str:
     """The output name for an input's relative path: the same, or ``.png`` for GIF (and for DICOM
     with ``dicom_as="png"``)."""
-    from ssp_keras.data.io import WRITE_EXTENSIONS
+    from ssp_keras.data.formats import WRITE_EXTENSIONS
 
     base, extension = os.path.splitext(relative)
     if extension.lower() == ".dcm" and dicom_as == "dicom":
@@ -72,7 +72,8 @@ def plan_outputs(
     output files exist already (the message says how many). ``out_dir`` may lie in the folder of
     an input *file* (``cd scans && ssp-net enhance one.png --out results``).
     """
-    from ssp_keras.data.io import dicom_frame_count, list_images
+    from ssp_keras.data.dicom import dicom_frame_count
+    from ssp_keras.data.listing import list_images
     from ssp_keras.utils.files import check_folder_creatable, check_output_location
 
     if dicom_as not in DICOM_OUTPUT_FORMATS:
