@@ -7,7 +7,7 @@ measures:
 * Table 1, no-reference quality of each enhanced image (:mod:`ssp_keras.metrics`): entropy, average
   gradient (AvG), NIQE and PIQE, as mean ± standard deviation over the images;
 * Table 2, when fibre labels are given: the enhanced images are segmented with a CS-Net
-  (:mod:`ssp_keras.evaluation.segmenter`) and scored against the labels (optionally inside
+  (:mod:`ssp_keras.segmentation`) and scored against the labels (optionally inside
   field-of-view masks): AUC, accuracy, sensitivity, specificity, precision (the paper's "FDR"
   column, see :mod:`ssp_keras.metrics.segmentation`), Dice, G-mean and Cohen's kappa.
 
@@ -388,8 +388,8 @@ def _resolve_generator(generator):
 
 def _resolve_segmenter(segmenter, out_dir: str, progress: Callable[[str], None], quick: Mapping[str, object]):
     """``(model, description)`` from a model, a folder / ``.keras`` path, or None (quick training)."""
-    from ssp_keras.evaluation.segmenter_inference import load_segmenter
-    from ssp_keras.evaluation.segmenter_training import train_segmenter
+    from ssp_keras.segmentation.inference import load_segmenter
+    from ssp_keras.segmentation.training import train_segmenter
 
     if segmenter is None:
         folder = os.path.join(out_dir, QUICK_SEGMENTER_FOLDER)
@@ -506,7 +506,7 @@ class _Measurements:
             self.grid_cells.append(row)
 
     def _metrics(self, enhanced: np.ndarray, label, field_of_view) -> Dict[str, float]:
-        from ssp_keras.evaluation.segmenter_inference import segment
+        from ssp_keras.segmentation.inference import segment
         from ssp_keras.metrics import segmentation_metrics
 
         values = no_reference_metrics(enhanced, self.metric_timer)
