@@ -1,8 +1,9 @@
 """The generator as one compiled function of images of any size, per backend.
 
 `enhance_tensor` (pad, run, crop, clip) is the one function both local inference and every
-exported serving signature run; `_compile` compiles a function of it for the backend Keras runs
-on, and `_compiled` keeps one per model. Shapes and ranges: float32 ``[N, H, W, C]`` in [0, 1].
+exported serving signature run; `compile_for_backend` compiles a function of it for the backend
+Keras runs on, and `compiled_enhance` keeps one per model. Shapes and ranges: float32
+``[N, H, W, C]`` in [0, 1].
 """
 
 from __future__ import annotations
@@ -30,7 +31,7 @@ def enhance_tensor(model, images):
     return ops.clip(crop_to_size(enhanced, size), 0.0, 1.0)
 
 
-def _compile(model, function) -> Callable:
+def compile_for_backend(model, function) -> Callable:
     """``function(*arrays)`` (which calls ``model``) compiled for the backend Keras runs on.
 
     TensorFlow: a ``tf.function`` with ``reduce_retracing`` (it generalises to
@@ -70,10 +71,12 @@ def _compile(model, function) -> Callable:
 _COMPILED = weakref.WeakKeyDictionary()
 
 
-def _compiled(model) -> Callable:
+def compiled_enhance(model) -> Callable:
+    """`enhance_tensor` of ``model`` compiled once (kept while the model lives): float32 arrays
+    ``[N, H, W, C]`` in [0, 1] in, numpy arrays of the same shape out."""
     function = _COMPILED.get(model)
     if function is None:
-        function = _compile(model, lambda images: enhance_tensor(model, images))
+        function = compile_for_backend(model, lambda images: enhance_tensor(model, images))
         _COMPILED[model] = function
     return function
 

@@ -22,7 +22,7 @@ import numpy as np
 
 from ssp_keras.data.samples import SIXTEEN_BIT_EXTENSIONS, output_bit_depth  # noqa: F401  (part of this API)
 from ssp_keras.errors import InputError
-from ssp_keras.inference.compiled import _compile, _compiled, enhance_tensor, model_channels  # noqa: F401
+from ssp_keras.inference.compiled import compiled_enhance, enhance_tensor, model_channels  # noqa: F401
 from ssp_keras.inference.files import FilesResult, colour_note, process_image_files  # noqa: F401
 from ssp_keras.inference.outputs import (  # noqa: F401
     DICOM_OUTPUT_FORMATS,
@@ -34,7 +34,7 @@ from ssp_keras.inference.outputs import (  # noqa: F401
 )
 from ssp_keras.inference.statistics import (  # noqa: F401
     STATISTICS_PIXELS,
-    _compiled_with_statistics,
+    compiled_with_statistics,
     image_statistics,
     statistics_batch,
     uses_instance_statistics,
@@ -49,6 +49,10 @@ from ssp_keras.inference.tiling import (  # noqa: F401
     pad_to_multiple,
     tile_starts,
 )
+
+
+# The private names these had here before (tests and callers of this module use them), for one release.
+_compiled, _compiled_with_statistics = compiled_enhance, compiled_with_statistics
 
 
 def enhance_array(
@@ -84,7 +88,7 @@ def enhance_array(
     if tile_size and (height > tile_size or width > tile_size):
         result = np.stack([_enhance_tiled(generator, item, tile_size, overlap) for item in batch])
     else:
-        result = _compiled(generator)(batch)
+        result = compiled_enhance(generator)(batch)
     if single:
         result = result[0]
     return result[:, :, 0] if gray_2d else result
@@ -93,12 +97,12 @@ def enhance_array(
 def _enhance_tiled(generator, image: np.ndarray, tile_size: int, overlap: int) -> np.ndarray:
     """One image ``[H, W, C]`` tile by tile, every tile normalised like the whole image."""
     if uses_instance_statistics(generator):
-        enhance_with = _compiled_with_statistics(generator)[1]
+        enhance_with = compiled_with_statistics(generator)[1]
         # This module's STATISTICS_PIXELS (tests lower it here to exercise the downscaled pass).
         statistics = image_statistics(generator, image, STATISTICS_PIXELS)
         function = lambda tiles: enhance_with(tiles, statistics)  # noqa: E731
     else:
-        function = _compiled(generator)
+        function = compiled_enhance(generator)
     return blend_tiles(image, lambda tile: function(tile[None])[0], tile_size, overlap)
 
 

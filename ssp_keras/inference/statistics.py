@@ -16,7 +16,7 @@ from typing import Callable, Optional, Tuple
 
 import numpy as np
 
-from ssp_keras.inference.compiled import _compile, enhance_tensor
+from ssp_keras.inference.compiled import compile_for_backend, enhance_tensor
 from ssp_keras.inference.tiling import AUTO_TILE_PIXELS, PAD_MULTIPLE
 
 #: Largest image (pixels) whose normalisation statistics, when tiling, come from a full-resolution
@@ -27,7 +27,7 @@ STATISTICS_PIXELS = AUTO_TILE_PIXELS
 _COMPILED_WITH_STATISTICS = weakref.WeakKeyDictionary()
 
 
-def _compiled_with_statistics(model) -> Tuple[Callable, Callable]:
+def compiled_with_statistics(model) -> Tuple[Callable, Callable]:
     """``(record, enhance_with)``: compiled functions that record a pass's normalisation statistics,
     and that enhance with given statistics instead of their own (see `image_statistics`)."""
     from ssp_keras.networks.layers import fixed_statistics, recorded_statistics
@@ -44,7 +44,7 @@ def _compiled_with_statistics(model) -> Tuple[Callable, Callable]:
             with fixed_statistics(statistics):
                 return enhance_tensor(model, images)
 
-        functions = (_compile(model, record), _compile(model, enhance_with))
+        functions = (compile_for_backend(model, record), compile_for_backend(model, enhance_with))
         _COMPILED_WITH_STATISTICS[model] = functions
     return functions
 
@@ -69,7 +69,7 @@ def image_statistics(model, image: np.ndarray, max_pixels: Optional[int] = None)
     image of that size.
     Returns ``{layer name: (mean, variance)}``, each ``[1, 1, 1, C_layer]``, for `enhance_array`.
     """
-    record, _ = _compiled_with_statistics(model)
+    record, _ = compiled_with_statistics(model)
     return record(statistics_batch(image, max_pixels))
 
 
