@@ -169,7 +169,7 @@ def train(model, config, seconds: float, print_every_s: float) -> dict:
     """Training on the bundled CCMID frames for ``seconds``, numpy batches, the losses printed."""
     import numpy as np
 
-    from ssp_keras.data.io import read_image
+    from ssp_keras.data.reading import read_image
 
     folders = [os.path.join(REPOSITORY, "data", "ccmid", name) for name in ("trainA", "trainB")]
     frames = [[read_image(path, 1) for path in sorted(glob.glob(os.path.join(folder, "*.jpg")))] for folder in folders]

@@ -112,7 +112,7 @@ def precision_rows(generator, precisions, channels: int, repeats: int, rounds: i
 
     import numpy as np
 
-    from ssp_keras.data.io import read_image
+    from ssp_keras.data.reading import read_image
     from ssp_keras.inference import enhance_array
     from ssp_keras.inference.loading import with_precision
 
@@ -155,7 +155,7 @@ def precision_rows(generator, precisions, channels: int, repeats: int, rounds: i
 def folder_row(generator, channels: int, count: int) -> dict:
     import numpy as np
 
-    from ssp_keras.data.io import write_image
+    from ssp_keras.data.writing import write_image
     from ssp_keras.inference import enhance_array, enhance_files
 
     rng = np.random.default_rng(1)
@@ -175,7 +175,7 @@ def huge_row(args) -> dict:
     """Writes the huge TIFF here, enhances it in a fresh child, and reads back the child's peaks."""
     import numpy as np
 
-    from ssp_keras.data.io import write_image
+    from ssp_keras.data.writing import write_image
 
     side = args.huge_side
     with tempfile.TemporaryDirectory() as folder:

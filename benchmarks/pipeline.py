@@ -31,7 +31,7 @@ os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 import tensorflow as tf  # noqa: E402
 
 from ssp_keras.config import DataConfig  # noqa: E402
-from ssp_keras.data.io import scan_images  # noqa: E402
+from ssp_keras.data.listing import scan_images  # noqa: E402
 from ssp_keras.data.pipeline import make_unpaired_dataset  # noqa: E402
 from ssp_keras.data.synthetic import generate_dataset  # noqa: E402
 from ssp_keras.utils.files import atomic_write_bytes  # noqa: E402

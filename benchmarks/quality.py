@@ -179,7 +179,7 @@ def build_methods(model_sources):
 
 
 def image_paths(sources):
-    from ssp_keras.data.io import expand_image_paths
+    from ssp_keras.data.listing import expand_image_paths
 
     return expand_image_paths(sources, missing="--images: no such file or folder: '{}'")
 
@@ -189,7 +189,7 @@ def synthetic_part(methods, count: int, size: int, seed: int):
     import numpy as np
 
     from ssp_keras.data.synthetic import generate_pair
-    from ssp_keras.evaluation.quality import psnr, ssim
+    from ssp_keras.metrics.full_reference import psnr, ssim
 
     values = {name: {"psnr": [], "ssim": []} for name in methods}
     for index in range(count):
@@ -216,8 +216,10 @@ def real_part(methods, paths, block: int):
     """Per-frame plain and planted metrics of every method: ``({method: {metric: [...]}}, names)``."""
     import numpy as np
 
-    from ssp_keras.data.io import read_image
-    from ssp_keras.evaluation import quality
+    from ssp_keras.data.reading import read_image
+    from ssp_keras.evaluation.quality import apply_vignette, exposure_matched, planted_vignette, shading_removed
+    from ssp_keras.metrics.full_reference import detail_correlation
+    from ssp_keras.metrics.illumination import border_band, non_uniformity
     from ssp_keras.metrics import average_gradient, entropy, piqe
 
     keys = [key for key, _, _ in REAL_ROWS]
@@ -225,24 +227,24 @@ def real_part(methods, paths, block: int):
     for index, path in enumerate(paths):
         progress(f"frame {index + 1}/{len(paths)}: {os.path.basename(path)}")
         image = read_image(path, channels=1)
-        vignetted = quality.apply_vignette(image, quality.planted_vignette(image.shape))
-        input_nonuniformity = quality.non_uniformity(image, block)
+        vignetted = apply_vignette(image, planted_vignette(image.shape))
+        input_nonuniformity = non_uniformity(image, block)
         for name, method in methods.items():
             output = np.clip(np.asarray(method(image), dtype=np.float32), 0.0, 1.0)
             corrected = np.clip(np.asarray(method(vignetted), dtype=np.float32), 0.0, 1.0)
-            nonuniformity = quality.non_uniformity(output, block)
+            nonuniformity = non_uniformity(output, block)
             row = {
                 "nonuniformity": nonuniformity,
                 "nonuniformity_ratio": nonuniformity / input_nonuniformity if input_nonuniformity > 0 else float("nan"),
-                "border_band": abs(quality.border_band(output)),
+                "border_band": abs(border_band(output)),
                 "niqe": _niqe_or_nan(output),
                 "piqe": piqe(output),
                 "brightness_ratio": float(output.mean() / image.mean()) if image.mean() > 0 else float("nan"),
-                "piqe_at_input_exposure": piqe(quality.exposure_matched(output, image)),
+                "piqe_at_input_exposure": piqe(exposure_matched(output, image)),
                 "average_gradient": average_gradient(output),
                 "entropy": entropy(output),
-                "shading_removed": quality.shading_removed(corrected, vignetted, block),
-                "detail_correlation": quality.detail_correlation(corrected, image),
+                "shading_removed": shading_removed(corrected, vignetted, block),
+                "detail_correlation": detail_correlation(corrected, image),
             }
             for key in keys:
                 values[name][key].append(float(row[key]))
@@ -267,8 +269,9 @@ def restoration_part(methods, paths, seed: int, keep_images: bool = False):
     Returns ``({method: {metric: [...]}}, rows)``; rows (with ``keep_images``) are
     ``[plain, degraded, method outputs...]`` per frame, for the figure.
     """
-    from ssp_keras.data.io import read_image
-    from ssp_keras.evaluation import quality
+    from ssp_keras.data.reading import read_image
+    from ssp_keras.evaluation.quality import planted_degradation
+    from ssp_keras.metrics.full_reference import detail_psnr, matched_ssim, ssim
 
     keys = [key for key, _, _ in RESTORATION_ROWS]
     values = {name: {key: [] for key in keys} for name in methods}
@@ -276,12 +279,12 @@ def restoration_part(methods, paths, seed: int, keep_images: bool = False):
     for index, path in enumerate(paths):
         progress(f"restoration {index + 1}/{len(paths)}: {os.path.basename(path)}")
         image = read_image(path, channels=1)
-        degraded, _ = quality.planted_degradation(image, _seeded(seed, _RESTORATION_STREAM, index))
+        degraded, _ = planted_degradation(image, _seeded(seed, _RESTORATION_STREAM, index))
         outputs = {name: _run(method, degraded) for name, method in methods.items()}
         for name, output in outputs.items():
-            values[name]["detail_psnr"].append(quality.detail_psnr(output, image))
-            values[name]["matched_ssim"].append(quality.matched_ssim(output, image))
-            values[name]["ssim"].append(quality.ssim(output, image))
+            values[name]["detail_psnr"].append(detail_psnr(output, image))
+            values[name]["matched_ssim"].append(matched_ssim(output, image))
+            values[name]["ssim"].append(ssim(output, image))
         if keep_images:
             rows.append([image, degraded] + [outputs[name] for name in methods if name != ORIGINAL])
     return values, rows
@@ -291,7 +294,7 @@ def resolve_segmenter(path, work_dir: str):
     """The segmenter to score with: ``path``, or one trained on clean synthetic scenes in ``work_dir``."""
     import json
 
-    from ssp_keras.evaluation.segmenter import SegmenterTrainingOptions, load_segmenter, train_segmenter
+    from ssp_keras.segmentation import SegmenterTrainingOptions, load_segmenter, train_segmenter
 
     if path:
         return load_segmenter(path)
@@ -307,7 +310,7 @@ def resolve_segmenter(path, work_dir: str):
 
 
 def _dice_and_auc(segmenter, image, mask):
-    from ssp_keras.evaluation.segmenter import segment
+    from ssp_keras.segmentation import segment
     from ssp_keras.metrics import segmentation_metrics
 
     scores = segmentation_metrics(segment(segmenter, image), mask)
@@ -356,7 +359,7 @@ def synthetic_scenes(count: int, size: int, seed: int):
 def traced_frames(paths, labels: str, seed: int):
     """Real frames with tracings: ``(plain, planted degradation, mask)``; every frame needs its
     tracing of the same name in ``labels`` (``ssp_keras.data.labels.match_by_stem``)."""
-    from ssp_keras.data.io import read_image
+    from ssp_keras.data.reading import read_image
     from ssp_keras.data.labels import match_by_stem, read_binary_mask
     from ssp_keras.evaluation.quality import planted_degradation
 
@@ -370,7 +373,7 @@ def traced_frames(paths, labels: str, seed: int):
 
 
 def write_figure(path: str, rows, methods) -> None:
-    from ssp_keras.data.io import write_image
+    from ssp_keras.data.writing import write_image
     from ssp_keras.utils.image_grid import comparison_grid
 
     columns = ["plain", "degraded", *[name for name in methods if name != ORIGINAL]]

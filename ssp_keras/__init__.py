@@ -10,8 +10,10 @@ The package is laid out by concern:
 * ``ssp_keras.data``: image reading, the ``tf.data`` pipeline and the synthetic generator.
 * ``ssp_keras.inference``: enhancing arrays and files at any size.
 * ``ssp_keras.serving``: SavedModel export and the TensorFlow Serving client.
-* ``ssp_keras.metrics``: the paper's no-reference and segmentation metrics.
-* ``ssp_keras.evaluation``: baselines, fibre segmenter and reports.
+* ``ssp_keras.metrics``: the paper's no-reference and segmentation metrics, full-reference
+  (PSNR, SSIM, detail) and illumination measures.
+* ``ssp_keras.segmentation``: the CS-Net fibre segmenter (network, loss, training, inference).
+* ``ssp_keras.evaluation``: classical baselines, evaluation reports and the quality benchmark's protocol.
 * ``ssp_keras.cli``: the ``ssp-net`` command line.
 * ``ssp_keras.runtime``: the CPU settings (oneDNN, tcmalloc) the command applies before TensorFlow loads.
 """

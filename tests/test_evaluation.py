@@ -235,7 +235,7 @@ def test_a_report_folder_is_replaced_only_when_asked_and_then_wholly(dataset, tm
 
 
 def test_labels_of_another_size_are_refused_before_any_segmenter_training(dataset, tmp_path, monkeypatch, capsys):
-    from ssp_keras.evaluation import segmenter_training
+    from ssp_keras.segmentation import training as segmenter_training
 
     monkeypatch.setattr(segmenter_training, "train_segmenter", lambda *args, **kwargs: pytest.fail("trained first"))
     monkeypatch.setattr(cli_main, "SUBCOMMANDS", ("evaluate",))

@@ -176,7 +176,7 @@ def test_a_png_over_pillows_bomb_limit_is_read(tmp_path, monkeypatch):
 
 
 def test_an_image_larger_than_the_memory_available_is_refused_with_a_reason(tmp_path, monkeypatch):
-    from ssp_keras.data import io as image_io
+    from ssp_keras.data import decoding as image_io
 
     Image.fromarray(_pixels(120, 100, 1)[:, :, 0]).save(tmp_path / "big.png")
     tifffile.imwrite(tmp_path / "big.tif", _pixels(120, 100, 1)[:, :, 0])

@@ -162,7 +162,8 @@ def _demo(args: argparse.Namespace, config) -> int:
 
 def _write_before_after(report, path: str, model_label: str) -> None:
     """Whole frames, labelled columns: original | SSP-Net, one row per test image."""
-    from ssp_keras.data.io import read_image, write_image
+    from ssp_keras.data.reading import read_image
+    from ssp_keras.data.writing import write_image
     from ssp_keras.utils.image_grid import comparison_grid
 
     rows = [[read_image(original, 1), read_image(result, 1)] for original, result in report.image_pairs("model")]

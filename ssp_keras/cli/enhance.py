@@ -43,7 +43,7 @@ tiles, normalised with the whole image's statistics.
 
 def register(subparsers) -> argparse.ArgumentParser:
     from ssp_keras.cli.options import NON_NEGATIVE_INT
-    from ssp_keras.inference.enhance import DICOM_OUTPUT_FORMATS
+    from ssp_keras.inference.outputs import DICOM_OUTPUT_FORMATS
 
     parser = subparsers.add_parser(
         "enhance",
@@ -96,7 +96,7 @@ def run(args: argparse.Namespace) -> int:
     from ssp_keras.cli.options import require_model
     from ssp_keras.errors import InputError
     from ssp_keras.inference import DEFAULT_TILE_OVERLAP, DEFAULT_TILE_SIZE
-    from ssp_keras.inference.enhance import plan_outputs
+    from ssp_keras.inference.outputs import plan_outputs
     from ssp_keras.utils.locks import claim_folder
 
     overlap = DEFAULT_TILE_OVERLAP if args.overlap is None else args.overlap

@@ -38,7 +38,7 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 def image_files(paths) -> list:
     """Files as given and the images of folders (sorted); `InputError` for a missing path."""
-    from ssp_keras.data.io import expand_image_paths
+    from ssp_keras.data.listing import expand_image_paths
 
     return expand_image_paths(paths, missing="image not found: '{}'")
 
@@ -46,7 +46,7 @@ def image_files(paths) -> list:
 def measure_files(paths) -> tuple:
     """``(rows, skipped)``: the metrics of every file that can be measured, and ``(path, reason)``
     for each that cannot (unreadable, or too small: fewer than 2x2 pixels), logged by name."""
-    from ssp_keras.data.io import read_image
+    from ssp_keras.data.reading import read_image
     from ssp_keras.evaluation.report import no_reference_metrics
 
     rows, skipped = [], []

@@ -56,7 +56,7 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ssp_keras.inference.enhance import plan_outputs
+    from ssp_keras.inference.outputs import plan_outputs
     from ssp_keras.serving.client import PredictionClient, predict_files
     from ssp_keras.utils.locks import claim_folder
 

@@ -27,7 +27,7 @@ def register(subparsers) -> argparse.ArgumentParser:
         help="train a segmenter",
         description="Train CS-Net (MSE + Dice loss, Adam, random crops, flips and rotations) on images and "
         "fibre masks matched by file name, or on synthetic fibre images when no folders are given. "
-        "Unset options take the defaults of ssp_keras.evaluation.segmenter (CS-Net's network; 4 epochs "
+        "Unset options take the defaults of ssp_keras.segmentation (CS-Net's network; 4 epochs "
         "of 50 steps of 4 crops of 128 pixels); segmenter.json records the values used.",
     )
     train.add_argument("--images", metavar="DIR", help="training images (high quality, as in the paper)")
@@ -60,7 +60,7 @@ def run_train(args: argparse.Namespace) -> int:
     # Before TensorFlow loads (seconds), with the messages train_segmenter would give.
     require_paths([path for path in (args.images, args.labels) if path], "folder not found: '{}'")
     require_output_folder(args.out)
-    from ssp_keras.evaluation.segmenter import train_segmenter
+    from ssp_keras.segmentation import train_segmenter
 
     options = {name: getattr(args, name) for name in _TRAINING_OPTIONS if getattr(args, name) is not None}
     result = train_segmenter(args.images, args.labels, args.out, verbose=args.verbose_fit, **options)

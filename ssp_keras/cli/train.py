@@ -96,7 +96,7 @@ def _without_excluded(sources, patterns):
     import fnmatch
     import os
 
-    from ssp_keras.data.io import expand_image_paths
+    from ssp_keras.data.listing import expand_image_paths
 
     files = expand_image_paths(sources)
     kept = [path for path in files if not any(fnmatch.fnmatch(os.path.basename(path), p) for p in patterns)]

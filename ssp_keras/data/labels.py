@@ -38,7 +38,7 @@ def match_by_stem(images: Sequence[str], images_folder: str, others_folder: str,
     ``others_folder`` without an image, or the first image without a file (``what`` says which
     kind of file, e.g. "label").
     """
-    from ssp_keras.data.io import list_images
+    from ssp_keras.data.listing import list_images
 
     image_index = index_by_stem(images, images_folder)
     other_index = index_by_stem(list_images(others_folder), others_folder)
@@ -57,7 +57,7 @@ def read_binary_mask(path: str, shape: Tuple[int, int]) -> np.ndarray:
     ``shape``: the ``(H, W)`` of the image it belongs to; a different size is an `InputError`
     naming the file.
     """
-    from ssp_keras.data.io import read_image
+    from ssp_keras.data.reading import read_image
 
     mask = read_image(path, channels=1)[..., 0] > 0
     if mask.shape != tuple(shape):
@@ -68,7 +68,7 @@ def read_binary_mask(path: str, shape: Tuple[int, int]) -> np.ndarray:
 def check_sizes(pairs: Dict[str, str]) -> None:
     """`InputError` naming the first ``{image: label or mask}`` pair whose sizes differ, from the
     files' headers (nothing decoded where a header tells): before any work, not after it."""
-    from ssp_keras.data.io import read_image_shape
+    from ssp_keras.data.reading import read_image_shape
 
     for image_path, other_path in pairs.items():
         image, other = read_image_shape(image_path)[:2], read_image_shape(other_path)[:2]
@@ -83,7 +83,8 @@ def load_labelled_folders(images: str, labels: str, channels: int) -> Tuple[List
     Raises `InputError` for a missing folder, a label without image (or the reverse), an
     unreadable file or a size mismatch, naming the culprit.
     """
-    from ssp_keras.data.io import list_images, read_image
+    from ssp_keras.data.listing import list_images
+    from ssp_keras.data.reading import read_image
 
     for folder in (images, labels):
         if not os.path.isdir(folder):

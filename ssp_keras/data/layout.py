@@ -1,9 +1,9 @@
 """How a file's samples are laid out: orientation, colour model and alpha.
 
-Decoders (`ssp_keras.data.io`) hand over samples as the file stores them; this module makes them
-what a viewer shows: turned by the EXIF / TIFF orientation tag (`apply_orientation`), CMYK converted
-to RGB (`cmyk_to_rgb`), and an alpha channel split off the colour (`split_alpha`) so it can be passed
-through untouched while the colour is enhanced.
+Decoders (`ssp_keras.data.decoding`, `ssp_keras.data.dicom`) hand over samples as the file stores
+them; this module makes them what a viewer shows: turned by the EXIF / TIFF orientation tag
+(`apply_orientation`), CMYK converted to RGB (`cmyk_to_rgb`), and an alpha channel split off the
+colour (`split_alpha`) so it can be passed through untouched while the colour is enhanced.
 """
 
 from __future__ import annotations

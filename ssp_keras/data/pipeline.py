@@ -12,7 +12,7 @@ seeds, and the two are zipped at the end::
 
 then ``zip(lq, hq).prefetch(AUTOTUNE)``.
 
-Decoding goes through `ssp_keras.data.io.read_image` in a ``tf.numpy_function``, so every format
+Decoding goes through `ssp_keras.data.reading.read_image` in a ``tf.numpy_function``, so every format
 the project reads (TIFF, DICOM, 16-bit PNG...) works here too. It is not slower than TensorFlow's
 native decoders here: on the 57 corneal 384x384 JPEGs, to one gray channel, 2 CPU cores, it decoded
 378 images/s against 263 for ``tf.io.decode_image`` (+ luma), and 290 against 349 on the same
@@ -41,7 +41,7 @@ import numpy as np
 import tensorflow as tf
 
 from ssp_keras.config import DataConfig
-from ssp_keras.data.io import read_image, read_image_shape
+from ssp_keras.data.reading import read_image, read_image_shape
 from ssp_keras.errors import InputError
 
 logger = logging.getLogger(__name__)
@@ -89,7 +89,7 @@ def make_unpaired_dataset(
 ) -> tf.data.Dataset:
     """Two independent streams of random crops, zipped: ``(lq, hq)`` float32 ``[B, S, S, C]``.
 
-    lq_files, hq_files: image paths, already checked with `ssp_keras.data.io.scan_images`.
+    lq_files, hq_files: image paths, already checked with `ssp_keras.data.listing.scan_images`.
     data_config: ``image_size`` (S, crop side), ``channels`` (C), ``flip``,
       ``brightness_jitter``, ``contrast_jitter``, ``cache`` and ``cache_limit_mb``.
     batch_size: images per domain in each element (B); the global batch when the caller uses

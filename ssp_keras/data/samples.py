@@ -3,7 +3,7 @@
 A `SampleFormat` is a file's sample type and the two values that read as 0 and 1: ``uint8`` 0..255,
 ``uint16`` 0..65535, a 12-bit camera's ``uint16`` 0..4095, float data already in [0, 1], or -- for
 float, signed and 32-bit data outside [0, 1] -- the data's own range, the same for every frame of a
-stack. `sample_format_of` finds it when a file is read (`ssp_keras.data.io`); `SampleFormat.to_unit`
+stack. `sample_format_of` finds it when a file is read (`ssp_keras.data.reading`); `SampleFormat.to_unit`
 scales samples into [0, 1]; `SampleFormat.from_unit` turns results back into samples of the same type
 and range, so an enhanced file keeps its input's type: 8 and 16 bits, other integer types in their own
 range, float as float. `output_sample_format` says what a given output format can hold.

@@ -182,7 +182,7 @@ def generate_dataset(
         raise ValueError(f"blur_sigma and noise must be >= 0, got {blur_sigma} and {noise}")
     height, width = _as_size(size)
     _prepare_folder(folder, overwrite)
-    from ssp_keras.data.io import write_image
+    from ssp_keras.data.writing import write_image
 
     for index in range(count):
         lq_rng = _image_rng(seed, _STREAM_TRAIN_LQ, index)

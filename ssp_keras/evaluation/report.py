@@ -7,7 +7,7 @@ measures:
 * Table 1, no-reference quality of each enhanced image (:mod:`ssp_keras.metrics`): entropy, average
   gradient (AvG), NIQE and PIQE, as mean ± standard deviation over the images;
 * Table 2, when fibre labels are given: the enhanced images are segmented with a CS-Net
-  (:mod:`ssp_keras.evaluation.segmenter`) and scored against the labels (optionally inside
+  (:mod:`ssp_keras.segmentation`) and scored against the labels (optionally inside
   field-of-view masks): AUC, accuracy, sensitivity, specificity, precision (the paper's "FDR"
   column, see :mod:`ssp_keras.metrics.segmentation`), Dice, G-mean and Cohen's kappa.
 
@@ -30,21 +30,46 @@ fibre images (:data:`QUICK_SEGMENTER`: 150 steps, about a minute on two CPU core
 heavily shared machine) and saved under ``REPORT_DIR/segmenter/`` for reuse; the report says so.
 Its Table 2 values are only meaningful on images that look like the synthetic ones; for real
 images, train one on labelled HQ images (``ssp-net segmenter train``) and pass it.
+
+This module runs the evaluation; the tables' metrics and summaries are in
+`ssp_keras.evaluation.tables`, the report's files (Markdown, JSON, what a report folder holds) in
+`ssp_keras.evaluation.report_files`; their names are importable from here too.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
-import math
 import os
 import time
-from typing import Callable, Dict, List, Mapping, Optional, Sequence, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 
 from ssp_keras.errors import InputError, OutputError
+from ssp_keras.evaluation.report_files import (  # noqa: F401  (part of this API)
+    GRID_FILE,
+    REPORT_JSON,
+    REPORT_MARKDOWN,
+    EvaluationReport,
+    check_report_folder,
+    json_safe,
+    load_report,
+    remove_previous_report,
+    report_outputs,
+    write_report,
+)
+from ssp_keras.evaluation.tables import (  # noqa: F401  (part of this API)
+    LOWER_IS_BETTER,
+    METRIC_LABELS,
+    PRECISION_FOOTNOTE,
+    TABLE1_METRICS,
+    TABLE2_METRICS,
+    Summary,
+    Table,
+    Timer,
+    no_reference_metrics,
+)
 from ssp_keras.utils.image_grid import DEFAULT_GRID_CELL, comparison_grid, grid_size  # noqa: F401  (part of this API)
 
 logger = logging.getLogger(__name__)
@@ -57,31 +82,8 @@ ORIGINAL = "original"
 DEFAULT_MODEL_NAME = "ssp-net"
 DEFAULT_GRID_ROWS = 6
 
-REPORT_MARKDOWN = "report.md"
-REPORT_JSON = "report.json"
-GRID_FILE = "comparison.png"
+#: The report's sub-folder for the segmenter trained when labels come without one.
 QUICK_SEGMENTER_FOLDER = "segmenter"
-
-#: Table 1 metrics, in the paper's order, with their display names and directions.
-TABLE1_METRICS = ("entropy", "average_gradient", "niqe", "piqe")
-#: Table 2 metrics: those of :func:`ssp_keras.metrics.segmentation_metrics`, in the paper's order.
-TABLE2_METRICS = ("auc", "accuracy", "sensitivity", "specificity", "precision", "dice", "g_mean", "kappa")
-METRIC_LABELS = {
-    "entropy": "Entropy",
-    "average_gradient": "AvG",
-    "niqe": "NIQE",
-    "piqe": "PIQE",
-    "auc": "AUC",
-    "accuracy": "ACC",
-    "sensitivity": "SEN",
-    "specificity": "SPE",
-    "precision": "Precision[^precision]",
-    "dice": "Dice",
-    "g_mean": "G-mean",
-    "kappa": "Kappa",
-}
-LOWER_IS_BETTER = frozenset({"niqe", "piqe"})
-
 #: Settings of the segmenter trained when labels come without one: small and fast (CS-Net's
 #: layout at base width 8 and three poolings, 150 steps of 96-pixel crops).
 QUICK_SEGMENTER = {
@@ -94,262 +96,6 @@ QUICK_SEGMENTER = {
     "synthetic_count": 12,
     "synthetic_size": 192,
 }
-
-PRECISION_FOOTNOTE = (
-    'Precision, TP / (TP + FP): the paper\'s "FDR" column, whose values (about 0.97) can only be '
-    "1 - false discovery rate, i.e. precision; reported under the name of what it is."
-)
-
-
-# ============================================================================ measuring
-class Timer:
-    """Accumulates wall-clock seconds and call counts per named step."""
-
-    def __init__(self):
-        self.seconds: Dict[str, float] = {}
-        self.calls: Dict[str, int] = {}
-
-    def run(self, name: str, function: Callable, *args, **kwargs):
-        """``function(*args, **kwargs)``, its duration added to ``name``."""
-        started = time.perf_counter()
-        try:
-            return function(*args, **kwargs)
-        finally:
-            self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - started
-            self.calls[name] = self.calls.get(name, 0) + 1
-
-    def summary(self) -> Dict[str, Dict[str, float]]:
-        """``{name: {"calls", "total_s", "mean_ms"}}``."""
-        return {
-            name: {
-                "calls": self.calls[name],
-                "total_s": round(seconds, 4),
-                "mean_ms": round(1000.0 * seconds / self.calls[name], 3),
-            }
-            for name, seconds in self.seconds.items()
-        }
-
-
-def no_reference_metrics(image, timer: Optional[Timer] = None) -> Dict[str, float]:
-    """Table 1 metrics of one image: ``{"entropy", "average_gradient", "niqe", "piqe"}``.
-
-    Args:
-        image: float in [0, 1] or ``uint8``, ``[H, W]``, ``[H, W, 1]`` or ``[H, W, 3]``.
-        timer: optional; each metric's time is added under its name.
-
-    Returns:
-        Floats; ``niqe`` is NaN for images smaller than 96x96 (NIQE's block size: no complete
-        block), and for images without usable block statistics (e.g. constant ones).
-    """
-    from ssp_keras.metrics import average_gradient, entropy, niqe, piqe, to_luma8
-    from ssp_keras.metrics.niqe import NIQE_BLOCK_SIZE
-
-    timer = timer or Timer()
-    too_small = min(np.shape(image)[:2]) < NIQE_BLOCK_SIZE
-    # Each 8-bit luma once (the metrics take it as it is): PIQE's colour weights are MATLAB rgb2gray's.
-    luma = timer.run("luma", to_luma8, image)
-    gray = luma if np.ndim(image) == 2 or np.shape(image)[-1] == 1 else None
-    return {
-        "entropy": timer.run("entropy", entropy, luma),
-        "average_gradient": timer.run("average_gradient", average_gradient, luma),
-        "niqe": float("nan") if too_small else timer.run("niqe", niqe, luma),
-        "piqe": timer.run("piqe", piqe, gray if gray is not None else to_luma8(image, conversion="rgb2gray")),
-    }
-
-
-@dataclasses.dataclass(frozen=True)
-class Summary:
-    """Mean and standard deviation (``ddof=0``) of the defined values; ``count`` of them."""
-
-    mean: float
-    std: float
-    count: int
-
-    @classmethod
-    def of(cls, values: Sequence[float]) -> "Summary":
-        finite = np.asarray([value for value in values if value is not None and math.isfinite(value)], np.float64)
-        if finite.size == 0:
-            return cls(float("nan"), float("nan"), 0)
-        return cls(float(finite.mean()), float(finite.std()), int(finite.size))
-
-    def format(self, digits: int = 4) -> str:
-        if self.count == 0:
-            return "n/a"
-        return f"{self.mean:.{digits}f} ± {self.std:.{digits}f}"
-
-
-Table = Dict[str, Dict[str, Summary]]  # method -> metric -> summary
-
-
-# ============================================================================ the report
-@dataclasses.dataclass
-class EvaluationReport:
-    """The result of :func:`evaluate`; also written as ``report.md`` and ``report.json``.
-
-    Attributes:
-        out_dir: the report folder.
-        methods: column order: ``original``, the baselines, then the model (if any).
-        images: image names (stems), row order.
-        table1: ``{method: {metric: Summary}}`` for :data:`TABLE1_METRICS`.
-        table2: same for :data:`TABLE2_METRICS`, or None without labels.
-        per_image: ``{method: {image: {metric: value}}}`` (both tables' metrics).
-        timing: ``{"metrics": ..., "enhance": ..., "segment": ..., "total_s": ...}`` (see Timer).
-        grid: layout of ``comparison.png`` (file, rows, columns, cell size, names).
-        sources: where images, labels, masks, model and segmenter came from.
-        notes: remarks printed under the tables (undefined values, quick segmenter).
-        image_paths: the input file of each image, in ``images`` order.
-        model_method: the model's method name, or None without a model.
-        skipped: ``(path, reason)`` of the test images that could not be read (left out, named).
-    """
-
-    out_dir: str
-    methods: List[str]
-    images: List[str]
-    table1: Table
-    table2: Optional[Table]
-    per_image: Dict[str, Dict[str, Dict[str, float]]]
-    timing: Dict[str, object]
-    grid: Dict[str, object]
-    sources: Dict[str, object]
-    notes: List[str]
-    image_paths: List[str] = dataclasses.field(default_factory=list)
-    model_method: Optional[str] = None
-    skipped: List[Tuple[str, str]] = dataclasses.field(default_factory=list)
-
-    def enhanced_path(self, method: str, image: str) -> str:
-        """Where the image named ``image`` (a stem) enhanced by ``method`` was written."""
-        return os.path.join(self.out_dir, method, f"{image}.png")
-
-    def image_pairs(self, method: str = "model") -> List[Tuple[str, str]]:
-        """``[(input file, enhanced file)]`` for ``method``; ``"model"`` means the model's column.
-
-        Raises ``ValueError`` for a method not in the report (or ``"model"`` without a model).
-        """
-        if method == "model" and self.model_method is not None:
-            method = self.model_method
-        if method not in self.methods:
-            raise ValueError(f"no method {method!r} in this report; it has {self.methods}")
-        return [(path, self.enhanced_path(method, name)) for path, name in zip(self.image_paths, self.images)]
-
-    @property
-    def markdown_path(self) -> str:
-        return os.path.join(self.out_dir, REPORT_MARKDOWN)
-
-    @property
-    def json_path(self) -> str:
-        return os.path.join(self.out_dir, REPORT_JSON)
-
-    @property
-    def grid_path(self) -> str:
-        return os.path.join(self.out_dir, str(self.grid["file"]))
-
-    def to_dict(self) -> dict:
-        """Plain JSON-ready values (NaN becomes None)."""
-
-        def table(values: Optional[Table]):
-            if values is None:
-                return None
-            return {
-                method: {metric: dataclasses.asdict(summary) for metric, summary in metrics.items()}
-                for method, metrics in values.items()
-            }
-
-        return json_safe(
-            {
-                "format": "ssp-keras evaluation report, version 1",
-                "methods": self.methods,
-                "images": self.images,
-                "inputs": self.image_paths,
-                "model_method": self.model_method,
-                "table1": table(self.table1),
-                "table2": table(self.table2),
-                "per_image": self.per_image,
-                "timing": self.timing,
-                "grid": self.grid,
-                "sources": self.sources,
-                "notes": self.notes,
-                "skipped": [{"path": path, "reason": reason} for path, reason in self.skipped],
-            }
-        )
-
-    def markdown(self) -> str:
-        """The report as Markdown: Table 1, Table 2 (if any), notes, timing, files."""
-        count = len(self.images)
-        lines = [
-            "# Enhancement evaluation",
-            "",
-            f"{count} image{'s' if count != 1 else ''} from `{self.sources['images']}`; "
-            f"methods: {', '.join(self.methods)}.",
-        ]
-        if self.sources.get("model"):
-            lines.append(f"Model: `{self.sources['model']}`.")
-        lines += [
-            "",
-            f"## Table 1: no-reference quality (mean ± std over {count} images)",
-            "",
-            *_markdown_table(self.table1, self.methods, TABLE1_METRICS),
-        ]
-        if self.table2 is not None:
-            lines += [
-                "",
-                f"## Table 2: fibre segmentation of the enhanced images (mean ± std over {count} images)",
-                "",
-                f"Segmenter: {self.sources.get('segmenter')}. "
-                + ("Inside the field-of-view masks. " if self.sources.get("masks") else "")
-                + "Threshold 0.5 on the probability map (AUC uses the map itself).",
-                "",
-                *_markdown_table(self.table2, self.methods, TABLE2_METRICS),
-                "",
-                f"[^precision]: {PRECISION_FOOTNOTE}",
-            ]
-        lines += ["", "↑ higher is better, ↓ lower is better; the best mean of each row is in bold."]
-        if self.notes:
-            lines += ["", "## Notes", ""] + [f"- {note}" for note in self.notes]
-        lines += ["", "## Timing", "", "| step | calls | total (s) | per call (ms) |", "|---|---:|---:|---:|"]
-        for group in ("metrics", "enhance", "segment"):
-            for name, values in (self.timing.get(group) or {}).items():
-                lines.append(f"| {group}: {name} | {values['calls']} | {values['total_s']:.3f} | {values['mean_ms']:.1f} |")
-        lines.append(f"| total | | {self.timing['total_s']:.3f} | |")
-        lines += [
-            "",
-            "## Files",
-            "",
-            f"![comparison: rows are images, columns are methods]({self.grid['file']})",
-            "",
-            "Enhanced images: " + ", ".join(f"`{method}/`" for method in self.methods) + ".",
-            "",
-        ]
-        return "\n".join(lines)
-
-
-def _markdown_table(table: Table, methods: Sequence[str], metrics: Sequence[str]) -> List[str]:
-    """Rows are metrics, columns methods (the paper's layout); the best mean is bold."""
-    lines = ["| Metric | " + " | ".join(methods) + " |", "|---|" + "---:|" * len(methods)]
-    for metric in metrics:
-        lower = metric in LOWER_IS_BETTER
-        means = [table[method][metric].mean for method in methods]
-        finite = [mean for mean in means if math.isfinite(mean)]
-        best = (min(finite) if lower else max(finite)) if finite else None
-        cells = []
-        for method, mean in zip(methods, means):
-            text = table[method][metric].format()
-            cells.append(f"**{text}**" if best is not None and mean == best and len(methods) > 1 else text)
-        arrow = "↓" if lower else "↑"
-        lines.append(f"| {METRIC_LABELS[metric]} {arrow} | " + " | ".join(cells) + " |")
-    return lines
-
-
-def json_safe(value):
-    """NaN/Inf to None, NumPy scalars to Python, recursively (JSON has no NaN)."""
-    if isinstance(value, dict):
-        return {str(key): json_safe(item) for key, item in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [json_safe(item) for item in value]
-    if isinstance(value, (float, np.floating)):
-        return float(value) if math.isfinite(value) else None
-    if isinstance(value, np.integer):
-        return int(value)
-    return value
 
 
 # ============================================================================ evaluate
@@ -388,8 +134,8 @@ def _resolve_generator(generator):
 
 def _resolve_segmenter(segmenter, out_dir: str, progress: Callable[[str], None], quick: Mapping[str, object]):
     """``(model, description)`` from a model, a folder / ``.keras`` path, or None (quick training)."""
-    from ssp_keras.evaluation.segmenter_inference import load_segmenter
-    from ssp_keras.evaluation.segmenter_training import train_segmenter
+    from ssp_keras.segmentation.inference import load_segmenter
+    from ssp_keras.segmentation.training import train_segmenter
 
     if segmenter is None:
         folder = os.path.join(out_dir, QUICK_SEGMENTER_FOLDER)
@@ -436,7 +182,7 @@ class _Inputs:
 def _match_inputs(images: str, labels: Optional[str], masks: Optional[str], out_dir: str) -> _Inputs:
     """Checks the folders, matches their files by name and checks that labels and masks have their
     images' sizes (from the headers), before any work (unreadable images are found when met)."""
-    from ssp_keras.data.io import list_images
+    from ssp_keras.data.listing import list_images
     from ssp_keras.data.labels import check_sizes, index_by_stem, match_by_stem
     from ssp_keras.utils.files import check_output_location
 
@@ -474,9 +220,11 @@ class _Measurements:
 
     def measure(self, path: str, inputs: _Inputs, in_grid: bool) -> None:
         """Every method's enhancement of the image ``path``: written, measured, kept for the grid."""
-        from ssp_keras.data.io import UnreadableImageError, read_image_with_info, write_image
+        from ssp_keras.data.decoding import UnreadableImageError
+        from ssp_keras.data.reading import read_image_with_info
+        from ssp_keras.data.writing import write_image
         from ssp_keras.data.labels import read_binary_mask, stem
-        from ssp_keras.inference.enhance import output_bit_depth
+        from ssp_keras.data.samples import output_bit_depth
         from ssp_keras.metrics.niqe import NIQE_BLOCK_SIZE
 
         name = stem(path)
@@ -504,7 +252,7 @@ class _Measurements:
             self.grid_cells.append(row)
 
     def _metrics(self, enhanced: np.ndarray, label, field_of_view) -> Dict[str, float]:
-        from ssp_keras.evaluation.segmenter_inference import segment
+        from ssp_keras.segmentation.inference import segment
         from ssp_keras.metrics import segmentation_metrics
 
         values = no_reference_metrics(enhanced, self.metric_timer)
@@ -555,7 +303,7 @@ def _notes(measured: _Measurements, table1: Table, table2: Optional[Table], quic
 
 def _write_grid(measured: _Measurements, out_dir: str, cell: int) -> Dict[str, object]:
     """Writes ``comparison.png``; returns its layout."""
-    from ssp_keras.data.io import write_image
+    from ssp_keras.data.writing import write_image
 
     methods = list(measured.method_functions)
     write_image(os.path.join(out_dir, GRID_FILE), comparison_grid(measured.grid_cells, methods, cell))
@@ -567,63 +315,6 @@ def _write_grid(measured: _Measurements, out_dir: str, cell: int) -> Dict[str, o
         "row_names": measured.names[: len(measured.grid_cells)],
         "column_names": methods,
     }
-
-
-def report_outputs(out_dir: str, methods: Sequence[str], names: Sequence[str]) -> List[str]:
-    """Every file a report of ``methods`` on the images ``names`` (stems) writes into ``out_dir``."""
-    files = [os.path.join(out_dir, name) for name in (REPORT_MARKDOWN, REPORT_JSON, GRID_FILE)]
-    return files + [os.path.join(out_dir, method, f"{name}.png") for method in methods for name in names]
-
-
-def _previous_report_outputs(out_dir: str) -> List[str]:
-    """The files the report already in ``out_dir`` wrote (from its report.json; none without one)."""
-    try:
-        previous = load_report(out_dir)
-        files = report_outputs(out_dir, previous["methods"], previous["images"])
-        grid = previous.get("grid", {}).get("file")
-    except (InputError, KeyError, TypeError, AttributeError):
-        return []
-    return files + ([os.path.join(out_dir, os.path.basename(str(grid)))] if grid else [])
-
-
-def check_report_folder(out_dir: str, methods: Sequence[str], names: Sequence[str], overwrite: bool) -> None:
-    """`InputError` when ``out_dir`` holds a report, or files this one would write, unless ``overwrite``.
-
-    A report replaced in part would mix two evaluations (and keep the previous one's method
-    folders beside the new ones); `remove_previous_report` clears it when replacing is asked for.
-    """
-    existing = [path for path in dict.fromkeys(report_outputs(out_dir, methods, names) + _previous_report_outputs(out_dir))
-                if os.path.lexists(path)]
-    if existing and not overwrite:
-        raise InputError(
-            f"'{out_dir}' already holds a report ({len(existing)} file(s), first '{existing[0]}'); pass "
-            "--overwrite to replace it (its files are removed first), or choose another --out"
-        )
-
-
-def remove_previous_report(out_dir: str) -> List[str]:
-    """Removes what the report in ``out_dir`` wrote (its report.json says what), and its method
-    folders once empty; other files are left. Returns the removed files."""
-    removed = []
-    for path in dict.fromkeys(_previous_report_outputs(out_dir)):
-        if os.path.isfile(path):
-            os.remove(path)
-            removed.append(path)
-    for folder in {os.path.dirname(path) for path in removed} - {os.path.abspath(out_dir), out_dir}:
-        try:
-            os.rmdir(folder)  # only when empty
-        except OSError:
-            pass
-    return removed
-
-
-def _write_report(report: EvaluationReport) -> None:
-    """``report.json`` and ``report.md``, atomically."""
-    from ssp_keras.utils.files import atomic_write_bytes
-
-    text = json.dumps(report.to_dict(), indent=2, ensure_ascii=False) + "\n"
-    atomic_write_bytes(report.json_path, text.encode("utf-8"))
-    atomic_write_bytes(report.markdown_path, report.markdown().encode("utf-8"))
 
 
 def evaluate(
@@ -704,8 +395,8 @@ def evaluate(
 def _evaluate(generator, inputs: _Inputs, out_dir: str, labels, segmenter, baselines, max_grid_rows, model_name,
               grid_cell_size, progress, quick_segmenter) -> EvaluationReport:
     """`evaluate` once this process owns ``out_dir`` and the inputs are checked."""
-    from ssp_keras.data.io import UnreadableImageError
-    from ssp_keras.inference.enhance import model_channels
+    from ssp_keras.data.decoding import UnreadableImageError
+    from ssp_keras.inference.compiled import model_channels
 
     started = time.perf_counter()
     say = progress or (lambda line: None)
@@ -751,21 +442,8 @@ def _evaluate(generator, inputs: _Inputs, out_dir: str, labels, segmenter, basel
         model_method=model_name if generator is not None else None,
         skipped=skipped,
     )
-    _write_report(report)
+    write_report(report)
     return report
-
-
-def load_report(path: str) -> dict:
-    """A ``report.json`` (or the folder holding one) as a dict; `InputError` if missing/invalid."""
-    if os.path.isdir(path):
-        path = os.path.join(path, REPORT_JSON)
-    try:
-        with open(path, encoding="utf-8") as stream:
-            return json.load(stream)
-    except FileNotFoundError:
-        raise InputError(f"report not found: '{path}'") from None
-    except json.JSONDecodeError as error:
-        raise InputError(f"'{path}' is not a valid report: {error}") from None
 
 
 __all__ = [

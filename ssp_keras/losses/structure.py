@@ -21,21 +21,22 @@ import keras
 import numpy as np
 from keras import ops
 
+from ssp_keras.utils.gaussian import gaussian_1d
+
 # Keeps sqrt away from 0: on flat regions both variances vanish and d sqrt(v)/dv would be inf.
 _VARIANCE_EPSILON = 1e-8
 
 
 @lru_cache(maxsize=16)
-def _gaussian_1d(window: int, sigma: float) -> np.ndarray:
-    coords = np.arange(window, dtype=np.float64) - (window - 1) / 2.0
-    kernel = np.exp(-(coords**2) / (2.0 * sigma**2))
-    return (kernel / kernel.sum()).astype(np.float32)
+def _gaussian_taps(window: int, sigma: float) -> np.ndarray:
+    """`gaussian_1d` as float32, the dtype of the depthwise kernels."""
+    return gaussian_1d(window, sigma).astype(np.float32)
 
 
 def _gaussian_filter(x, window: int, sigma: float):
     """Separable Gaussian filter per channel, 'valid' like SSIM: ``[N, H-w+1, W-w+1, C]``."""
     channels = x.shape[-1]
-    kernel = _gaussian_1d(window, sigma)
+    kernel = _gaussian_taps(window, sigma)
     vertical = np.tile(kernel.reshape(window, 1, 1, 1), (1, 1, channels, 1))
     horizontal = np.tile(kernel.reshape(1, window, 1, 1), (1, 1, channels, 1))
     x = ops.depthwise_conv(x, vertical, strides=1, padding="valid")

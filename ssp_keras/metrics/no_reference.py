@@ -38,6 +38,7 @@ import cv2
 import numpy as np
 
 from ssp_keras.errors import InputError
+from ssp_keras.utils.gaussian import gaussian_window  # noqa: F401  (NIQE's and PIQE's window, part of this API)
 
 # Floats may exceed [0, 1] by less than half an 8-bit step: they still round into 0..255.
 FLOAT_RANGE_TOLERANCE = 0.5 / 255.0
@@ -199,17 +200,6 @@ def average_gradient(image) -> float:
         inner = slice(top - first, top - first + bottom - top)
         total += float(np.sum(np.sqrt((gradient_columns[inner] ** 2 + gradient_rows[inner] ** 2) / 2.0)))
     return total / luma.size
-
-
-def gaussian_window(size: int = 7, sigma: float = 7.0 / 6.0) -> np.ndarray:
-    """A normalised 2-D Gaussian window ``[size, size]`` (MATLAB ``fspecial('gaussian', ...)``).
-
-    The defaults (7x7, sigma 7/6: sampled out to 3 standard deviations) are those of NIQE and PIQE.
-    """
-    offsets = np.arange(size, dtype=np.float64) - (size - 1) / 2.0
-    profile = np.exp(-(offsets**2) / (2.0 * sigma**2))
-    window = np.outer(profile, profile)
-    return window / window.sum()
 
 
 def mscn_coefficients(

@@ -35,7 +35,8 @@ import dataclasses
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
-from ssp_keras.metrics.no_reference import gaussian_window, mscn_coefficients, row_bands, to_luma8
+from ssp_keras.metrics.no_reference import mscn_coefficients, row_bands, to_luma8
+from ssp_keras.utils.gaussian import gaussian_window
 
 PIQE_BLOCK_SIZE = 16
 ACTIVITY_THRESHOLD = 0.1  # MSCN variance above which a block is spatially active

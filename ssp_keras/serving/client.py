@@ -20,7 +20,7 @@ request's shape (batch, height, width, channels) and type, finite and in range; 
 `ServingError` (one line), never a wrong file.
 
 An image whose request would exceed ``max_message_bytes`` (or that has more pixels than
-`ssp_keras.inference.enhance.AUTO_TILE_PIXELS`, which also bounds the server's memory) is sent as
+`ssp_keras.inference.tiling.AUTO_TILE_PIXELS`, which also bounds the server's memory) is sent as
 overlapping tiles and blended exactly as local tiled inference does
 (`ssp_keras.inference.enhance.blend_tiles`), every tile normalised with the whole image's
 statistics: the server computes them once (``image_statistics``, from the image downscaled as
@@ -47,18 +47,10 @@ from typing import Callable, Dict, Optional, Sequence
 import numpy as np
 
 from ssp_keras.errors import ServingError
-from ssp_keras.inference.enhance import (
-    AUTO_TILE_PIXELS,
-    DEFAULT_TILE_OVERLAP,
-    DEFAULT_TILE_SIZE,
-    PAD_MULTIPLE,
-    STATISTICS_PIXELS,
-    FilesResult,
-    blend_tiles,
-    plan_outputs,
-    process_image_files,
-    statistics_batch,
-)
+from ssp_keras.inference.files import FilesResult, process_image_files
+from ssp_keras.inference.outputs import plan_outputs
+from ssp_keras.inference.statistics import STATISTICS_PIXELS, statistics_batch
+from ssp_keras.inference.tiling import AUTO_TILE_PIXELS, DEFAULT_TILE_OVERLAP, DEFAULT_TILE_SIZE, PAD_MULTIPLE, blend_tiles
 from ssp_keras.serving.export import (
     DEFAULT_MODEL_NAME,
     INPUT_IMAGE_BYTES,

@@ -19,7 +19,7 @@ Signatures (all with free N, H and W; C is the generator's channel count):
 * ``enhance_png``: ``image_bytes`` string ``[N]`` of encoded PNG/JPEG/BMP/GIF (REST clients send
   ``{"b64": ...}``; the ``_bytes`` suffix tells TF Serving's REST API to base64 it) ->
   ``png_bytes`` string ``[N]``; each image may have its own size. 16-bit PNGs come back as 16-bit
-  PNGs, everything else as 8-bit PNGs. Channels are converted as ``ssp_keras.data.io`` does when
+  PNGs, everything else as 8-bit PNGs. Channels are converted as ``ssp_keras.data.reading`` does when
   reading files: alpha dropped, BT.601 luma for colour into a gray model, gray replicated for RGB.
 
 Two more serve clients that send a large image in tiles (``ssp-net predict``), so that every tile is
@@ -205,14 +205,14 @@ def _header_size(data):
 def to_model_channels(image, channels: int):
     """A decoded ``[H, W, 1..4]`` image (gray, gray+alpha, RGB, RGBA) as ``[H, W, channels]``, in the graph.
 
-    `ssp_keras.data.io.convert_channels` is the reference (NumPy, for files read locally); this is
+    `ssp_keras.data.reading.convert_channels` is the reference (NumPy, for files read locally); this is
     its TensorFlow twin for the SavedModel's encoded-image signature, where the channel count is
     only known when the graph runs: alpha dropped, BT.601 luma for colour into a gray model, gray
     replicated for an RGB one. tests/test_export.py checks that the two agree.
     """
     import tensorflow as tf
 
-    from ssp_keras.data.io import LUMA_WEIGHTS
+    from ssp_keras.data.reading import LUMA_WEIGHTS
 
     have = tf.shape(image)[-1]
     colour = tf.cond(have >= 3, lambda: image[:, :, :3], lambda: tf.tile(image[:, :, :1], [1, 1, 3]))
@@ -228,7 +228,8 @@ def statistics_layout(model) -> list:
     ``statistics`` tensors hold (for each, in this order: C means, then C variances)."""
     import tensorflow as tf
 
-    from ssp_keras.inference.enhance import PAD_MULTIPLE, enhance_tensor, model_channels
+    from ssp_keras.inference.compiled import enhance_tensor, model_channels
+    from ssp_keras.inference.tiling import PAD_MULTIPLE
     from ssp_keras.networks.layers import recorded_statistics
 
     with recorded_statistics() as recorded:
@@ -269,7 +270,7 @@ def serving_functions(model, max_pixels: int = DEFAULT_MAX_PIXELS, max_batch: in
 
     check_limits(max_pixels, max_batch)
 
-    from ssp_keras.inference.enhance import enhance_tensor, model_channels
+    from ssp_keras.inference.compiled import enhance_tensor, model_channels
 
     channels = model_channels(model)
     # The network traced once, as one function all three signatures call: saving re-traces each
@@ -535,7 +536,7 @@ def write_limits(path: str, max_pixels: int, max_batch: int) -> None:
 
 
 def _channels(model) -> int:
-    from ssp_keras.inference.enhance import model_channels
+    from ssp_keras.inference.compiled import model_channels
 
     return model_channels(model)
 

@@ -93,7 +93,7 @@ def enhance_function(model):
     ``{"enhanced": ...}``, padding and cropping included (`enhance_tensor`)."""
     import tensorflow as tf
 
-    from ssp_keras.inference.enhance import enhance_tensor, model_channels
+    from ssp_keras.inference.compiled import enhance_tensor, model_channels
 
     channels = model_channels(model)
 
@@ -189,7 +189,7 @@ def convert_to_onnx(model, opset: int = DEFAULT_OPSET):
 
 def _check_output_shape(proto, model) -> None:
     """The graph's declared output must be ``[N, H, W, C]`` with C fixed (catches layout bugs early)."""
-    from ssp_keras.inference.enhance import model_channels
+    from ssp_keras.inference.compiled import model_channels
 
     (output,) = [value for value in proto.graph.output if value.name == OUTPUT_ENHANCED] or [None]
     dims = output.type.tensor_type.shape.dim if output is not None else []
@@ -223,7 +223,7 @@ def check_against_keras(model, session, shape=CHECK_SHAPE, seed: int = 0) -> flo
     float32 image of ``[N, H, W]`` = ``shape``, C = the model's channels."""
     import numpy as np
 
-    from ssp_keras.inference.enhance import enhance_tensor, model_channels
+    from ssp_keras.inference.compiled import enhance_tensor, model_channels
 
     images = np.random.default_rng(seed).random((*shape, model_channels(model)), dtype=np.float32)
     expected = enhance_tensor(model, images).numpy()

@@ -1,0 +1,15 @@
+"""The image file formats the project reads and writes, by file name ending (lower case)."""
+
+#: File name endings (lower case) that are treated as images. Files without an extension are not.
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".dcm")
+
+#: Endings `ssp_keras.data.writing.write_image` can produce.
+WRITE_EXTENSIONS = (".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff")
+
+#: Endings decoded by Pillow, tifffile and pydicom respectively.
+PIL_FORMATS = (".png", ".jpg", ".jpeg", ".bmp", ".gif")
+TIFF_FORMATS = (".tif", ".tiff")
+DICOM_FORMATS = (".dcm",)
+
+#: The first eight bytes of every PNG file.
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
