@@ -129,7 +129,7 @@ def test_instance_normalization_equals_keras_group_normalization_per_channel():
 
 def test_generators_saved_before_padding_existed_load_as_zero_padded_sigmoid_networks():
     config = SSPGenerator(channels=1, normalization="batch", padding="zero", output_skip=False, **TINY).get_config()
-    legacy = {key: value for key, value in config.items() if key not in ("padding", "output_skip", "fused_kernels")}
+    legacy = {key: value for key, value in config.items() if key not in ("padding", "output_skip")}
     rebuilt = SSPGenerator.from_config(legacy)
     assert rebuilt.padding == "zero" and not rebuilt.output_skip and rebuilt.normalization == "batch"
 
