@@ -5,10 +5,11 @@ The command line, the model, the data pipeline and the trainer all read their se
 It round-trips through JSON and YAML, and every field is validated: a bad value raises
 `ValueError` naming the field (for example ``generator.encoder_stages``).
 
-Where defaults live: the network and loss sections (generator, discriminator, loss) are views of
-constructor arguments of `SSPGenerator`, `PatchDiscriminator` and `SSPNet`; their defaults and
-rules live once, in `ssp_keras.defaults`, which both the constructors and these dataclasses read.
-The training and data sections' defaults and rules (no constructor takes them) live here.
+Where defaults live: every field is written once, with its default and its rule beside it
+(`ssp_keras.defaults.setting`). The model sections (generator, discriminator, loss, degradation)
+are the constructor arguments of `SSPGenerator`, `PatchDiscriminator`, `SSPNet` and
+`RestorationDegradation` and live in `ssp_keras.defaults`, which the constructors read too; the
+training and data sections (no constructor takes them) live here.
 
 Presets:
 
@@ -24,24 +25,22 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
-from typing import Any, Callable, Optional, Tuple
+from typing import Any, Optional
 
 from ssp_keras import defaults
-from ssp_keras.defaults import (  # noqa: F401  (the choices, importable from here as before)
+from ssp_keras.defaults import (  # noqa: F401  (the model sections and choices, importable from here as before)
     ADVERSARIAL_CRITERIA,
-    DEGRADATION,
-    DEGRADATION_RULES,
-    DISCRIMINATOR,
-    DISCRIMINATOR_RULES,
     ENCODER_BLOCKS,
-    GENERATOR,
-    GENERATOR_RULES,
-    LOSS,
-    LOSS_RULES,
     LOSS_VARIANT_TERMS,
     LOSS_VARIANTS,
     NORMALIZATIONS,
     PADDINGS,
+    DegradationConfig,
+    DiscriminatorConfig,
+    GeneratorConfig,
+    LossConfig,
+    Section,
+    setting,
 )
 
 STRATEGIES = ("auto", "none", "mirrored", "multiworker")
@@ -50,156 +49,16 @@ PRECISIONS = ("auto", "float32", "mixed_float16", "mixed_bfloat16")
 BACKENDS = ("tensorflow", "jax")
 
 
-def _field(prefix: str) -> Callable[[str], str]:
-    """How errors name a field of the section ``prefix``: ``config field 'generator.stem_width'``."""
-    return lambda name: f"config field '{prefix}.{name}'" if prefix else f"config field '{name}'"
-
-
 def _require(condition: bool, field: str, message: str) -> None:
     if not condition:
         raise ValueError(f"config field '{field}': {message}")
 
 
-def _section_values(section) -> dict:
-    return {field.name: getattr(section, field.name) for field in dataclasses.fields(section)}
+_ADAM_BETA = defaults.number_in(0, 1)
 
 
 @dataclasses.dataclass
-class GeneratorConfig:
-    """The U-Net generator G: ResNet encoder, five-stage decoder (SPEC section 2).
-
-    encoder_block: ``bottleneck`` (ResNet-50 family, output width 4x) or ``basic`` (ResNet-18).
-    encoder_stages: blocks per stage; ``(3, 4, 6, 3)`` is ResNet-50.
-    encoder_widths: inner width of each stage (ResNet-50: 64, 128, 256, 512).
-    stem_width: width of the 7x7 stem and of the stride-2 3x3 conv replacing its max-pool.
-    decoder_widths: five widths, from the 1/16 stage up to full resolution.
-    normalization: ``instance`` (per sample, the default: an image's enhancement never depends on
-      the rest of the batch), ``batch`` (ResNet's; blotches full frames when trained on crops) or
-      ``none``.
-    padding: ``mirror`` (symmetric mirror padding before each convolution) or ``zero`` (Keras'
-      "same", which pads only bottom/right at stride 2 and leaves a band along those borders).
-    output_skip: G outputs sigmoid(logit(input) + correction), starting as the identity.
-    sync_batch_norm: synchronise batch-norm statistics across replicas; ``None`` means on
-      exactly when training on more than one replica.
-    """
-
-    encoder_block: str = GENERATOR["encoder_block"]
-    encoder_stages: Tuple[int, ...] = GENERATOR["encoder_stages"]
-    encoder_widths: Tuple[int, ...] = GENERATOR["encoder_widths"]
-    stem_width: int = GENERATOR["stem_width"]
-    decoder_widths: Tuple[int, ...] = GENERATOR["decoder_widths"]
-    normalization: str = GENERATOR["normalization"]
-    padding: str = GENERATOR["padding"]
-    output_skip: bool = GENERATOR["output_skip"]
-    sync_batch_norm: Optional[bool] = None
-    encoder_weights: Optional[str] = None
-
-    def validate(self, prefix: str = "generator") -> None:
-        defaults.check(GENERATOR_RULES, _section_values(self), _field(prefix))
-        if self.encoder_weights is not None:
-            _require(
-                isinstance(self.encoder_weights, str) and self.encoder_weights != "",
-                f"{prefix}.encoder_weights",
-                "must be a path to a local weights file or null",
-            )
-
-
-@dataclasses.dataclass
-class DiscriminatorConfig:
-    """The PatchGAN discriminator D (SPEC section 2).
-
-    num_layers: number of 4x4 convolutions, the last producing the logit map (paper: 3).
-    base_width: width of the first convolution, doubled at each following one.
-    normalization: normalisation of the middle convolutions.
-    """
-
-    num_layers: int = DISCRIMINATOR["num_layers"]
-    base_width: int = DISCRIMINATOR["base_width"]
-    normalization: str = DISCRIMINATOR["normalization"]
-
-    def validate(self, prefix: str = "discriminator") -> None:
-        defaults.check(DISCRIMINATOR_RULES, _section_values(self), _field(prefix))
-
-
-@dataclasses.dataclass
-class LossConfig:
-    """Weights and options of the losses of SPEC section 3.
-
-    variant: the paper's Table 3 ablation; ``gan+sp`` is the full SSP-Net.
-    lambda1, lambda2: weights of the LQ and HQ adversarial branches.
-    alpha: weight of the structure-preserving loss L_SP = L_IU + beta * L_TE.
-    iu_patch_sizes: L_IU patch sizes in pixels (StillGAN's 48 and 96: H/8 and H/4 of a 384-pixel
-      frame). Pixels, not fractions of the crop, so shading is judged at frame scale whatever the
-      training crop; crops must be at least as large as the largest patch.
-    structure_noise: std of the shared Gaussian noise added to both images of the structure term
-      (StillGAN's 0.01); without it a flat output scores as perfect structure (see losses.structure).
-    identity_weight: optional L1 between y and G(y) (0 = off).
-    history_pool_size: optional pool of past fakes for D (0 = off; CycleGAN uses 50).
-    denoising_noise: largest standard deviation (at mid-grey, [0, 1] units; 0 = off, the paper) of
-      signal-dependent noise added to G's LQ input in training while the structure term still
-      compares G's output with the noise-free LQ, so G learns to remove such noise instead of
-      reproducing it (see `SSPNet`). Not the same as ``data.lq_noise``, whose noise both sides see.
-    """
-
-    variant: str = LOSS["variant"]
-    adversarial: str = LOSS["adversarial"]
-    lambda1: float = LOSS["lambda1"]
-    lambda2: float = LOSS["lambda2"]
-    alpha: float = LOSS["alpha"]
-    beta: float = LOSS["beta"]
-    iu_patch_sizes: Tuple[int, ...] = LOSS["iu_patch_sizes"]
-    ssim_window: int = LOSS["ssim_window"]
-    ssim_sigma: float = LOSS["ssim_sigma"]
-    structure_noise: float = LOSS["structure_noise"]
-    identity_weight: float = LOSS["identity_weight"]
-    history_pool_size: int = LOSS["history_pool_size"]
-    denoising_noise: float = LOSS["denoising_noise"]
-
-    def validate(self, prefix: str = "loss") -> None:
-        defaults.check(LOSS_RULES, _section_values(self), _field(prefix))
-
-    @property
-    def use_illumination(self) -> bool:
-        return "illumination" in LOSS_VARIANT_TERMS[self.variant]
-
-    @property
-    def use_structure(self) -> bool:
-        return "structure" in LOSS_VARIANT_TERMS[self.variant]
-
-
-@dataclasses.dataclass
-class DegradationConfig:
-    """The restoration degradation model of G's LQ input in training (issue #21; off in the paper).
-
-    Each LQ training crop is blurred, reduced in contrast and given Poisson-Gaussian noise, each
-    with its own probability (0 = never, the default) and parameters drawn from ``[low, high]``;
-    the structure term compares G's output with the crop before degradation, so G learns to
-    restore (`ssp_keras.training.degradation.RestorationDegradation`).
-
-    blur_probability, blur_sigma: share of crops blurred, and the Gaussian sigma in pixels.
-    defocus_share, defocus_radius: share of the blurred crops given a defocus disk instead, and
-      its radius in pixels.
-    contrast_probability, contrast: share of crops with reduced contrast ``m + c (x - m)``, and c.
-    noise_probability, shot_noise, read_noise: share of crops with noise, its shot-noise std at
-      mid-grey and its signal-independent std ([0, 1] units).
-    """
-
-    blur_probability: float = DEGRADATION["blur_probability"]
-    blur_sigma: Tuple[float, float] = DEGRADATION["blur_sigma"]
-    defocus_share: float = DEGRADATION["defocus_share"]
-    defocus_radius: Tuple[float, float] = DEGRADATION["defocus_radius"]
-    contrast_probability: float = DEGRADATION["contrast_probability"]
-    contrast: Tuple[float, float] = DEGRADATION["contrast"]
-    noise_probability: float = DEGRADATION["noise_probability"]
-    shot_noise: Tuple[float, float] = DEGRADATION["shot_noise"]
-    read_noise: Tuple[float, float] = DEGRADATION["read_noise"]
-
-    def validate(self, prefix: str = "degradation") -> None:
-        defaults.check(DEGRADATION_RULES, _section_values(self), _field(prefix))
-
-
-@dataclasses.dataclass
-class TrainConfig:
+class TrainConfig(Section):
     """Optimisation, schedule and run settings (SPEC section 4).
 
     batch_size: images per domain per replica (the global batch is this times the replicas).
@@ -217,51 +76,31 @@ class TrainConfig:
       hold the same variables either way).
     """
 
-    batch_size: int = 4
-    epochs: int = 200
-    steps_per_epoch: Optional[int] = None
-    lr_warmup_start: float = 3e-5
-    lr_peak: float = 1e-4
-    lr_warmup_steps: int = 500
-    lr_halving_epochs: int = 15
-    generator_beta_1: float = 0.5
-    generator_beta_2: float = 0.9
-    discriminator_beta_1: float = 0.9
-    discriminator_beta_2: float = 0.999
-    seed: int = 0
-    precision: str = "auto"
-    jit_compile: bool = False
-    strategy: str = "auto"
-    cpu_replicas: int = 0
-    image_grid_size: int = 4
-    backend: str = "tensorflow"
+    batch_size: int = setting(4, defaults.positive_int)
+    epochs: int = setting(200, defaults.positive_int)
+    steps_per_epoch: Optional[int] = setting(None, defaults.optional(defaults.positive_int))
+    lr_warmup_start: float = setting(3e-5, defaults.non_negative_number)
+    lr_peak: float = setting(1e-4, defaults.positive_number)
+    lr_warmup_steps: int = setting(500, defaults.non_negative_int)
+    lr_halving_epochs: int = setting(15, defaults.positive_int)
+    generator_beta_1: float = setting(0.5, _ADAM_BETA)
+    generator_beta_2: float = setting(0.9, _ADAM_BETA)
+    discriminator_beta_1: float = setting(0.9, _ADAM_BETA)
+    discriminator_beta_2: float = setting(0.999, _ADAM_BETA)
+    seed: int = setting(0, defaults.seed)
+    precision: str = setting("auto", defaults.one_of(PRECISIONS))
+    jit_compile: bool = setting(False, defaults.boolean)
+    strategy: str = setting("auto", defaults.one_of(STRATEGIES))
+    cpu_replicas: int = setting(0, defaults.non_negative_int)
+    image_grid_size: int = setting(4, defaults.positive_int)
+    backend: str = setting("tensorflow", defaults.one_of(BACKENDS))
 
     def validate(self, prefix: str = "train") -> None:
-        defaults.check(_TRAIN_RULES, _section_values(self), _field(prefix))
-
-
-_TRAIN_RULES = {
-    "batch_size": defaults.positive_int,
-    "epochs": defaults.positive_int,
-    "steps_per_epoch": defaults.optional(defaults.positive_int),
-    "lr_warmup_start": defaults.non_negative_number,
-    "lr_peak": defaults.positive_number,
-    "lr_warmup_steps": defaults.non_negative_int,
-    "lr_halving_epochs": defaults.positive_int,
-    **{name: defaults.number_in(0, 1) for name in (
-        "generator_beta_1", "generator_beta_2", "discriminator_beta_1", "discriminator_beta_2")},
-    "seed": defaults.seed,
-    "precision": defaults.one_of(PRECISIONS),
-    "jit_compile": defaults.boolean,
-    "strategy": defaults.one_of(STRATEGIES),
-    "cpu_replicas": defaults.non_negative_int,
-    "image_grid_size": defaults.positive_int,
-    "backend": defaults.one_of(BACKENDS),
-}
+        super().validate(prefix)
 
 
 @dataclasses.dataclass
-class DataConfig:
+class DataConfig(Section):
     """Training images (SPEC section 5).
 
     image_size: side of the square random training crops (a multiple of 32,
@@ -279,31 +118,19 @@ class DataConfig:
     cache: keep decoded images in memory; ``None`` decides from the folder's size.
     """
 
-    image_size: int = 384
-    channels: int = defaults.DEFAULT_CHANNELS
-    flip: bool = True
-    brightness_jitter: float = 0.05
-    contrast_jitter: float = 0.1
-    lq_shading: float = 0.5
-    lq_noise: float = 0.0
-    cache: Optional[bool] = None
-    cache_limit_mb: int = 2048
+    image_size: int = setting(384, defaults.multiple_of(defaults.GENERATOR_SIZE_MULTIPLE,
+                                                        "the generator downsamples 5 times"))
+    channels: int = setting(defaults.DEFAULT_CHANNELS, defaults.image_channels)
+    flip: bool = setting(True, defaults.boolean)
+    brightness_jitter: float = setting(0.05, defaults.number_in(0, 1))
+    contrast_jitter: float = setting(0.1, defaults.number_in(0, 1))
+    lq_shading: float = setting(0.5, defaults.number_in(0, 1, high_included=True))
+    lq_noise: float = setting(0.0, defaults.number_in(0, 0.25, high_included=True))
+    cache: Optional[bool] = setting(None, defaults.optional_boolean)
+    cache_limit_mb: int = setting(2048, defaults.positive_int)
 
     def validate(self, prefix: str = "data") -> None:
-        defaults.check(_DATA_RULES, _section_values(self), _field(prefix))
-
-
-_DATA_RULES = {
-    "image_size": defaults.multiple_of(defaults.GENERATOR_SIZE_MULTIPLE, "the generator downsamples 5 times"),
-    "channels": defaults.one_of(defaults.CHANNEL_COUNTS),
-    "flip": defaults.boolean,
-    "brightness_jitter": defaults.number_in(0, 1),
-    "contrast_jitter": defaults.number_in(0, 1),
-    "lq_shading": defaults.number_in(0, 1, high_included=True),
-    "lq_noise": defaults.number_in(0, 0.25, high_included=True),
-    "cache": defaults.optional_boolean,
-    "cache_limit_mb": defaults.positive_int,
-}
+        super().validate(prefix)
 
 
 _SECTIONS = {

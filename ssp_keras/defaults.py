@@ -1,10 +1,14 @@
 """The one home of the models' hyperparameter defaults and rules, in plain Python (no TensorFlow).
 
-keras-hub style, the model constructors own their hyperparameters: `SSPGenerator`,
-`PatchDiscriminator`, `SSPNet` and `CSNet` take their keyword defaults from the mappings below and
-check their arguments with the rules below. The sections of `ssp_keras.config.SSPNetConfig` take
-the same mappings as field defaults and the same rules in ``validate``, so a configuration is a
-validated, serialisable view of constructor arguments and no default or rule is written twice.
+keras-hub style, the model constructors own their hyperparameters. Each model's hyperparameters
+are the fields of one section dataclass below (`GeneratorConfig`, `DiscriminatorConfig`,
+`LossConfig`, `DegradationConfig`), each field written once with its default and its rule
+(`setting`). The constructors (`SSPGenerator`, `PatchDiscriminator`, `SSPNet`,
+`RestorationDegradation`) take their keyword defaults from the section's class attributes and
+check their arguments with its rules; `ssp_keras.config.SSPNetConfig` holds the same sections, so a
+configuration is a validated, serialisable set of constructor arguments, passed on as
+``Constructor(**dataclasses.asdict(section))``. `CSNet`'s defaults and rules are the mappings
+`CSNET` and `CSNET_RULES`.
 
 Nothing here imports TensorFlow or Keras: the command line validates a configuration before
 TensorFlow loads (seconds), with the messages the constructors would give.
@@ -15,10 +19,11 @@ A rule is a function of one value returning ``None`` when the value is fine, els
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import numbers
 import types
-from typing import Any, Callable, Mapping, Optional, Sequence
+from typing import Any, Callable, Mapping, Optional, Sequence, Tuple
 
 # ------------------------------------------------------------------------------------- choices
 #: Image channels every network accepts: gray or RGB.
@@ -36,67 +41,8 @@ LOSS_VARIANT_TERMS = types.MappingProxyType({
     "gan+sp": frozenset({"illumination", "structure"}),
 })
 LOSS_VARIANTS = tuple(LOSS_VARIANT_TERMS)
-#: The generator downsamples five times: its inputs (training crops) are multiples of this.
-#: (`ssp_keras.inference.enhance.PAD_MULTIPLE` pads to it; tests/test_defaults.py checks they agree.)
+#: The generator downsamples five times: its inputs (training crops, padded images) are multiples of this.
 GENERATOR_SIZE_MULTIPLE = 2**5
-
-# ------------------------------------------------------------------------------------- defaults
-#: `SSPGenerator` (and ``config.generator``): the paper's ResNet-50 encoder U-Net.
-GENERATOR = types.MappingProxyType({
-    "channels": DEFAULT_CHANNELS,
-    "encoder_block": "bottleneck",
-    "encoder_stages": (3, 4, 6, 3),
-    "encoder_widths": (64, 128, 256, 512),
-    "stem_width": 64,
-    "decoder_widths": (256, 128, 64, 32, 16),
-    "normalization": "instance",
-    "padding": "mirror",
-    "output_skip": True,
-})
-#: `PatchDiscriminator` (and ``config.discriminator``): the paper's PatchGAN.
-DISCRIMINATOR = types.MappingProxyType({
-    "channels": DEFAULT_CHANNELS,
-    "num_layers": 3,
-    "base_width": 64,
-    "normalization": "instance",
-})
-#: `SSPNet`'s loss settings (and ``config.loss``): the paper's weights, StillGAN's patches and noise.
-LOSS = types.MappingProxyType({
-    "variant": "gan+sp",
-    "adversarial": "lsgan",
-    "lambda1": 0.6,
-    "lambda2": 0.4,
-    "alpha": 5.1,
-    "beta": 1.0,
-    "iu_patch_sizes": (48, 96),
-    "ssim_window": 11,
-    "ssim_sigma": 1.5,
-    "structure_noise": 0.01,
-    "identity_weight": 0.0,
-    "history_pool_size": 0,
-    "denoising_noise": 0.0,
-})
-#: `RestorationDegradation` (and ``config.degradation``): what G's LQ input goes through in training.
-#: Every probability is 0 by default (the paper has no such model); the ranges are the shipped
-#: model's (models/ccmid-lite/config.json turns the probabilities on).
-DEGRADATION = types.MappingProxyType({
-    "blur_probability": 0.0,
-    "blur_sigma": (0.5, 2.0),
-    "defocus_share": 0.3,
-    "defocus_radius": (1.0, 3.0),
-    "contrast_probability": 0.0,
-    "contrast": (0.6, 1.0),
-    "noise_probability": 0.0,
-    "shot_noise": (0.0, 0.04),
-    "read_noise": (0.0, 0.01),
-})
-#: `CSNet`, the evaluation's fibre segmenter: CS-Net's widths 32..512, four poolings, reduction 8.
-CSNET = types.MappingProxyType({
-    "channels": DEFAULT_CHANNELS,
-    "base_width": 32,
-    "depth": 4,
-    "attention_reduction": 8,
-})
 
 # ------------------------------------------------------------------------------------- rules
 Rule = Callable[[Any], Optional[str]]
@@ -112,6 +58,11 @@ def _is_number(value: Any) -> bool:
 
 def one_of(choices: Sequence[Any]) -> Rule:
     return lambda value: None if value in choices else f"must be one of {list(choices)}, got {value!r}"
+
+
+def image_channels(value: Any) -> Optional[str]:
+    """The rule of every network's ``channels``: `CHANNEL_COUNTS`."""
+    return one_of(CHANNEL_COUNTS)(value)
 
 
 def positive_int(value: Any) -> Optional[str]:
@@ -216,53 +167,15 @@ def positive_ints(length: Optional[int] = None) -> Rule:
     return rule
 
 
-GENERATOR_RULES: Mapping[str, Rule] = types.MappingProxyType({
-    "channels": one_of(CHANNEL_COUNTS),
-    "encoder_block": one_of(ENCODER_BLOCKS),
-    "encoder_stages": positive_ints(4),
-    "encoder_widths": positive_ints(4),
-    "stem_width": positive_int,
-    "decoder_widths": positive_ints(5),
-    "normalization": one_of(NORMALIZATIONS),
-    "padding": one_of(PADDINGS),
-    "output_skip": boolean,
-    "sync_batch_norm": optional_boolean,
-})
-DISCRIMINATOR_RULES: Mapping[str, Rule] = types.MappingProxyType({
-    "channels": one_of(CHANNEL_COUNTS),
-    "num_layers": int_at_least(2),
-    "base_width": positive_int,
-    "normalization": one_of(NORMALIZATIONS),
-    "sync_batch_norm": optional_boolean,
-})
-LOSS_RULES: Mapping[str, Rule] = types.MappingProxyType({
-    "variant": one_of(LOSS_VARIANTS),
-    "adversarial": one_of(ADVERSARIAL_CRITERIA),
-    "lambda1": non_negative_number,
-    "lambda2": non_negative_number,
-    "alpha": non_negative_number,
-    "beta": non_negative_number,
-    "iu_patch_sizes": positive_ints(),
-    "ssim_window": odd_positive_int,
-    "ssim_sigma": positive_number,
-    "structure_noise": non_negative_number,
-    "identity_weight": non_negative_number,
-    "history_pool_size": non_negative_int,
-    "denoising_noise": number_in(0, 0.25, high_included=True),
-})
-DEGRADATION_RULES: Mapping[str, Rule] = types.MappingProxyType({
-    "blur_probability": number_in(0, 1, high_included=True),
-    "blur_sigma": number_range(0, 10, low_open=True),
-    "defocus_share": number_in(0, 1, high_included=True),
-    "defocus_radius": number_range(0, 10, low_open=True),
-    "contrast_probability": number_in(0, 1, high_included=True),
-    "contrast": number_range(0, 1, low_open=True),
-    "noise_probability": number_in(0, 1, high_included=True),
-    "shot_noise": number_range(0, 0.25),
-    "read_noise": number_range(0, 0.25),
+#: `CSNet`, the evaluation's fibre segmenter: CS-Net's widths 32..512, four poolings, reduction 8.
+CSNET = types.MappingProxyType({
+    "channels": DEFAULT_CHANNELS,
+    "base_width": 32,
+    "depth": 4,
+    "attention_reduction": 8,
 })
 CSNET_RULES: Mapping[str, Rule] = types.MappingProxyType({
-    "channels": one_of(CHANNEL_COUNTS),
+    "channels": image_channels,
     "base_width": positive_int,
     "depth": positive_int,
     "attention_reduction": positive_int,
@@ -285,3 +198,172 @@ def check(rules: Mapping[str, Rule], values: Mapping[str, Any], where: Callable[
 def check_arguments(owner: str, rules: Mapping[str, Rule], values: Mapping[str, Any]) -> None:
     """`check` for a constructor: errors read ``"SSPGenerator argument 'stem_width': must be ..."``."""
     check(rules, values, lambda name: f"{owner} argument '{name}'")
+
+
+# ------------------------------------------------------------------------------------- sections
+def setting(default: Any, rule: Rule) -> Any:
+    """A section field: its default and, beside it, the rule every value of it must follow."""
+    return dataclasses.field(default=default, metadata={"rule": rule})
+
+
+def rules_of(section) -> Mapping[str, Rule]:
+    """``{field name: rule}`` of a section class or instance (the fields made with `setting`)."""
+    return {field.name: field.metadata["rule"] for field in dataclasses.fields(section) if "rule" in field.metadata}
+
+
+def field_name(prefix: str) -> Callable[[str], str]:
+    """How errors name a field of the config section ``prefix``: ``config field 'generator.stem_width'``."""
+    return lambda name: f"config field '{prefix}.{name}'" if prefix else f"config field '{name}'"
+
+
+class Section:
+    """A section of `ssp_keras.config.SSPNetConfig`: a dataclass whose fields are `setting`\\ s.
+
+    The sections below are the model constructors' hyperparameters: each constructor takes its
+    keyword defaults from the section's class attributes (``LossConfig.alpha``) and checks its
+    arguments with `check_arguments` and ``rules_of(section)``; ``build_*`` functions pass a
+    section to its constructor as ``**dataclasses.asdict(section)``.
+    """
+
+    def validate(self, prefix: str) -> None:
+        check(rules_of(self), {field.name: getattr(self, field.name) for field in dataclasses.fields(self)},
+              field_name(prefix))
+
+
+def _weights_file(value: Any) -> Optional[str]:
+    ok = value is None or (isinstance(value, str) and value != "")
+    return None if ok else "must be a path to a local weights file or null"
+
+
+@dataclasses.dataclass
+class GeneratorConfig(Section):
+    """`SSPGenerator`, the U-Net generator G: ResNet encoder, five-stage decoder (SPEC section 2).
+
+    Its image channels come from ``data.channels``.
+
+    encoder_block: ``bottleneck`` (ResNet-50 family, output width 4x) or ``basic`` (ResNet-18).
+    encoder_stages: blocks per stage; ``(3, 4, 6, 3)`` is ResNet-50.
+    encoder_widths: inner width of each stage (ResNet-50: 64, 128, 256, 512).
+    stem_width: width of the 7x7 stem and of the stride-2 3x3 conv replacing its max-pool.
+    decoder_widths: five widths, from the 1/16 stage up to full resolution.
+    normalization: ``instance`` (per sample, the default: an image's enhancement never depends on
+      the rest of the batch), ``batch`` (ResNet's; blotches full frames when trained on crops) or
+      ``none``.
+    padding: ``mirror`` (symmetric mirror padding before each convolution) or ``zero`` (Keras'
+      "same", which pads only bottom/right at stride 2 and leaves a band along those borders).
+    output_skip: G outputs sigmoid(logit(input) + correction), starting as the identity.
+    sync_batch_norm: synchronise batch-norm statistics across replicas; ``None`` (config only)
+      means on exactly when training on more than one replica.
+    encoder_weights: a local weights file the encoder starts from (config only; `build_generator`).
+    """
+
+    encoder_block: str = setting("bottleneck", one_of(ENCODER_BLOCKS))
+    encoder_stages: Tuple[int, ...] = setting((3, 4, 6, 3), positive_ints(4))
+    encoder_widths: Tuple[int, ...] = setting((64, 128, 256, 512), positive_ints(4))
+    stem_width: int = setting(64, positive_int)
+    decoder_widths: Tuple[int, ...] = setting((256, 128, 64, 32, 16), positive_ints(5))
+    normalization: str = setting("instance", one_of(NORMALIZATIONS))
+    padding: str = setting("mirror", one_of(PADDINGS))
+    output_skip: bool = setting(True, boolean)
+    sync_batch_norm: Optional[bool] = setting(None, optional_boolean)
+    encoder_weights: Optional[str] = setting(None, _weights_file)
+
+    def validate(self, prefix: str = "generator") -> None:
+        super().validate(prefix)
+
+
+@dataclasses.dataclass
+class DiscriminatorConfig(Section):
+    """`PatchDiscriminator`, the PatchGAN discriminator D (SPEC section 2); channels from ``data.channels``.
+
+    num_layers: number of 4x4 convolutions, the last producing the logit map (paper: 3).
+    base_width: width of the first convolution, doubled at each following one.
+    normalization: normalisation of the middle convolutions.
+    """
+
+    num_layers: int = setting(3, int_at_least(2))
+    base_width: int = setting(64, positive_int)
+    normalization: str = setting("instance", one_of(NORMALIZATIONS))
+
+    def validate(self, prefix: str = "discriminator") -> None:
+        super().validate(prefix)
+
+
+@dataclasses.dataclass
+class LossConfig(Section):
+    """`SSPNet`'s loss settings, SPEC section 3: the paper's weights, StillGAN's patches and noise.
+
+    variant: the paper's Table 3 ablation; ``gan+sp`` is the full SSP-Net.
+    adversarial: the adversarial criterion, ``lsgan`` or ``bce``.
+    lambda1, lambda2: weights of the LQ and HQ adversarial branches.
+    alpha: weight of the structure-preserving loss L_SP = L_IU + beta * L_TE.
+    iu_patch_sizes: L_IU patch sizes in pixels (StillGAN's 48 and 96: H/8 and H/4 of a 384-pixel
+      frame). Pixels, not fractions of the crop, so shading is judged at frame scale whatever the
+      training crop; crops must be at least as large as the largest patch.
+    ssim_window, ssim_sigma: the Gaussian window of the structure term.
+    structure_noise: std of the shared Gaussian noise added to both images of the structure term
+      (StillGAN's 0.01); without it a flat output scores as perfect structure (see losses.structure).
+    identity_weight: optional L1 between y and G(y) (0 = off).
+    history_pool_size: optional pool of past fakes for D (0 = off; CycleGAN uses 50).
+    denoising_noise: largest standard deviation (at mid-grey, [0, 1] units; 0 = off, the paper) of
+      signal-dependent noise added to G's LQ input in training while the structure term still
+      compares G's output with the noise-free LQ, so G learns to remove such noise instead of
+      reproducing it (see `SSPNet`). Not the same as ``data.lq_noise``, whose noise both sides see.
+    """
+
+    variant: str = setting("gan+sp", one_of(LOSS_VARIANTS))
+    adversarial: str = setting("lsgan", one_of(ADVERSARIAL_CRITERIA))
+    lambda1: float = setting(0.6, non_negative_number)
+    lambda2: float = setting(0.4, non_negative_number)
+    alpha: float = setting(5.1, non_negative_number)
+    beta: float = setting(1.0, non_negative_number)
+    iu_patch_sizes: Tuple[int, ...] = setting((48, 96), positive_ints())
+    ssim_window: int = setting(11, odd_positive_int)
+    ssim_sigma: float = setting(1.5, positive_number)
+    structure_noise: float = setting(0.01, non_negative_number)
+    identity_weight: float = setting(0.0, non_negative_number)
+    history_pool_size: int = setting(0, non_negative_int)
+    denoising_noise: float = setting(0.0, number_in(0, 0.25, high_included=True))
+
+    def validate(self, prefix: str = "loss") -> None:
+        super().validate(prefix)
+
+    @property
+    def use_illumination(self) -> bool:
+        return "illumination" in LOSS_VARIANT_TERMS[self.variant]
+
+    @property
+    def use_structure(self) -> bool:
+        return "structure" in LOSS_VARIANT_TERMS[self.variant]
+
+
+@dataclasses.dataclass
+class DegradationConfig(Section):
+    """`RestorationDegradation`: what G's LQ input goes through in training (issue #21; off in the paper).
+
+    Each LQ training crop is blurred, reduced in contrast and given Poisson-Gaussian noise, each
+    with its own probability (0 = never, the default) and parameters drawn from ``[low, high]``;
+    the structure term compares G's output with the crop before degradation, so G learns to
+    restore (`ssp_keras.training.degradation.RestorationDegradation`). The ranges are the shipped
+    model's (models/ccmid-lite/config.json turns the probabilities on).
+
+    blur_probability, blur_sigma: share of crops blurred, and the Gaussian sigma in pixels.
+    defocus_share, defocus_radius: share of the blurred crops given a defocus disk instead, and
+      its radius in pixels.
+    contrast_probability, contrast: share of crops with reduced contrast ``m + c (x - m)``, and c.
+    noise_probability, shot_noise, read_noise: share of crops with noise, its shot-noise std at
+      mid-grey and its signal-independent std ([0, 1] units).
+    """
+
+    blur_probability: float = setting(0.0, number_in(0, 1, high_included=True))
+    blur_sigma: Tuple[float, float] = setting((0.5, 2.0), number_range(0, 10, low_open=True))
+    defocus_share: float = setting(0.3, number_in(0, 1, high_included=True))
+    defocus_radius: Tuple[float, float] = setting((1.0, 3.0), number_range(0, 10, low_open=True))
+    contrast_probability: float = setting(0.0, number_in(0, 1, high_included=True))
+    contrast: Tuple[float, float] = setting((0.6, 1.0), number_range(0, 1, low_open=True))
+    noise_probability: float = setting(0.0, number_in(0, 1, high_included=True))
+    shot_noise: Tuple[float, float] = setting((0.0, 0.04), number_range(0, 0.25))
+    read_noise: Tuple[float, float] = setting((0.0, 0.01), number_range(0, 0.25))
+
+    def validate(self, prefix: str = "degradation") -> None:
+        super().validate(prefix)

@@ -129,9 +129,46 @@ def test_instance_normalization_equals_keras_group_normalization_per_channel():
 
 def test_generators_saved_before_padding_existed_load_as_zero_padded_sigmoid_networks():
     config = SSPGenerator(channels=1, normalization="batch", padding="zero", output_skip=False, **TINY).get_config()
-    legacy = {key: value for key, value in config.items() if key not in ("padding", "output_skip", "fused_kernels")}
+    legacy = {key: value for key, value in config.items() if key not in ("padding", "output_skip")}
     rebuilt = SSPGenerator.from_config(legacy)
     assert rebuilt.padding == "zero" and not rebuilt.output_skip and rebuilt.normalization == "batch"
+
+
+def test_model_files_hold_the_architecture_and_precision_not_the_cpu_kernels(tmp_path):
+    generator = randomised(SSPGenerator(channels=1, fused_kernels=False, **TINY), seed=3)
+    config = generator.get_config()
+    assert "fused_kernels" not in config and config["dtype"]["config"]["name"] == "float32"
+    generator.save(str(tmp_path / "g.keras"))
+    loaded = keras.saving.load_model(str(tmp_path / "g.keras"), compile=False)
+    assert loaded.fused_kernels  # the loading process' choice (the default), not the saving one's
+    assert loaded.get_config() == config
+
+
+@pytest.mark.parametrize("fused_kernels", [True, False])
+def test_model_files_that_hold_fused_kernels_still_load(tmp_path, fused_kernels):
+    """models/ccmid-lite/generator.keras was saved with ``"fused_kernels": true`` in its config, as
+    was every file before it left the config; a copy says false. Both load, with the same weights."""
+    import json
+    import os
+    import zipfile
+
+    bundled = os.path.join(os.path.dirname(__file__), "..", "models", "ccmid-lite", "generator.keras")
+    with zipfile.ZipFile(bundled) as archive:
+        members = {name: archive.read(name) for name in archive.namelist()}
+    saved = json.loads(members["config.json"])
+    assert saved["config"]["fused_kernels"] is True and "dtype" not in saved["config"]
+    saved["config"]["fused_kernels"] = fused_kernels
+    members["config.json"] = json.dumps(saved).encode()
+    copy = tmp_path / "old.keras"
+    with zipfile.ZipFile(copy, "w") as archive:
+        for name, data in members.items():
+            archive.writestr(name, data)
+    loaded = keras.saving.load_model(str(copy), compile=False)
+    reference = keras.saving.load_model(bundled, compile=False)
+    assert isinstance(loaded, SSPGenerator) and "fused_kernels" not in loaded.get_config()
+    assert loaded.dtype_policy.name == "float32"
+    for mine, theirs in zip(loaded.weights, reference.weights, strict=True):
+        np.testing.assert_array_equal(keras.ops.convert_to_numpy(mine), keras.ops.convert_to_numpy(theirs))
 
 
 def test_instance_normalization_gradients_equal_keras_group_normalization():

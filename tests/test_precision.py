@@ -53,6 +53,52 @@ def test_bfloat16_copy_computes_in_bfloat16_and_stays_close_to_float32():
     np.testing.assert_allclose(back.weights[0].numpy(), before[0], rtol=1e-2, atol=1e-2)
 
 
+@pytest.mark.parametrize("normalization", ["instance", "batch"])
+def test_dtype_reaches_every_layer_of_both_networks_without_a_global_policy(normalization):
+    """Every layer but the float32 outputs (and the input specs) takes the networks' ``dtype``;
+    Keras' global policy is not touched, and the saved config brings the policy back."""
+    import keras
+
+    from ssp_keras.config import preset
+    from ssp_keras.networks import PatchDiscriminator, SSPGenerator, build_discriminator, build_generator
+    from tiny import TINY_GENERATOR, tiny_config
+
+    float32_layers = {"images", "encoder_input", "to_image", "output_skip", "to_image_sigmoid", "logits"}
+    config = tiny_config(**{"generator.normalization": normalization, "discriminator.normalization": normalization})
+    for policy in ("bfloat16", "mixed_bfloat16"):
+        networks = (build_generator(config, dtype=policy), build_discriminator(config, dtype=policy))
+        assert keras.config.dtype_policy().name == "float32"
+        for network in networks:
+            layers = network._flatten_layers(include_self=False)
+            assert network.dtype_policy.name == policy
+            assert {layer.name for layer in layers if layer.dtype_policy.name != policy} <= float32_layers
+            rebuilt = type(network).from_config(network.get_config())
+            assert rebuilt.dtype_policy.name == policy
+            assert [layer.dtype_policy.name for layer in rebuilt._flatten_layers(include_self=False)] == [
+                layer.dtype_policy.name for layer in layers]
+    assert preset("lite").train.precision == "auto"  # what the trainer resolves and passes as dtype
+    assert SSPGenerator(channels=1, **TINY_GENERATOR).dtype_policy.name == "float32"
+    assert PatchDiscriminator(channels=1, base_width=4).dtype_policy.name == "float32"
+
+
+def test_training_builds_its_precision_into_the_model_and_leaves_the_global_policy_alone(tmp_path):
+    import keras
+
+    from ssp_keras.training import trainer
+    from tiny import tiny_config
+
+    config = tiny_config(**{"train.precision": "mixed_bfloat16"})
+    model, epoch = trainer._build_model(config, steps_per_epoch=1, replicas=1, checkpoint_dir=str(tmp_path))
+    assert epoch == 0 and keras.config.dtype_policy().name == "float32"
+    for network in (model, model.generator, model.discriminator):
+        assert network.dtype_policy.name == "mixed_bfloat16"
+    assert not isinstance(model.generator_optimizer, keras.optimizers.LossScaleOptimizer)  # bfloat16 needs none
+    float16 = trainer._build_model(tiny_config(**{"train.precision": "mixed_float16"}), 1, 1, str(tmp_path))[0]
+    assert isinstance(float16.generator_optimizer, keras.optimizers.LossScaleOptimizer)
+    assert isinstance(float16.discriminator_optimizer, keras.optimizers.LossScaleOptimizer)
+    assert keras.config.dtype_policy().name == "float32"
+
+
 @pytest.mark.parametrize("channels, fused_in_bfloat16", [(16, True), (8, False), (24, False)])
 def test_instance_norm_takes_bfloat16_into_the_fused_kernel_only_for_fast_channel_counts(channels, fused_in_bfloat16):
     x = tf.random.normal([1, 12, 10, channels], seed=1) * 3.0 + 1.0

@@ -45,7 +45,7 @@ def load_keras_file(path: str, what: str = "model"):
     """``keras.saving.load_model(path, compile=False)``, or an `InputError` naming the file.
 
     The one way ssp-keras opens a ``.keras`` file (generators here, segmenters in
-    `ssp_keras.evaluation.segmenter_inference`): a file that is no zip archive, an archive without
+    `ssp_keras.segmentation.inference`): a file that is no zip archive, an archive without
     a model, or one that holds something other than a Keras model is one clear line, not
     Keras' own ("File not found" for a truncated file); so is a model whose weights hold NaN or Inf
     (it would turn every image into NaN). ``what`` names the file's role ("model", "segmenter").
@@ -108,11 +108,11 @@ def load_generator(source: str, precision: str = "float32"):
 def with_precision(generator, precision: str):
     """``generator`` computing in ``precision`` (``float32`` or ``bfloat16``), a copy if it does not.
 
-    For ``bfloat16`` the copy is the same `SSPGenerator` rebuilt under Keras' ``bfloat16`` dtype
-    policy, so its weights are stored in bfloat16 (no cast per call) and its convolutions,
+    For ``bfloat16`` the copy is the same `SSPGenerator` built with the ``bfloat16`` dtype policy,
+    so its weights are stored in bfloat16 (no cast per call) and its convolutions,
     normalisations and activations run in bfloat16; the output layer still computes in float32
     and returns float32 in [0, 1]. Outputs differ from float32 by well under one grey level on
-    average (measured in ``benchmarks/inference.py``). For ``float32`` a generator built under
+    average (measured in ``benchmarks/inference.py``). For ``float32`` a generator built with
     another policy (e.g. trained with ``mixed_bfloat16``) is rebuilt in float32. Other Keras
     models are returned unchanged: only our own network's layers are known to be safe in bfloat16.
     """
@@ -122,13 +122,6 @@ def with_precision(generator, precision: str):
 
     if not isinstance(generator, SSPGenerator) or generator.dtype_policy.name == precision:
         return generator
-    import keras
-
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(precision)
-    try:  # the layers built in SSPGenerator.__init__ take the global policy
-        copy = SSPGenerator.from_config(generator.get_config())
-    finally:
-        keras.config.set_dtype_policy(previous)
+    copy = SSPGenerator(**{**generator.get_config(), "dtype": precision}, fused_kernels=generator.fused_kernels)
     copy.set_weights(generator.get_weights())
     return copy

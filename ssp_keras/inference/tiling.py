@@ -21,8 +21,8 @@ from typing import Callable, List, Sequence
 
 import numpy as np
 
-#: The generator downsamples five times: inputs must be multiples of 2**5 (networks.generator).
-PAD_MULTIPLE = 32
+#: The generator downsamples five times: inputs must be multiples of 2**5 (the generator's own).
+from ssp_keras.defaults import GENERATOR_SIZE_MULTIPLE as PAD_MULTIPLE  # noqa: E402
 #: Images with more pixels than this are tiled automatically (about 4 megapixels).
 AUTO_TILE_PIXELS = 2048 * 2048
 #: Side of the square tiles used when tiling (a multiple of 32, so tiles need no padding).

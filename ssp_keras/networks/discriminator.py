@@ -10,37 +10,37 @@ Input: float32 ``[N, H, W, C]`` in [0, 1]. Output: float32 logits ``[N, H / 2^(L
 
 from __future__ import annotations
 
+import dataclasses
+
 import keras
 
-from ssp_keras.defaults import DISCRIMINATOR, DISCRIMINATOR_RULES, check_arguments
+from ssp_keras.defaults import DEFAULT_CHANNELS, DiscriminatorConfig, check_arguments, image_channels, rules_of
 from ssp_keras.networks.layers import normalization as normalization_layer
 
 
 @keras.saving.register_keras_serializable(package="ssp_keras")
 class PatchDiscriminator(keras.Model):
-    """PatchGAN discriminator. Every hyperparameter is a constructor argument; defaults and rules:
-    `ssp_keras.defaults.DISCRIMINATOR` and ``DISCRIMINATOR_RULES`` (which ``config.discriminator`` shares).
+    """PatchGAN discriminator. Every hyperparameter is a constructor argument.
 
     Args:
         channels: image channels, 1 or 3.
-        num_layers: number of 4x4 convolutions (>= 2), the last one giving the logit map.
-        base_width: width of the first convolution.
-        normalization: ``"instance"`` (default), ``"batch"`` or ``"none"``, on the middle convolutions.
+        num_layers, base_width, normalization: the architecture, the fields of
+            `ssp_keras.defaults.DiscriminatorConfig` (``config.discriminator``), which gives their meaning.
         sync_batch_norm: synchronise batch statistics across replicas (``"batch"`` only).
+        dtype: the dtype policy of every layer (None: Keras' global policy); the logits are float32.
     """
 
     def __init__(
         self,
-        channels: int = DISCRIMINATOR["channels"],
-        num_layers: int = DISCRIMINATOR["num_layers"],
-        base_width: int = DISCRIMINATOR["base_width"],
-        normalization: str = DISCRIMINATOR["normalization"],
+        channels: int = DEFAULT_CHANNELS,
+        num_layers: int = DiscriminatorConfig.num_layers,
+        base_width: int = DiscriminatorConfig.base_width,
+        normalization: str = DiscriminatorConfig.normalization,
         sync_batch_norm: bool = False,
+        dtype=None,
         **kwargs,
     ):
-        check_arguments(type(self).__name__, DISCRIMINATOR_RULES, dict(
-            channels=channels, num_layers=num_layers, base_width=base_width, normalization=normalization,
-        ))
+        check_arguments(type(self).__name__, {**rules_of(DiscriminatorConfig), "channels": image_channels}, locals())
 
         init = keras.initializers.RandomNormal(mean=0.0, stddev=0.02)
         inputs = keras.Input((None, None, channels), name="images")
@@ -54,45 +54,44 @@ class PatchDiscriminator(keras.Model):
                 use_bias=index == 0 or normalization == "none",
                 kernel_initializer=init,
                 name=f"conv{index + 1}",
+                dtype=dtype,
             )(x)
             if index > 0:
-                x = normalization_layer(normalization, sync_batch_norm, name=f"norm{index + 1}")(x)
-            x = keras.layers.LeakyReLU(0.2, name=f"lrelu{index + 1}")(x)
+                x = normalization_layer(normalization, sync_batch_norm, name=f"norm{index + 1}", dtype=dtype)(x)
+            x = keras.layers.LeakyReLU(0.2, name=f"lrelu{index + 1}", dtype=dtype)(x)
         logits = keras.layers.Conv2D(
             1, 4, strides=1, padding="same", kernel_initializer=init, dtype="float32", name="logits"
         )(x)
         super().__init__(inputs=inputs, outputs=logits, **kwargs)
+        self.dtype_policy = keras.dtype_policies.get(dtype)  # as in SSPGenerator: Functional ignores dtype
         self.channels = channels
         self.num_layers = num_layers
         self.base_width = base_width
         self.normalization = normalization
-        self.sync_batch_norm = sync_batch_norm
+        self.sync_batch_norm = bool(sync_batch_norm)
 
     def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
+        config = super().get_config()  # name, trainable, dtype
+        config.update({
             "channels": self.channels,
             "num_layers": self.num_layers,
             "base_width": self.base_width,
             "normalization": self.normalization,
             "sync_batch_norm": self.sync_batch_norm,
-        }
+        })
+        return config
 
     @classmethod
     def from_config(cls, config):
         return cls(**config)
 
 
-def build_discriminator(config, sync_batch_norm: bool | None = None, name: str = "discriminator") -> PatchDiscriminator:
-    """The discriminator described by an ``SSPNetConfig``."""
-    d = config.discriminator
+def build_discriminator(
+    config, sync_batch_norm: bool | None = None, name: str = "discriminator", dtype=None
+) -> PatchDiscriminator:
+    """The discriminator described by an ``SSPNetConfig`` (``dtype``: see `PatchDiscriminator`)."""
     sync = config.generator.sync_batch_norm if sync_batch_norm is None else sync_batch_norm
     return PatchDiscriminator(
-        channels=config.data.channels,
-        num_layers=d.num_layers,
-        base_width=d.base_width,
-        normalization=d.normalization,
-        sync_batch_norm=bool(sync),
-        name=name,
+        channels=config.data.channels, **dataclasses.asdict(config.discriminator), sync_batch_norm=bool(sync),
+        dtype=dtype, name=name,
     )

@@ -23,12 +23,15 @@ Output: float32 ``[N, H, W, C]`` in [0, 1] (float32 also under mixed precision).
 
 from __future__ import annotations
 
+import dataclasses
 import re
 from typing import Sequence
 
 import keras
 
-from ssp_keras.defaults import ENCODER_BLOCKS, GENERATOR, GENERATOR_RULES, check_arguments
+from ssp_keras.defaults import (
+    DEFAULT_CHANNELS, ENCODER_BLOCKS, GeneratorConfig, check_arguments, image_channels, rules_of,
+)
 from ssp_keras.networks.layers import (
     DEFAULT_WIDE_INPUT_RATIO,
     BilinearUpsampling2D,
@@ -41,7 +44,7 @@ from ssp_keras.networks.layers import (
 __all__ = ["ENCODER_BLOCKS", "SSPGenerator", "build_generator", "load_encoder_weights"]
 
 
-def _residual_block(x, width: int, strides: int, block: str, layer, name: str):
+def _residual_block(x, width: int, strides: int, block: str, layer, name: str, dtype):
     """A ResNet v1.5 block: bottleneck (1x1, 3x3 strided, 1x1 x4) or basic (3x3 strided, 3x3)."""
     out_width = width * 4 if block == "bottleneck" else width
     shortcut = x
@@ -54,11 +57,11 @@ def _residual_block(x, width: int, strides: int, block: str, layer, name: str):
     else:
         y = layer(x, width, 3, strides, f"{name}_1")
         y = layer(y, out_width, 3, 1, f"{name}_2", activation=None)
-    y = keras.layers.Add(name=f"{name}_add")([shortcut, y])
-    return keras.layers.Activation("relu", name=f"{name}_out")(y)
+    y = keras.layers.Add(name=f"{name}_add", dtype=dtype)([shortcut, y])
+    return keras.layers.Activation("relu", name=f"{name}_out", dtype=dtype)(y)
 
 
-def _build_encoder(channels, block, stages, widths, stem_width, layer) -> keras.Model:
+def _build_encoder(channels, block, stages, widths, stem_width, layer, dtype) -> keras.Model:
     inputs = keras.Input((None, None, channels), name="encoder_input")
     x = layer(inputs, stem_width, 7, 2, "stem")
     skips = [x]  # 1/2
@@ -67,81 +70,70 @@ def _build_encoder(channels, block, stages, widths, stem_width, layer) -> keras.
     for stage, (blocks, width) in enumerate(zip(stages, widths)):
         for index in range(blocks):
             strides = 2 if (index == 0 and stage > 0) else 1
-            x = _residual_block(x, width, strides, block, layer, f"stage{stage + 1}_block{index + 1}")
+            x = _residual_block(x, width, strides, block, layer, f"stage{stage + 1}_block{index + 1}", dtype)
         skips.append(x)  # 1/4, 1/8, 1/16, then the 1/32 bottleneck
-    return keras.Model(inputs, skips, name="encoder")
+    encoder = keras.Model(inputs, skips, name="encoder")
+    encoder.dtype_policy = keras.dtype_policies.get(dtype)  # as in SSPGenerator: Functional ignores dtype
+    return encoder
 
 
 @keras.saving.register_keras_serializable(package="ssp_keras")
 class SSPGenerator(keras.Model):
-    """The SSP-Net generator. Every hyperparameter is a constructor argument (see module doc);
-    defaults and rules: `ssp_keras.defaults.GENERATOR` and ``GENERATOR_RULES`` (which
-    ``config.generator`` shares).
+    """The SSP-Net generator. Every hyperparameter is a constructor argument (see module doc).
 
     Args:
         channels: image channels, 1 (grayscale) or 3 (RGB).
-        encoder_block: ``"bottleneck"`` (ResNet-50 family) or ``"basic"`` (ResNet-18 family).
-        encoder_stages: blocks per encoder stage, four integers; ``(3, 4, 6, 3)`` is ResNet-50.
-        encoder_widths: inner width of each stage, four integers.
-        stem_width: width of the stem convolutions.
-        decoder_widths: widths of the five decoder stages, coarse to fine.
-        normalization: ``"instance"`` (per sample: one answer per image, the default),
-            ``"batch"`` or ``"none"``.
-        padding: ``"mirror"`` (symmetric mirror padding before every convolution, the default)
-            or ``"zero"`` (Keras' "same").
-        output_skip: add the network's output to the input's logit before the sigmoid, so G
-            starts as the identity and learns a correction (keeps fine detail; see the README).
+        encoder_block ... output_skip: the architecture, the fields of
+            `ssp_keras.defaults.GeneratorConfig` (``config.generator``), which gives their meaning.
         sync_batch_norm: synchronise batch statistics across replicas (``"batch"`` only).
         fused_kernels: use the library's fused CPU kernels (fused batch norm, `WideInputConv2D`);
-            same results, benchmarks switch them off to measure them.
+            same results and weights, so it is a choice of this process, not saved in model files
+            (benchmarks switch them off to measure them).
+        dtype: the dtype policy of every layer (``"float32"``, ``"bfloat16"``, ``"mixed_bfloat16"``,
+            ...; None: Keras' global policy); the output layer computes in float32 whatever it is.
     """
 
     def __init__(
         self,
-        channels: int = GENERATOR["channels"],
-        encoder_block: str = GENERATOR["encoder_block"],
-        encoder_stages: Sequence[int] = GENERATOR["encoder_stages"],
-        encoder_widths: Sequence[int] = GENERATOR["encoder_widths"],
-        stem_width: int = GENERATOR["stem_width"],
-        decoder_widths: Sequence[int] = GENERATOR["decoder_widths"],
-        normalization: str = GENERATOR["normalization"],
-        padding: str = GENERATOR["padding"],
-        output_skip: bool = GENERATOR["output_skip"],
+        channels: int = DEFAULT_CHANNELS,
+        encoder_block: str = GeneratorConfig.encoder_block,
+        encoder_stages: Sequence[int] = GeneratorConfig.encoder_stages,
+        encoder_widths: Sequence[int] = GeneratorConfig.encoder_widths,
+        stem_width: int = GeneratorConfig.stem_width,
+        decoder_widths: Sequence[int] = GeneratorConfig.decoder_widths,
+        normalization: str = GeneratorConfig.normalization,
+        padding: str = GeneratorConfig.padding,
+        output_skip: bool = GeneratorConfig.output_skip,
         sync_batch_norm: bool = False,
         fused_kernels: bool = True,
+        dtype=None,
         **kwargs,
     ):
         encoder_stages = tuple(int(v) for v in encoder_stages)
         encoder_widths = tuple(int(v) for v in encoder_widths)
         decoder_widths = tuple(int(v) for v in decoder_widths)
-        output_skip, sync_batch_norm, fused_kernels = bool(output_skip), bool(sync_batch_norm), bool(fused_kernels)
-        architecture = dict(
-            channels=channels, encoder_block=encoder_block, encoder_stages=encoder_stages,
-            encoder_widths=encoder_widths, stem_width=stem_width, decoder_widths=decoder_widths,
-            normalization=normalization, padding=padding, output_skip=output_skip,
-        )
-        check_arguments(type(self).__name__, GENERATOR_RULES, architecture)
+        check_arguments(type(self).__name__, {**rules_of(GeneratorConfig), "channels": image_channels}, locals())
 
         def layer(x, filters, kernel_size, strides, name, activation="relu"):
             return conv_norm_act(
                 x, filters, kernel_size, strides, normalization, name, activation=activation, padding=padding,
-                synchronized=bool(sync_batch_norm), fused=fused_kernels,
-                wide_input_ratio=DEFAULT_WIDE_INPUT_RATIO if fused_kernels else 0,
+                synchronized=bool(sync_batch_norm), fused=bool(fused_kernels),
+                wide_input_ratio=DEFAULT_WIDE_INPUT_RATIO if fused_kernels else 0, dtype=dtype,
             )
 
         # === Functional graph ===
         inputs = keras.Input((None, None, channels), name="images")
-        encoder = _build_encoder(channels, encoder_block, encoder_stages, encoder_widths, stem_width, layer)
+        encoder = _build_encoder(channels, encoder_block, encoder_stages, encoder_widths, stem_width, layer, dtype)
         *skips, x = encoder(inputs)
         for stage, width in enumerate(decoder_widths):
-            x = BilinearUpsampling2D(name=f"decoder{stage + 1}_up")(x)
+            x = BilinearUpsampling2D(name=f"decoder{stage + 1}_up", dtype=dtype)(x)
             skip_index = len(skips) - 1 - stage
             if skip_index >= 0:
-                x = keras.layers.Concatenate(name=f"decoder{stage + 1}_concat")([x, skips[skip_index]])
+                x = keras.layers.Concatenate(name=f"decoder{stage + 1}_concat", dtype=dtype)([x, skips[skip_index]])
             x = layer(x, width, 3, 1, f"decoder{stage + 1}_a")
             x = layer(x, width, 3, 1, f"decoder{stage + 1}_b")
         if padding == "mirror":
-            x = MirrorPadding2D(1, name="to_image_pad")(x)
+            x = MirrorPadding2D(1, name="to_image_pad", dtype=dtype)(x)
         # float32 output whatever the dtype policy: losses and images are computed in float32.
         to_image = keras.layers.Conv2D(
             channels, 3, padding="valid" if padding == "mirror" else "same", dtype="float32", name="to_image",
@@ -153,21 +145,30 @@ class SSPGenerator(keras.Model):
         else:
             outputs = keras.layers.Activation("sigmoid", dtype="float32", name="to_image_sigmoid")(to_image)
         super().__init__(inputs=inputs, outputs=outputs, **kwargs)
+        # A functional model ignores a dtype argument (keras-hub's Backbone sets it the same way),
+        # so that get_config saves, and from_config restores, the policy its layers were built with.
+        self.dtype_policy = keras.dtype_policies.get(dtype)
 
         # === Config ===
-        for name, value in architecture.items():
-            setattr(self, name, value)
-        self.sync_batch_norm = sync_batch_norm
-        self.fused_kernels = fused_kernels
+        self.channels = channels
+        self.encoder_block = encoder_block
+        self.encoder_stages = encoder_stages
+        self.encoder_widths = encoder_widths
+        self.stem_width = stem_width
+        self.decoder_widths = decoder_widths
+        self.normalization = normalization
+        self.padding = padding
+        self.output_skip = bool(output_skip)
+        self.sync_batch_norm = bool(sync_batch_norm)
+        self.fused_kernels = bool(fused_kernels)
 
     @property
     def encoder(self) -> keras.Model:
         return self.get_layer("encoder")
 
     def get_config(self):
-        return {
-            "name": self.name,
-            "trainable": self.trainable,
+        config = super().get_config()  # name, trainable, dtype
+        config.update({
             "channels": self.channels,
             "encoder_block": self.encoder_block,
             "encoder_stages": list(self.encoder_stages),
@@ -178,12 +179,14 @@ class SSPGenerator(keras.Model):
             "padding": self.padding,
             "output_skip": self.output_skip,
             "sync_batch_norm": self.sync_batch_norm,
-            "fused_kernels": self.fused_kernels,
-        }
+        })
+        return config
 
     @classmethod
     def from_config(cls, config):
         config = dict(config)
+        # A choice of the loading process, not of the file: files saved before it left the config hold it.
+        config.pop("fused_kernels", None)
         if "padding" not in config:
             # Saved before padding and output_skip existed (zero padding, plain sigmoid output).
             config.update(padding="zero", output_skip=False)
@@ -191,31 +194,24 @@ class SSPGenerator(keras.Model):
 
 
 def build_generator(
-    config, sync_batch_norm: bool | None = None, name: str = "generator", fused_kernels: bool = True
+    config, sync_batch_norm: bool | None = None, name: str = "generator", fused_kernels: bool = True, dtype=None
 ) -> SSPGenerator:
     """The generator described by an ``SSPNetConfig`` (its ``generator`` and ``data`` sections).
 
     ``sync_batch_norm`` overrides ``config.generator.sync_batch_norm`` (the trainer passes the
-    resolved value: on when training on more than one replica). ``fused_kernels``: see `SSPGenerator`.
+    resolved value: on when training on more than one replica). ``fused_kernels``, ``dtype``: see
+    `SSPGenerator`.
     """
-    g = config.generator
-    sync = g.sync_batch_norm if sync_batch_norm is None else sync_batch_norm
+    arguments = dataclasses.asdict(config.generator)
+    encoder_weights = arguments.pop("encoder_weights")
+    if sync_batch_norm is not None:
+        arguments["sync_batch_norm"] = sync_batch_norm
+    arguments["sync_batch_norm"] = bool(arguments["sync_batch_norm"])
     generator = SSPGenerator(
-        channels=config.data.channels,
-        encoder_block=g.encoder_block,
-        encoder_stages=g.encoder_stages,
-        encoder_widths=g.encoder_widths,
-        stem_width=g.stem_width,
-        decoder_widths=g.decoder_widths,
-        normalization=g.normalization,
-        padding=g.padding,
-        output_skip=g.output_skip,
-        sync_batch_norm=bool(sync),
-        fused_kernels=fused_kernels,
-        name=name,
+        channels=config.data.channels, **arguments, fused_kernels=fused_kernels, dtype=dtype, name=name
     )
-    if g.encoder_weights:
-        load_encoder_weights(generator, g.encoder_weights)
+    if encoder_weights:
+        load_encoder_weights(generator, encoder_weights)
     return generator
 
 

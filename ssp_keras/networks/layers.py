@@ -16,8 +16,7 @@ import contextvars
 import keras
 from keras import ops
 
-NORMALIZATIONS = ("instance", "batch", "none")
-PADDINGS = ("mirror", "zero")
+from ssp_keras.defaults import NORMALIZATIONS, PADDINGS  # noqa: F401  (importable from here as before)
 
 
 def _on_tensorflow() -> bool:
@@ -231,8 +230,10 @@ class MirrorPadding2D(keras.layers.Layer):
         return {**super().get_config(), "pad": self.pad}
 
 
-def normalization(kind: str, synchronized: bool = False, fused: bool = True, name: str | None = None) -> keras.layers.Layer:
-    """The normalisation layer named by ``kind``.
+def normalization(
+    kind: str, synchronized: bool = False, fused: bool = True, name: str | None = None, dtype=None
+) -> keras.layers.Layer:
+    """The normalisation layer named by ``kind``, with the dtype policy ``dtype`` (None: Keras' global one).
 
     ``instance``: `InstanceNormalization`, per sample and channel; it does not depend on the batch.
     ``batch``: batch normalisation (ResNet's); ``synchronized`` makes its statistics global across
@@ -241,14 +242,14 @@ def normalization(kind: str, synchronized: bool = False, fused: bool = True, nam
     ``none``: identity.
     """
     if kind == "instance":
-        return InstanceNormalization(epsilon=1e-5, name=name)
+        return InstanceNormalization(epsilon=1e-5, name=name, dtype=dtype)
     if kind == "batch":
         if synchronized:
-            return SyncBatchNormalization(momentum=0.9, epsilon=1e-5, name=name)
+            return SyncBatchNormalization(momentum=0.9, epsilon=1e-5, name=name, dtype=dtype)
         layer_class = FusedBatchNormalization if fused else keras.layers.BatchNormalization
-        return layer_class(momentum=0.9, epsilon=1e-5, name=name)
+        return layer_class(momentum=0.9, epsilon=1e-5, name=name, dtype=dtype)
     if kind == "none":
-        return keras.layers.Identity(name=name)
+        return keras.layers.Identity(name=name, dtype=dtype)
     raise ValueError(f"unknown normalization {kind!r}; choose from {list(NORMALIZATIONS)}")
 
 
@@ -264,8 +265,10 @@ def conv_norm_act(
     synchronized: bool = False,
     fused: bool = True,
     wide_input_ratio: int = DEFAULT_WIDE_INPUT_RATIO,
+    dtype=None,
 ):
-    """[mirror padding] -> conv (no bias when a normalisation follows) -> normalisation -> activation.
+    """[mirror padding] -> conv (no bias when a normalisation follows) -> normalisation -> activation,
+    every layer with the dtype policy ``dtype`` (None: Keras' global one).
 
     padding: ``mirror`` pads (kernel_size - 1) / 2 pixels on every side with `MirrorPadding2D` and
       convolves "valid"; ``zero`` is Keras' "same" (which, at stride 2, pads only bottom and right).
@@ -287,7 +290,7 @@ def conv_norm_act(
     if padding == "mirror":
         conv_padding = "valid"
         if kernel_size > 1:
-            x = MirrorPadding2D(kernel_size // 2, name=f"{name}_pad")(x)
+            x = MirrorPadding2D(kernel_size // 2, name=f"{name}_pad", dtype=dtype)(x)
     x = (WideInputConv2D if wide else keras.layers.Conv2D)(
         filters,
         kernel_size,
@@ -296,10 +299,11 @@ def conv_norm_act(
         use_bias=norm == "none",
         kernel_initializer="he_normal",
         name=f"{name}_conv",
+        dtype=dtype,
     )(x)
-    x = normalization(norm, synchronized, fused, name=f"{name}_norm")(x)
+    x = normalization(norm, synchronized, fused, name=f"{name}_norm", dtype=dtype)(x)
     if activation is not None:
-        x = keras.layers.Activation(activation, name=f"{name}_{activation}")(x)
+        x = keras.layers.Activation(activation, name=f"{name}_{activation}", dtype=dtype)(x)
     return x
 
 

@@ -32,7 +32,7 @@ from typing import Sequence, Tuple
 import keras
 from keras import ops
 
-from ssp_keras.defaults import DEGRADATION, DEGRADATION_RULES, check_arguments
+from ssp_keras.defaults import DegradationConfig, check_arguments, rules_of
 
 #: Kernel radius per pixel of Gaussian sigma: exp(-3^2 / 2) ~ 1% of the peak is cut off.
 _SIGMAS_PER_RADIUS = 3.0
@@ -48,7 +48,7 @@ class RestorationDegradation(keras.layers.Layer):
 
     Identity unless called with ``training=True`` and some probability above 0. Every argument
     is a hyperparameter of the model (see the module docstring; defaults and rules:
-    `ssp_keras.defaults.DEGRADATION`, which ``config.degradation`` shares):
+    `ssp_keras.defaults.DegradationConfig`, which is ``config.degradation``):
 
     Args:
         blur_probability: share of crops that are blurred.
@@ -65,15 +65,15 @@ class RestorationDegradation(keras.layers.Layer):
 
     def __init__(
         self,
-        blur_probability: float = DEGRADATION["blur_probability"],
-        blur_sigma: Sequence[float] = DEGRADATION["blur_sigma"],
-        defocus_share: float = DEGRADATION["defocus_share"],
-        defocus_radius: Sequence[float] = DEGRADATION["defocus_radius"],
-        contrast_probability: float = DEGRADATION["contrast_probability"],
-        contrast: Sequence[float] = DEGRADATION["contrast"],
-        noise_probability: float = DEGRADATION["noise_probability"],
-        shot_noise: Sequence[float] = DEGRADATION["shot_noise"],
-        read_noise: Sequence[float] = DEGRADATION["read_noise"],
+        blur_probability: float = DegradationConfig.blur_probability,
+        blur_sigma: Sequence[float] = DegradationConfig.blur_sigma,
+        defocus_share: float = DegradationConfig.defocus_share,
+        defocus_radius: Sequence[float] = DegradationConfig.defocus_radius,
+        contrast_probability: float = DegradationConfig.contrast_probability,
+        contrast: Sequence[float] = DegradationConfig.contrast,
+        noise_probability: float = DegradationConfig.noise_probability,
+        shot_noise: Sequence[float] = DegradationConfig.shot_noise,
+        read_noise: Sequence[float] = DegradationConfig.read_noise,
         seed: int | None = None,
         **kwargs,
     ):
@@ -86,7 +86,7 @@ class RestorationDegradation(keras.layers.Layer):
             contrast=_pair(contrast), noise_probability=noise_probability, shot_noise=_pair(shot_noise),
             read_noise=_pair(read_noise),
         )
-        check_arguments(type(self).__name__, DEGRADATION_RULES, settings)
+        check_arguments(type(self).__name__, rules_of(DegradationConfig), settings)
         for name, value in settings.items():
             setattr(self, name, value)
         self.seed = seed
@@ -147,7 +147,7 @@ class RestorationDegradation(keras.layers.Layer):
     def get_config(self):
         config = super().get_config()
         config.update(
-            {name: getattr(self, name) for name in DEGRADATION},
+            {name: getattr(self, name) for name in rules_of(DegradationConfig)},
             seed=self.seed,
         )
         return config

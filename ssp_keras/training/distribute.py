@@ -13,7 +13,8 @@ other workers write to private temporary folders that are deleted at the end. Ea
 its own subset of the image files (``worker_shard``), so no two workers see the same image.
 
 `MultiWorkerWorkarounds` holds what Keras 3.15's ``fit`` needs under MultiWorkerMirroredStrategy
-and does not do itself (keras-team/keras#20585); `SSPNet` takes it on the TensorFlow backend.
+and does not do itself (keras-team/keras#20585, tensorflow/tensorflow#72388), so that `SSPNet`
+holds the paper's step and nothing else; `SSPNet` takes it on the TensorFlow backend.
 """
 
 from __future__ import annotations
@@ -317,20 +318,21 @@ def agree_across_workers(strategy: tf.distribute.Strategy, value: int, what: str
 
 # ------------------------------------------------------------------------- Keras workarounds
 class MultiWorkerWorkarounds:
-    """Mixin for a `keras.Model` whose ``fit`` runs under MultiWorkerMirroredStrategy (Keras 3.15,
-    keras-team/keras#20585). Off multi-worker it changes nothing.
-
-    * Keras' ``fit`` builds a model created under a strategy from the first batch, which it first
-      ``strategy.reduce``s; that reduce fails on an ``(lq, hq)`` tuple. The first local replica's
-      batch has the same per-replica shapes and needs no cross-worker op.
-    * Keras reduces multi-worker step outputs with ``reduce(MEAN, axis=0)``, which fails on
-      scalars; as ``[1]`` vectors they come back as the same scalars.
-
-    It overrides Keras' private ``Model._maybe_symbolic_build`` (no public route avoids that
-    reduce); tests/test_model.py fails loudly if a Keras upgrade renames or re-signs it.
+    """Mixin for a `keras.Model` whose ``fit`` runs under MultiWorkerMirroredStrategy (Keras 3.15:
+    Keras 3's ``fit`` does not run there as it comes, keras-team/keras#20585). Off multi-worker it
+    changes nothing; `SSPNet` takes it on the TensorFlow backend, before its TensorFlow step.
     """
 
     def _maybe_symbolic_build(self, iterator=None, data_batch=None):
+        """Keras' ``fit`` builds a model created under a strategy from the first batch, which it
+        first ``strategy.reduce("MEAN", ...)``\ s; under MultiWorkerMirroredStrategy that reduce
+        fails on an ``(lq, hq)`` tuple (keras-team/keras#20585: TensorFlow's own multi-worker Keras
+        tutorial fails in ``fit`` with Keras 3). The first local replica's batch has the same
+        per-replica shapes and needs no cross-worker op.
+
+        It overrides Keras' private ``Model._maybe_symbolic_build`` (no public route avoids that
+        reduce); tests/test_model.py fails loudly if a Keras upgrade renames or re-signs it.
+        """
         import tensorflow as tf
 
         strategy = getattr(self, "_distribute_strategy", None)
@@ -353,7 +355,13 @@ class MultiWorkerWorkarounds:
 
 
 def _as_vectors_across_workers(logs: dict) -> dict:
-    """``logs`` with each scalar as a ``[1]`` vector under multi-worker training (see `MultiWorkerWorkarounds`)."""
+    """``logs`` with each scalar as a ``[1]`` vector under multi-worker training.
+
+    Keras reduces multi-worker step outputs with ``strategy.reduce("MEAN", v, axis=0)``, which
+    fails on scalars ("Invalid reduction dimension 0 for input with 0 dimensions",
+    tensorflow/tensorflow#72388, Keras 3 with tf.distribute); as ``[1]`` vectors they come back
+    from that reduce as the same scalars.
+    """
     import tensorflow as tf
 
     if not _multi_worker(tf.distribute.get_strategy()):
@@ -362,7 +370,14 @@ def _as_vectors_across_workers(logs: dict) -> dict:
 
 
 def _multi_worker(strategy) -> bool:
-    """True under MultiWorkerMirroredStrategy with more than one worker (Keras' own test)."""
+    """True under MultiWorkerMirroredStrategy with more than one worker.
+
+    ``extended._in_multi_worker_mode()`` is private, but it is the test Keras 3.15 itself applies
+    before that reduce (``_collective_all_reduce_multi_worker`` in keras/src/backend/tensorflow/
+    trainer.py), so the logs are reshaped exactly when Keras would fail on them; tf.distribute has
+    no public equivalent (no upstream issue found: searched keras-team/keras and
+    tensorflow/tensorflow issues for "_in_multi_worker_mode" and a public multi-worker query).
+    """
     import tensorflow as tf
 
     return isinstance(strategy, tf.distribute.MultiWorkerMirroredStrategy) and strategy.extended._in_multi_worker_mode()

@@ -38,7 +38,7 @@ from typing import Sequence
 import keras
 from keras import ops
 
-from ssp_keras.defaults import LOSS, LOSS_RULES, LOSS_VARIANT_TERMS, check_arguments
+from ssp_keras.defaults import LOSS_VARIANT_TERMS, LossConfig, check_arguments, rules_of
 from ssp_keras.losses import adversarial_loss, illumination_uniformity_loss, structure_loss
 from ssp_keras.training.degradation import RestorationDegradation, add_poisson_gaussian_noise
 from ssp_keras.training.history_pool import FakeImagePool
@@ -74,57 +74,40 @@ class _UnsupportedBackendTrainStep:
 class SSPNet(*_backend_step_classes(), keras.Model):
     """SSP-Net: owns the generator and the discriminator; `call` enhances.
 
-    The loss settings' defaults and rules: `ssp_keras.defaults.LOSS` and ``LOSS_RULES`` (which
-    ``config.loss`` shares).
-
     Args:
         generator: image-to-image model, ``[N, H, W, C]`` in [0, 1] -> same.
         discriminator: PatchGAN model, ``[N, H, W, C]`` -> logits ``[N, h, w, 1]``.
-        variant: loss variant of the paper's Table 3: ``"gan"``, ``"gan+iu"``, ``"gan+te"``,
-            ``"gan+sp"`` (the full SSP-Net).
-        adversarial: ``"lsgan"`` or ``"bce"``.
-        lambda1, lambda2: weights of the LQ and HQ branches.
-        alpha, beta: L_SP weight, and the weight of L_TE inside L_SP.
-        iu_patch_sizes: L_IU patch sizes in pixels.
-        ssim_window, ssim_sigma: Gaussian window of the structure term.
-        structure_noise: shared noise added to both images of the structure term (StillGAN: 0.01).
-        identity_weight: weight of |y - G(y)| (0 = off).
-        history_pool_size: pool of past fakes shown to D (0 = off).
-        denoising_noise: largest std (at mid-grey) of the noise added to G's LQ input in training,
-            the structure term comparing with the noise-free LQ (0 = off; see the module docstring).
+        variant ... denoising_noise: the loss settings, the fields of `ssp_keras.defaults.LossConfig`
+            (``config.loss``), which gives their meaning, defaults and rules.
         degradation: a `RestorationDegradation` applied to G's LQ input in training (``None``:
             none, the paper); the structure term compares with the crop before it.
+        seed: seed of the random streams of the structure noise, G's input noise and the fake pool.
     """
 
     def __init__(
         self,
         generator: keras.Model,
         discriminator: keras.Model,
-        variant: str = LOSS["variant"],
-        adversarial: str = LOSS["adversarial"],
-        lambda1: float = LOSS["lambda1"],
-        lambda2: float = LOSS["lambda2"],
-        alpha: float = LOSS["alpha"],
-        beta: float = LOSS["beta"],
-        iu_patch_sizes: Sequence[int] = LOSS["iu_patch_sizes"],
-        ssim_window: int = LOSS["ssim_window"],
-        ssim_sigma: float = LOSS["ssim_sigma"],
-        structure_noise: float = LOSS["structure_noise"],
-        identity_weight: float = LOSS["identity_weight"],
-        history_pool_size: int = LOSS["history_pool_size"],
-        denoising_noise: float = LOSS["denoising_noise"],
+        variant: str = LossConfig.variant,
+        adversarial: str = LossConfig.adversarial,
+        lambda1: float = LossConfig.lambda1,
+        lambda2: float = LossConfig.lambda2,
+        alpha: float = LossConfig.alpha,
+        beta: float = LossConfig.beta,
+        iu_patch_sizes: Sequence[int] = LossConfig.iu_patch_sizes,
+        ssim_window: int = LossConfig.ssim_window,
+        ssim_sigma: float = LossConfig.ssim_sigma,
+        structure_noise: float = LossConfig.structure_noise,
+        identity_weight: float = LossConfig.identity_weight,
+        history_pool_size: int = LossConfig.history_pool_size,
+        denoising_noise: float = LossConfig.denoising_noise,
         degradation: RestorationDegradation | None = None,
         seed: int | None = None,
         **kwargs,
     ):
         super().__init__(**kwargs)
         iu_patch_sizes = tuple(int(p) for p in iu_patch_sizes)
-        check_arguments(type(self).__name__, LOSS_RULES, dict(
-            variant=variant, adversarial=adversarial, lambda1=lambda1, lambda2=lambda2, alpha=alpha, beta=beta,
-            iu_patch_sizes=iu_patch_sizes, ssim_window=ssim_window, ssim_sigma=ssim_sigma,
-            structure_noise=structure_noise, identity_weight=identity_weight, history_pool_size=history_pool_size,
-            denoising_noise=denoising_noise,
-        ))
+        check_arguments(type(self).__name__, rules_of(LossConfig), locals())  # the arguments, by name
         self.generator = generator
         self.discriminator = discriminator
         self.variant = variant
@@ -172,12 +155,8 @@ class SSPNet(*_backend_step_classes(), keras.Model):
         """
         kwargs.setdefault("optimizer", None)
         super().compile(**kwargs)
-        if keras.config.dtype_policy().name == "mixed_float16":
-            # float16 gradients underflow without loss scaling.
-            generator_optimizer = _with_loss_scaling(generator_optimizer)
-            discriminator_optimizer = _with_loss_scaling(discriminator_optimizer)
-        self.generator_optimizer = generator_optimizer
-        self.discriminator_optimizer = discriminator_optimizer
+        self.generator_optimizer = _with_loss_scaling(generator_optimizer, self.generator)
+        self.discriminator_optimizer = _with_loss_scaling(discriminator_optimizer, self.discriminator)
         self.generator_optimizer.build(self.generator.trainable_variables)
         self.discriminator_optimizer.build(self.discriminator.trainable_variables)
         self.optimizer = OptimizerPair(self.generator_optimizer, self.discriminator_optimizer)
@@ -287,35 +266,29 @@ class SSPNet(*_backend_step_classes(), keras.Model):
         return add_poisson_gaussian_noise(lq, shot, ops.zeros_like(shot), self.noise_seed)
 
 
-def _with_loss_scaling(optimizer):
-    if isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
+def _with_loss_scaling(optimizer, network):
+    """``optimizer``, wrapped in a `LossScaleOptimizer` when ``network`` computes in float16
+    (float16 gradients underflow without loss scaling)."""
+    if network.dtype_policy.compute_dtype != "float16" or isinstance(optimizer, keras.optimizers.LossScaleOptimizer):
         return optimizer
     return keras.optimizers.LossScaleOptimizer(optimizer)
 
 
-def build_sspnet(config, sync_batch_norm: bool | None = None, fused_kernels: bool = True) -> SSPNet:
-    """An uncompiled `SSPNet` from an ``SSPNetConfig`` (``fused_kernels``: see `SSPGenerator`)."""
+def build_sspnet(config, sync_batch_norm: bool | None = None, fused_kernels: bool = True, dtype=None) -> SSPNet:
+    """An uncompiled `SSPNet` from an ``SSPNetConfig``.
+
+    ``fused_kernels``: see `SSPGenerator`. ``dtype``: the dtype policy of the model, G's and D's
+    layers (``"mixed_bfloat16"``, ...; None: Keras' global policy); losses are computed in float32.
+    """
     from ssp_keras.networks import build_discriminator, build_generator
 
-    loss = config.loss
     return SSPNet(
-        generator=build_generator(config, sync_batch_norm=sync_batch_norm, fused_kernels=fused_kernels),
-        discriminator=build_discriminator(config, sync_batch_norm=sync_batch_norm),
-        variant=loss.variant,
-        adversarial=loss.adversarial,
-        lambda1=loss.lambda1,
-        lambda2=loss.lambda2,
-        alpha=loss.alpha,
-        beta=loss.beta,
-        iu_patch_sizes=loss.iu_patch_sizes,
-        ssim_window=loss.ssim_window,
-        ssim_sigma=loss.ssim_sigma,
-        structure_noise=loss.structure_noise,
-        identity_weight=loss.identity_weight,
-        history_pool_size=loss.history_pool_size,
-        denoising_noise=loss.denoising_noise,
+        generator=build_generator(config, sync_batch_norm=sync_batch_norm, fused_kernels=fused_kernels, dtype=dtype),
+        discriminator=build_discriminator(config, sync_batch_norm=sync_batch_norm, dtype=dtype),
+        **dataclasses.asdict(config.loss),
         degradation=build_degradation(config),
         seed=config.train.seed,
+        dtype=dtype,
         name="ssp_net",
     )
 

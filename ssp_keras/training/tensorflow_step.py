@@ -24,10 +24,13 @@ class TensorFlowTrainStep:
         with tf.GradientTape() as generator_tape:
             # 1. G enhances x (+ n) and y in one pass.
             enhanced_lq, enhanced_hq = self._enhance_both(self._generator_input(lq), hq, training=True)
-            # 2. D is updated while G's tape is open: the tape must hold G's pass above (recorded
-            #    once, for both updates) and the G loss below, which must see the updated D.
-            #    stop_recording keeps D's update (its forward and backward passes, Adam) off G's
-            #    tape: D reads G's outputs through stop_gradient, so nothing of it reaches G's gradient.
+            # 2. D is updated while G's tape is open. Why inside: the tape must hold G's pass above
+            #    and the G loss below, and that loss must use the updated D (SPEC section 3); closing
+            #    the tape here would mean running G a second time for L_G. Why stop_recording: D's
+            #    update (its forward and backward passes, Adam's assignments) is no part of L_G's
+            #    graph; kept off G's tape, the tape holds no activations of it and G's gradient
+            #    cannot see it (D also reads G's outputs through stop_gradient). jax_step does the
+            #    same with jax.vjp.
             with generator_tape.stop_recording():
                 d_per_sample = self._discriminator_update(hq, enhanced_lq, enhanced_hq)
             # 3. L_G with the updated D.

@@ -148,10 +148,6 @@ def train(
 
 def _train_claimed(config, run, data, verbose, callbacks, initial_generator) -> TrainResult:
     """`train` once this process owns the run directory."""
-    from ssp_keras.precision import resolve_training_precision
-
-    previous_policy = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(resolve_training_precision(config.train.precision))
     try:
         keras.utils.set_random_seed(config.train.seed)
         model, initial_epoch = _build_or_resume(config, run, initial_generator)
@@ -163,7 +159,6 @@ def _train_claimed(config, run, data, verbose, callbacks, initial_generator) -> 
         except OSError as error:  # a full disk, a file system turned read-only
             raise _output_error(error, run) from error
     finally:
-        keras.config.set_dtype_policy(previous_policy)
         if not run.chief:
             shutil.rmtree(run.out_dir, ignore_errors=True)
     return TrainResult(
@@ -181,7 +176,7 @@ def _train_claimed(config, run, data, verbose, callbacks, initial_generator) -> 
 
 def _scan_training_data(config: SSPNetConfig, lq: PathList, hq: PathList, preview: Optional[tuple]) -> _TrainingData:
     """The readable LQ, HQ (and preview) files; unreadable ones are skipped by name, warnings logged."""
-    from ssp_keras.data.io import scan_images
+    from ssp_keras.data.listing import scan_images
 
     lq_files, lq_skipped = scan_images(lq, config.data.channels)
     hq_files, hq_skipped = scan_images(hq, config.data.channels)
@@ -298,11 +293,13 @@ def _save_generator(model, run: _Run) -> Optional[str]:
 
 def _build_model(config, steps_per_epoch, replicas, checkpoint_dir):
     """Model, optimisers and metrics, built in the caller's strategy scope; restores state."""
+    from ssp_keras.precision import resolve_training_precision
     from ssp_keras.training.callbacks import restore_training_state
     from ssp_keras.training.distribute import resolve_sync_batch_norm
     from ssp_keras.training.model import build_optimizers, build_sspnet
 
-    model = build_sspnet(config, sync_batch_norm=resolve_sync_batch_norm(config.generator.sync_batch_norm, replicas))
+    model = build_sspnet(config, sync_batch_norm=resolve_sync_batch_norm(config.generator.sync_batch_norm, replicas),
+                         dtype=resolve_training_precision(config.train.precision))
     generator_optimizer, discriminator_optimizer = build_optimizers(config, steps_per_epoch)
     model.compile(
         generator_optimizer=generator_optimizer,
@@ -323,7 +320,9 @@ def _load_generator_weights(generator, source: str) -> None:
     from ssp_keras.inference.loading import load_generator
 
     saved = load_generator(source)
-    architecture = lambda config: {k: v for k, v in config.items() if k not in ("name", "trainable", "sync_batch_norm")}  # noqa: E731
+    # The layers and their sizes; not the precision, nor how batch statistics are gathered.
+    architecture = lambda config: {k: v for k, v in config.items()  # noqa: E731
+                                   if k not in ("name", "trainable", "dtype", "sync_batch_norm")}
     if architecture(saved.get_config()) != architecture(generator.get_config()):
         raise InputError(f"cannot start from '{source}': its generator architecture differs from this configuration's")
     generator.set_weights(saved.get_weights())
@@ -369,7 +368,7 @@ def preview_frames(
     take ``shape`` or the first frame's (scaled down so its longer side is at most ``max_side``);
     others are resized to it.
     """
-    from ssp_keras.data.io import read_image
+    from ssp_keras.data.reading import read_image
 
     frames = [read_image(path, channels) for path in files]
     if shape is None:
@@ -438,7 +437,7 @@ _RECORDED_SOURCES = 8
 def _sources_record(sources: PathList) -> dict:
     import hashlib
 
-    from ssp_keras.data.io import list_images
+    from ssp_keras.data.listing import list_images
 
     sources = [os.fspath(sources)] if isinstance(sources, (str, os.PathLike)) else [os.fspath(item) for item in sources]
     entries = []
@@ -545,7 +544,7 @@ def training_data_warnings(lq_files: Sequence[str], hq_files: Sequence[str], ima
     * Images smaller than the training crops (``data.image_size``): they are scaled up to fit, so
       training sees blurred, enlarged structures.
     """
-    from ssp_keras.data.io import read_image_shape
+    from ssp_keras.data.reading import read_image_shape
 
     lines = []
     lq_real = {os.path.realpath(path) for path in lq_files}
