@@ -277,14 +277,42 @@ def test_mixed_bfloat16_trains_with_float32_losses(dtype_policy):
     assert model.fake_pool.images.dtype == "float32" and int(model.fake_pool.count) == 3
 
 
-def test_mixed_float16_scales_the_losses(dtype_policy):
+def test_mixed_float16_scales_the_losses(dtype_policy, monkeypatch):
     dtype_policy("mixed_float16")
     model = _compiled(tiny_config())
-    assert isinstance(model.generator_optimizer, keras.optimizers.LossScaleOptimizer)
-    assert isinstance(model.discriminator_optimizer, keras.optimizers.LossScaleOptimizer)
+    model.run_eagerly = True  # so the spies below see values
+    optimizers = {"g": model.generator_optimizer, "d": model.discriminator_optimizer}
+    scaled = {}
+    for name, optimizer in optimizers.items():
+        assert isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+        scale_loss = optimizer.scale_loss
+        monkeypatch.setattr(optimizer, "scale_loss", lambda loss, name=name, scale_loss=scale_loss: scaled.setdefault(
+            name, []).append((float(loss), float(result := scale_loss(loss)))) or result)
+    weights = model.generator.trainable_weights + model.discriminator.trainable_weights
+    before = [keras.ops.convert_to_numpy(variable) for variable in weights]
+
+    # Each network's loss is multiplied by its optimiser's dynamic scale (2^15 to start), and the
+    # gradients are unscaled again: the step is finite and moves the weights.
     logs = model.train_on_batch(*_batch(), return_dict=True)
     for name, value in logs.items():
         assert np.isfinite(value), name
+    for name, calls in scaled.items():
+        (loss, result), = calls
+        assert result == pytest.approx(loss * 2.0**15, rel=1e-6), name
+    assert set(scaled) == {"g", "d"}
+    changed = [not np.array_equal(a, keras.ops.convert_to_numpy(b)) for a, b in zip(before, weights)]
+    generator_count = len(model.generator.trainable_weights)
+    assert any(changed[:generator_count]) and any(changed[generator_count:])  # G and D both stepped
+
+    # A scale so large that float16 gradients overflow: the step is skipped and the scale halved.
+    moved = [keras.ops.convert_to_numpy(variable) for variable in weights]
+    for optimizer in optimizers.values():
+        optimizer.dynamic_scale.assign(1e30)
+    model.train_on_batch(*_batch(seed=1), return_dict=True)
+    for a, b in zip(moved, weights):
+        np.testing.assert_array_equal(a, keras.ops.convert_to_numpy(b), err_msg=b.path)
+    for name, optimizer in optimizers.items():
+        assert float(optimizer.dynamic_scale) == pytest.approx(0.5e30, rel=1e-6), name
 
 
 # ----------------------------------------------------------------------------- strategy selection
