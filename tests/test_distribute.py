@@ -7,13 +7,10 @@ pytest runs every test file in one process, so everything that needs two replica
 subprocesses (tests/two_replicas.py, and the CLI).
 """
 
-import csv
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import keras
 import numpy as np
@@ -25,7 +22,7 @@ from ssp_keras.cli.options import config_from_args
 from ssp_keras.config import TrainConfig
 from ssp_keras.data.synthetic import generate_dataset
 from ssp_keras.networks.layers import SyncBatchNormalization
-from ssp_keras.training import build_optimizers, build_sspnet
+from ssp_keras.training import build_sspnet
 from ssp_keras.training.distribute import (
     WorkerRole,
     agree_across_workers,
@@ -41,11 +38,12 @@ from ssp_keras.training.distribute import (
     writable_directory,
 )
 from ssp_keras.training.schedule import schedule_from_config
-from helpers import gradient_recorder
+from helpers import SUBPROCESS_ENV as ENV
+from helpers import compiled_sspnet, gradient_recorder, kill_after_checkpoint, read_history
+from helpers import random_batch as _batch
 from tiny import tiny_config
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
 
 
 # ----------------------------------------------------------------------------- 1 vs 2 replicas
@@ -131,11 +129,6 @@ def test_jax_data_parallel_step_on_two_devices_equals_the_step_on_one(tmp_path):
 
 
 # ----------------------------------------------------------------------------- resume under mirrored
-def _history(run_dir):
-    with open(os.path.join(run_dir, "history.csv"), newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
 @pytest.mark.slow
 def test_resume_after_sigkill_under_mirrored(tmp_path):
     data = tmp_path / "data"
@@ -147,17 +140,8 @@ def test_resume_after_sigkill_under_mirrored(tmp_path):
     # Per-replica batch 2 on 2 replicas: global batch 4, so 8 images make 2 steps per epoch.
     command = [sys.executable, "-m", "ssp_keras.cli.main", "train", "--data", str(data), "--config", str(config_file),
                "--strategy", "mirrored", "--cpu-replicas", "2", "--verbose-fit", "0", "--out", str(run_dir)]
-    process = subprocess.Popen(command + ["--epochs", "1000"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env=ENV)
-    try:
-        deadline = time.monotonic() + 300
-        while not (run_dir / "checkpoints" / "state-epoch0001.npz").exists():
-            assert process.poll() is None, "training exited early"
-            assert time.monotonic() < deadline, "no checkpoint in time"
-            time.sleep(0.2)
-    finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+    kill_after_checkpoint(command + ["--epochs", "1000"], run_dir / "checkpoints" / "state-epoch0001.npz",
+                          timeout_s=300, env=ENV)
     saved = json.loads((run_dir / "config.json").read_text())
     assert saved["resolved"] == {"replicas": 2, "global_batch": 4, "steps_per_epoch": 2, "strategy": "MirroredStrategy"}
     killed_at = max(int(name[11:15]) for name in os.listdir(run_dir / "checkpoints") if name.startswith("state-epoch"))
@@ -166,7 +150,7 @@ def test_resume_after_sigkill_under_mirrored(tmp_path):
                             env=ENV)
     assert result.returncode == 0, result.stderr[-4000:]
     assert f"Resuming from the checkpoint of epoch {killed_at}" in result.stdout
-    rows = _history(run_dir)
+    rows = read_history(run_dir)
     assert int(rows[-1]["epoch"]) == killed_at
     with np.load(run_dir / "checkpoints" / f"state-epoch{killed_at + 1:04d}.npz") as final:
         assert int(final["__epoch__"]) == killed_at + 1
@@ -177,15 +161,8 @@ def test_resume_after_sigkill_under_mirrored(tmp_path):
 
 
 # ----------------------------------------------------------------------------- XLA, mixed precision
-def _batch(size=64, batch=2, seed=0):
-    rng = np.random.default_rng(seed)
-    return rng.random((batch, size, size, 1), np.float32), rng.random((batch, size, size, 1), np.float32)
-
-
 def _compiled(config, jit_compile=False, initial=None):
-    keras.utils.set_random_seed(0)
-    model = build_sspnet(config)
-    model.compile(*build_optimizers(config, 10), jit_compile=jit_compile)
+    model = compiled_sspnet(config, jit_compile=jit_compile)
     if initial is not None:
         for variable, value in zip(model.generator.weights + model.discriminator.weights, initial):
             variable.assign(value)

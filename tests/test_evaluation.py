@@ -24,6 +24,7 @@ from ssp_keras.evaluation.report import (
     no_reference_metrics,
 )
 from ssp_keras.networks import SSPGenerator
+from tiny import TINY_GENERATOR
 
 SIZE = 256  # NIQE needs whole 96x96 blocks; 256 gives four
 NAMES = ("scan_a", "scan_b", "scan_c")
@@ -31,10 +32,7 @@ NAMES = ("scan_a", "scan_b", "scan_c")
 
 def _tiny_generator():
     keras.utils.set_random_seed(0)
-    return SSPGenerator(
-        channels=1, encoder_block="basic", encoder_stages=(1, 1, 1, 1), encoder_widths=(4, 4, 8, 8),
-        stem_width=4, decoder_widths=(8, 8, 4, 4, 4), name="tiny",
-    )
+    return SSPGenerator(channels=1, **TINY_GENERATOR, name="tiny")
 
 
 def _threshold_segmenter():

@@ -17,12 +17,6 @@ from ssp_keras.inference import enhance_array
 from ssp_keras.serving.client import decode_png, encode_png
 from ssp_keras.serving.export import WARMUP_FILE, export_saved_model, next_version
 from helpers import hold_folder, random_image, run_cli
-from tiny import tiny_generator
-
-
-@pytest.fixture(scope="module")
-def generator():
-    return tiny_generator(1)
 
 
 @pytest.fixture(scope="module")

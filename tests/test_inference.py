@@ -24,11 +24,6 @@ from tiny import tiny_generator
 
 
 @pytest.fixture(scope="module")
-def generator():
-    return tiny_generator(1)
-
-
-@pytest.fixture(scope="module")
 def saved_generator(tmp_path_factory, generator):
     """A run folder holding generator.keras, like `ssp-net train --out` leaves."""
     run_dir = tmp_path_factory.mktemp("run")

@@ -17,8 +17,7 @@ import tensorflow as tf
 from ssp_keras.data.io import read_image, write_image
 from ssp_keras.inference import enhance as enhance_module
 from ssp_keras.inference import enhance_array, enhance_files
-from ssp_keras.networks import build_generator
-from tiny import randomised, tiny_config
+from tiny import random_tiny_config_generator
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FRAMES = sorted(glob.glob(os.path.join(REPO, "data", "ccmid", "trainA", "*.jpg")))
@@ -26,10 +25,7 @@ FRAMES = sorted(glob.glob(os.path.join(REPO, "data", "ccmid", "trainA", "*.jpg")
 
 @pytest.fixture(scope="module")
 def generator():
-    import keras
-
-    keras.utils.set_random_seed(11)
-    return randomised(build_generator(tiny_config()), seed=11, scale=0.25)
+    return random_tiny_config_generator()
 
 
 @pytest.fixture(scope="module")

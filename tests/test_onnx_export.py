@@ -10,13 +10,12 @@ import sys
 import numpy as np
 import pytest
 
-import tensorflow as tf
 
 from ssp_keras.errors import InputError
 from ssp_keras.inference.enhance import enhance_tensor
 from ssp_keras.serving import onnx_export
 from helpers import run_cli
-from tiny import tiny_config
+from tiny import random_tiny_config_generator
 
 
 @pytest.fixture(scope="module")
@@ -29,18 +28,8 @@ def onnx_tools():
 
 @pytest.fixture(scope="module")
 def generator():
-    """The tiny generator with random kernels: untrained, it would be the identity (zero last conv)."""
-    import keras
-
-    from ssp_keras.training import build_sspnet
-
-    keras.utils.set_random_seed(3)
-    model = build_sspnet(tiny_config()).generator
-    rng = np.random.default_rng(3)
-    for variable in model.weights:
-        if "kernel" in variable.path:
-            variable.assign(variable.numpy() + rng.normal(0.0, 0.2, variable.shape).astype("float32"))
-    return model
+    """The tiny generator with random weights: untrained, it would be the identity (zero last conv)."""
+    return random_tiny_config_generator()
 
 
 @pytest.fixture(scope="module")
