@@ -31,6 +31,9 @@ import sys
 import tempfile
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import common  # noqa: E402
+
 REPOSITORY = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_DATA = os.path.join(REPOSITORY, "data", "ccmid")
 VARIANTS = ("gan", "gan+iu", "gan+te", "gan+sp")
@@ -58,6 +61,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--out", metavar="RUNS_DIR", help="run folders and reports (default: a new temporary folder)")
     parser.add_argument("--json", metavar="PATH", help="also write the table as JSON")
     parser.add_argument("--verbose-fit", type=int, choices=(0, 1, 2), default=2)
+    common.add_dry_run_argument(parser)
     args = parser.parse_args(argv)
     args.variants = tuple(name.strip() for name in args.variants.split(",") if name.strip())
     unknown = [name for name in args.variants if name not in VARIANTS]
@@ -95,6 +99,9 @@ def format_cell(summary: dict) -> str:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.dry_run:
+        return common.dry_run(args, f"the loss variants {', '.join(args.variants)} of the {args.preset} preset, "
+                                    f"{args.steps} steps each on {args.lq or args.data}, then their evaluation")
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     from ssp_keras.errors import InputError
     from ssp_keras.evaluation.report import ORIGINAL, TABLE1_METRICS, evaluate

@@ -24,7 +24,8 @@ What is here:
   excluded), and :func:`profiler_flops`, the profiler's own raw total for comparison; on JAX,
   :func:`xla_flops`, XLA's cost analysis of a compiled function.
 * timing and output: :func:`median`, :func:`print_table`, :func:`write_json`, :func:`add_common_arguments`
-  and :func:`apply_common_arguments`.
+  and :func:`apply_common_arguments`; :func:`dry_run` (every script's ``--dry-run``: arguments
+  checked, the plan printed, nothing built).
 
 Nothing here imports TensorFlow at module level, so the tcmalloc re-exec can come first.
 """
@@ -61,7 +62,7 @@ def reexec_with_tcmalloc_if_asked(argv: Optional[Sequence[str]] = None, flag: st
     for but not installed. The flag stays on the command line, so the re-executed script sees it.
     """
     argv = list(sys.argv if argv is None else argv)
-    if flag not in argv or allocator() == "tcmalloc":
+    if flag not in argv or allocator() == "tcmalloc" or "--dry-run" in argv:  # a dry run allocates nothing
         return
     if os.environ.get(_REEXEC_MARK):
         raise SystemExit(f"{flag}: preloading tcmalloc did not take effect (LD_PRELOAD={os.environ.get('LD_PRELOAD')!r})")
@@ -77,15 +78,18 @@ def reexec_with_tcmalloc_if_asked(argv: Optional[Sequence[str]] = None, flag: st
     os.execvpe(sys.executable, [sys.executable] + argv, env)
 
 
-def tcmalloc_env(enabled: bool, base: Optional[dict] = None) -> dict:
-    """A copy of ``base`` (default: os.environ) with tcmalloc added to or removed from LD_PRELOAD."""
+def tcmalloc_env(enabled: bool, base: Optional[dict] = None, required: bool = True) -> dict:
+    """A copy of ``base`` (default: os.environ) with tcmalloc added to or removed from LD_PRELOAD.
+
+    Exits when tcmalloc is asked for and not installed, unless not ``required`` (a dry run: the
+    environment is only described)."""
     env = dict(os.environ if base is None else base)
     kept = [part for part in env.get("LD_PRELOAD", "").split(":") if part and "tcmalloc" not in part]
     if enabled:
         library = tcmalloc_path()
-        if library is None:
+        if library is None and required:
             raise SystemExit("tcmalloc asked for but libtcmalloc_minimal.so.4 is not installed")
-        kept.insert(0, library)
+        kept.insert(0, library or "libtcmalloc_minimal.so.4")
     if kept:
         env["LD_PRELOAD"] = ":".join(kept)
     else:
@@ -201,6 +205,7 @@ def environment() -> dict:
         "python": sys.version.split()[0],
         "allocator": allocator(),
         "load_average_at_start": round(load_average(), 2),
+        "ssp_keras": library_source(),
         "env": {key: os.environ[key] for key in sorted(os.environ)
                 if key.startswith(("TF_", "OMP_", "KMP_", "ONEDNN", "DNNL")) or key == "LD_PRELOAD"},
     }
@@ -500,8 +505,25 @@ def add_step_arguments(parser, preset: str = "paper", image_size: int = 256) -> 
     parser.add_argument("--channels", type=int, choices=(1, 3), default=1)
 
 
+def add_dry_run_argument(parser) -> None:
+    """``--dry-run``: parse and check the arguments, print what would run, build nothing, exit 0."""
+    parser.add_argument("--dry-run", action="store_true",
+                        help="check the arguments, print what would run and exit (builds and imports nothing heavy)")
+
+
+def dry_run(args, plan: str) -> int:
+    """What a ``--dry-run`` prints: the script, ``plan`` (a sentence on what it would measure) and
+    every parsed argument. Returns 0, the exit status."""
+    script = os.path.basename(sys.argv[0]) or "benchmark"
+    settings = {key: value for key, value in sorted(vars(args).items()) if key != "dry_run"}
+    print(f"dry run of {script}: would run {plan}")
+    print("arguments: " + json.dumps(settings, default=str, sort_keys=True))
+    return 0
+
+
 def add_common_arguments(parser) -> None:
-    """``--json``, ``--tcmalloc``, ``--intra-op``, ``--inter-op``, ``--max-load``, ``--wait``."""
+    """``--json``, ``--tcmalloc``, ``--intra-op``, ``--inter-op``, ``--max-load``, ``--wait``, ``--dry-run``."""
+    add_dry_run_argument(parser)
     parser.add_argument("--json", metavar="PATH", help="also write the results to this JSON file")
     parser.add_argument("--tcmalloc", action="store_true",
                         help="re-run this script with libtcmalloc_minimal.so.4 preloaded (LD_PRELOAD)")
@@ -536,6 +558,15 @@ def cpu_seconds() -> tuple:
     """(user, system) CPU seconds of this process so far (all threads)."""
     times = os.times()
     return times.user, times.system
+
+
+def library_source() -> dict:
+    """Where this process's ``ssp_keras`` comes from: its folder and that checkout's commit (a
+    ``checkout=PATH`` comparison shows here which library each child ran)."""
+    import ssp_keras
+
+    root = os.path.dirname(os.path.dirname(os.path.abspath(ssp_keras.__file__)))
+    return {"path": root, "commit": git_describe(root)}
 
 
 def git_describe(root: str) -> Optional[str]:

@@ -249,6 +249,10 @@ def main(argv=None) -> int:
     parser.add_argument("--xla", action="store_true", help="also time each signature as XLA compiles it (JAX, CPU)")
     common.add_common_arguments(parser)
     args = parser.parse_args(argv)
+    if args.dry_run:
+        return common.dry_run(args, f"every convolution and matmul of the {args.preset} step at {args.image_size}^2, "
+                                    f"batch {args.batch_size}, timed alone"
+                                    + (" and under XLA" if args.xla else "") + (", and Winograd" if args.winograd else ""))
     common.apply_common_arguments(args)
 
     import tensorflow as tf

@@ -22,11 +22,13 @@ saying so):
    image with ``enhance_array`` (the large one tiled automatically: 1024-pixel tiles normalised
    with the statistics of a whole-image pass), first call (compilation included) and second.
 
-Then ``OUT/summary.md``: the tables. ``--dry-run``: every part on tiny shapes (the ``lite`` preset,
+Then ``OUT/summary.md``: the tables. ``--tiny``: every part on tiny shapes (the ``lite`` preset,
 96 and 128 pixels, batch 1, 256x256 matmuls, a 600x600 image in 256-pixel tiles, 15 s of training)
 on whatever device JAX has, to prove the script before a GPU is lent.
 
-Usage: KERAS_BACKEND=jax python benchmarks/gpu_check.py OUT [--dry-run] [--budget-s 430]
+Usage: KERAS_BACKEND=jax python benchmarks/gpu_check.py OUT [--tiny] [--budget-s 430] [--tiny-run]
+
+(``--tiny-run``, as in every benchmark: check the arguments, print the plan, build nothing.)
 """
 
 from __future__ import annotations
@@ -211,10 +213,10 @@ def summary(results: dict) -> str:
     lines = ["# ssp-keras GPU check (JAX backend)", ""]
     environment_rows = results.get("environment") or [{}]
     env = environment_rows[0]
-    dry = " — DRY RUN: tiny shapes, the numbers mean nothing" if results["settings"].get("dry_run") else ""
+    tiny_note = " — TINY RUN: tiny shapes, the numbers mean nothing" if results["settings"].get("tiny") else ""
     lines += [f"Device: {env.get('device_kind', '?')} ({env.get('platform', '?')}); JAX {env.get('jax', '?')}, "
               f"Keras {env.get('keras', '?')}, Python {env.get('python', '?')}, TensorFlow loaded: "
-              f"{env.get('tensorflow_loaded', '?')}{dry}", ""]
+              f"{env.get('tensorflow_loaded', '?')}{tiny_note}", ""]
     lines += ["| part | status | s | note |", "|---|---|---:|---|"]
     lines += [f"| {p['part']} | {p['status']} | {p['seconds']} | {p['note']} |" for p in results["parts"]]
     rates = {row["dtype"]: row["flops_per_s"] for row in results.get("matmul", [])}
@@ -251,20 +253,26 @@ def summary(results: dict) -> str:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("out", help="folder for results.json and summary.md")
-    parser.add_argument("--dry-run", action="store_true", help="tiny shapes on any device (see the docstring)")
+    parser.add_argument("--tiny", action="store_true", help="tiny shapes on any device (see the docstring)")
     parser.add_argument("--budget-s", type=float, default=430.0, help="seconds for all parts (they adapt to it)")
-    parser.add_argument("--train-seconds", type=float, default=None, help="training time (default 120; dry run 15)")
-    parser.add_argument("--print-every-s", type=float, default=None, help="seconds between loss lines (default 10; dry run 3)")
+    parser.add_argument("--train-seconds", type=float, default=None, help="training time (default 120; --tiny 15)")
+    parser.add_argument("--print-every-s", type=float, default=None, help="seconds between loss lines (default 10; --tiny 3)")
+    common.add_dry_run_argument(parser)
     args = parser.parse_args(argv)
     deadline = time.monotonic() + args.budget_s
-    dry = args.dry_run
+    tiny = args.tiny
     settings = {
-        "dry_run": dry, "budget_s": args.budget_s, "preset": "lite" if dry else "paper",
-        "sizes": (96, 128) if dry else (256, 384), "batch_size": 1 if dry else 4, "steps": 3 if dry else 10,
-        "matmul_size": 256 if dry else 8192, "enhance_sides": (96, 600) if dry else (384, 4096),
-        "tile_size": 256 if dry else None, "train_seconds": args.train_seconds or (15.0 if dry else 120.0),
-        "print_every_s": args.print_every_s or (3.0 if dry else 10.0),
+        "tiny": tiny, "budget_s": args.budget_s, "preset": "lite" if tiny else "paper",
+        "sizes": (96, 128) if tiny else (256, 384), "batch_size": 1 if tiny else 4, "steps": 3 if tiny else 10,
+        "matmul_size": 256 if tiny else 8192, "enhance_sides": (96, 600) if tiny else (384, 4096),
+        "tile_size": 256 if tiny else None, "train_seconds": args.train_seconds or (15.0 if tiny else 120.0),
+        "print_every_s": args.print_every_s or (3.0 if tiny else 10.0),
     }
+    if args.dry_run:
+        return common.dry_run(args, f"matmul rates, the {settings['preset']} step at {settings['sizes']} in "
+                                    f"mixed_bfloat16 and float32, {settings['train_seconds']:.0f} s of training and "
+                                    f"enhancement of {settings['enhance_sides']} px images within {args.budget_s:.0f} s, "
+                                    f"into {args.out}")
     os.makedirs(args.out, exist_ok=True)
     results = Results(args.out, settings)
     run_part(results, "environment", deadline, 0, lambda: results.add("environment", environment()))
@@ -291,15 +299,15 @@ def main(argv=None) -> int:
 
             kept = None  # the previous model's memory goes before the next is built
             gc.collect()
-            kept = run_part(results, f"step {size} {precision}", deadline, 45 if not dry else 5, timed_step)
+            kept = run_part(results, f"step {size} {precision}", deadline, 45 if not tiny else 5, timed_step)
 
-    enhance_needs = 60 if not dry else 5
+    enhance_needs = 60 if not tiny else 5
     if kept is None:
         results.part("train", "skipped", 0.0, f"the {settings['sizes'][-1]} float32 step did not run")
     else:
         # What is left, less the enhancement's share, up to train_seconds.
         seconds = min(settings["train_seconds"], deadline - time.monotonic() - enhance_needs - 10)
-        run_part(results, "train", deadline, enhance_needs + 20 if not dry else 2,
+        run_part(results, "train", deadline, enhance_needs + 20 if not tiny else 2,
                  lambda: results.add("train", train(*kept, seconds, settings["print_every_s"])))
     kept = None
     gc.collect()

@@ -19,7 +19,8 @@
 # the Python does not import Keras already; GPU_CHECK_WHEELS names another wheel folder.
 #
 #   bash benchmarks/gpu_check.sh              # on the GPU machine
-#   bash benchmarks/gpu_check.sh --dry-run    # tiny shapes on whatever device JAX has (proves the script)
+#   bash benchmarks/gpu_check.sh --tiny       # tiny shapes on whatever device JAX has (proves the script)
+#   bash benchmarks/gpu_check.sh --dry-run    # print what it would run, touch nothing
 #
 # GPU_CHECK_PYTHON: the Python to use (default python3). GPU_CHECK_BUDGET_S: seconds for the
 # measurements (default 430; the install and start-up come on top).
@@ -27,8 +28,21 @@ set -uo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$REPO" || exit 1
-DRY=0
-[[ "${1:-}" == "--dry-run" ]] && DRY=1
+TINY=0
+DRY_RUN=0
+for argument in "$@"; do
+  case "$argument" in
+    --tiny) TINY=1 ;;
+    --dry-run) DRY_RUN=1 ;;
+    *) echo "gpu_check.sh: unknown argument '$argument' (--tiny, --dry-run)" >&2; exit 2 ;;
+  esac
+done
+if [[ "$DRY_RUN" == 1 ]]; then
+  echo "dry run of gpu_check.sh: would install Keras from ${GPU_CHECK_WHEELS:-$REPO/.whl} if it does not import, then run"
+  echo "  KERAS_BACKEND=jax ${GPU_CHECK_PYTHON:-python3} benchmarks/gpu_check.py ${OUT:-$REPO/gpu_results}" \
+       "--budget-s ${GPU_CHECK_BUDGET_S:-430}$([[ "$TINY" == 1 ]] && echo ' --tiny')"
+  exit 0
+fi
 RESULTS="${OUT:-$REPO/gpu_results}"
 mkdir -p "$RESULTS" || exit 1
 LOG="$RESULTS/gpu_check.log"
@@ -76,13 +90,13 @@ export KERAS_BACKEND=jax PYTHONUNBUFFERED=1
 # Memory as the check uses it, not JAX's default preallocation of 75% of the GPU (also what a
 # process sharing the GPU needs).
 export XLA_PYTHON_CLIENT_PREALLOCATE="${XLA_PYTHON_CLIENT_PREALLOCATE:-false}"
-if [[ "$DRY" == 1 ]]; then
+if [[ "$TINY" == 1 ]]; then
   export JAX_PLATFORMS="${JAX_PLATFORMS:-cpu}"
 fi
 
 # ------------------------------------------------------------------------------ the measurements
 args=("$RESULTS" --budget-s "$BUDGET")
-[[ "$DRY" == 1 ]] && args+=(--dry-run)
+[[ "$TINY" == 1 ]] && args+=(--tiny)
 timeout --kill-after=10 $((BUDGET + 60)) "$PY" "$REPO/benchmarks/gpu_check.py" "${args[@]}" 2>&1 | tee -a "$LOG"
 status=${PIPESTATUS[0]}
 log "gpu_check.py exit status $status; total $(( $(date +%s) - START )) s; results in $RESULTS"

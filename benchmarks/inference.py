@@ -219,6 +219,12 @@ def main(argv=None) -> int:
     if args.child_huge:
         child_huge(args)
         return 0
+    if args.dry_run:
+        parts = [f"precisions {', '.join(args.precision)} interleaved, {args.rounds} rounds" if args.precision
+                 else f"384x384 latency, {args.repeats} runs"]
+        parts += [] if args.skip_folder else [f"a folder of {args.folder_images} images"]
+        parts += [] if args.skip_huge else [f"peak memory of a tiled {args.huge_side}^2 image"]
+        return common.dry_run(args, f"the {args.preset} generator on {args.backend}: " + "; ".join(parts))
     common.apply_common_arguments(args)
     print(common.cpu_line(), flush=True)
     generator = make_generator(args.preset, args.channels)

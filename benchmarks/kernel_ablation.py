@@ -60,6 +60,9 @@ def main(argv=None) -> int:
     unknown = [name for name in names if name not in VARIANTS]
     if unknown or not names:
         parser.error(f"--variants: unknown {unknown}; choose from {list(VARIANTS)}")
+    if args.dry_run:
+        return common.dry_run(args, f"the {args.preset} step at {args.image_size}^2, batch {args.batch_size}, with the "
+                                    f"instance-norm kernels {', '.join(names)}: {args.rounds} rounds of {args.steps} steps")
     common.apply_common_arguments(args)
 
     import train_step

@@ -172,6 +172,9 @@ def main(argv=None) -> int:
     parser.add_argument("--repeats", type=int, default=9, help="timed calls per case and round")
     common.add_common_arguments(parser)
     args = parser.parse_args(argv)
+    if args.dry_run:
+        return common.dry_run(args, f"mirror padding and instance norm kernels against what they replace, "
+                                    f"{args.repeats} calls per case and round")
     common.apply_common_arguments(args)
     print(common.cpu_line())
     pads = pad_rows(args.repeats)

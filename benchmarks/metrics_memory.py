@@ -61,15 +61,22 @@ def measure(checkout: str, image: str) -> dict:
             "seconds": seconds, "output": [" ".join(line.split()[1:]) for line in result.stdout.splitlines()[1:2]]}
 
 
-def main() -> None:
+def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 4000, 8000])
     parser.add_argument("--checkout", action="append", default=[], metavar="PATH",
                         help="another checkout to measure beside this one (repeatable)")
     parser.add_argument("--json", metavar="PATH")
+    common.add_dry_run_argument(parser)
     args = parser.parse_args()
-    print(common.cpu_line())
     checkouts = [REPOSITORY] + [os.path.abspath(path) for path in args.checkout]
+    missing = [path for path in checkouts if not os.path.isdir(os.path.join(path, "ssp_keras"))]
+    if missing:
+        parser.error(f"--checkout: {missing[0]} holds no ssp_keras package")
+    if args.dry_run:
+        return common.dry_run(args, f"ssp-net metrics on textures of {', '.join(map(str, args.sizes))} px from "
+                                    f"{', '.join(checkouts)}")
+    print(common.cpu_line())
     rows = []
     with tempfile.TemporaryDirectory(prefix="ssp-metrics-memory-") as folder:
         for size in args.sizes:
@@ -87,7 +94,8 @@ def main() -> None:
                               ("seconds", "wall s", "{:.1f}"), ("values", "metrics row")])
     if args.json:
         common.write_json(args.json, {"environment": common.environment(), "rows": rows})
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

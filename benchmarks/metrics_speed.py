@@ -89,9 +89,13 @@ def main(argv=None) -> int:
     parser.add_argument("--runs", type=int, default=20, help="timed calls per metric (default 20)")
     parser.add_argument("--image", help="image file to use instead of the synthetic texture")
     parser.add_argument("--json", metavar="PATH", help="also write the results to this JSON file")
+    common.add_dry_run_argument(parser)
     args = parser.parse_args(argv)
     if args.runs < 1:
         parser.error("--runs must be at least 1")
+    if args.dry_run:
+        return common.dry_run(args, f"entropy, AvG, NIQE and PIQE on {args.image or 'a synthetic texture'} "
+                                    f"({IMAGE_SIZE}x{IMAGE_SIZE}), {args.runs} runs each, one core")
 
     pinning = pin_to_one_core()
     image = load_image(args.image) if args.image else synthetic_image()

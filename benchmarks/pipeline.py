@@ -28,17 +28,13 @@ import common
 common.reexec_with_tcmalloc_if_asked()  # before TensorFlow loads
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
-import tensorflow as tf  # noqa: E402
 
-from ssp_keras.config import DataConfig  # noqa: E402
-from ssp_keras.data.listing import scan_images  # noqa: E402
-from ssp_keras.data.pipeline import make_unpaired_dataset  # noqa: E402
-from ssp_keras.data.synthetic import generate_dataset  # noqa: E402
-from ssp_keras.utils.files import atomic_write_bytes  # noqa: E402
+def measure(lq_files, hq_files, config, batch_size: int, batches: int, augment: bool) -> dict:
+    """Builds one dataset (``config``: a `DataConfig`) and times it. Returns the row of the table as a dict."""
+    import tensorflow as tf
 
+    from ssp_keras.data.pipeline import make_unpaired_dataset
 
-def measure(lq_files, hq_files, config: DataConfig, batch_size: int, batches: int, augment: bool) -> dict:
-    """Builds one dataset and times it. Returns the row of the table as a dict."""
     started = time.perf_counter()
     dataset = make_unpaired_dataset(lq_files, hq_files, config, batch_size=batch_size, seed=0, augment=augment)
     iterator = iter(dataset)
@@ -78,7 +74,18 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     if (args.lq is None) != (args.hq is None):
         parser.error("give both --lq and --hq, or neither")
+    if args.dry_run:
+        return common.dry_run(args, f"make_unpaired_dataset on {args.lq or f'{args.count} synthetic images'}, "
+                                    f"crops of {args.image_size}, batch {args.batch_size}, cache and augmentation "
+                                    f"on/off, {args.batches} batches each")
     common.apply_common_arguments(args)
+    import tensorflow as tf
+
+    from ssp_keras.config import DataConfig
+    from ssp_keras.data.listing import scan_images
+    from ssp_keras.data.synthetic import generate_dataset
+    from ssp_keras.utils.files import atomic_write_bytes
+
 
     with tempfile.TemporaryDirectory(prefix="ssp-pipeline-bench-") as scratch:
         if args.lq is None:

@@ -437,6 +437,10 @@ def _finite_or_none(value):
 def main(argv=None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     args = parse_args(argv)
+    if args.dry_run:
+        return common.dry_run(args, f"models {', '.join(args.model)} against the classical baselines on "
+                                    f"{' '.join(args.images)}, {args.synthetic_count} synthetic pairs, "
+                                    f"{args.segmentation_count} segmentation scenes")
     started = time.perf_counter()
     command = shlex.join(["python", os.path.relpath(os.path.abspath(__file__), os.getcwd())] + argv)
     print(f"# Enhancement quality\n\n`{command}`\n\n{common.cpu_line()}", flush=True)

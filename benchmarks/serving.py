@@ -49,6 +49,9 @@ def parse_args(argv=None) -> argparse.Namespace:
 
 def main(argv=None) -> int:
     args = parse_args(argv)
+    if args.dry_run:
+        return common.dry_run(args, f"the {args.preset} generator's SavedModel behind the in-process server: "
+                                    f"{args.side}^2 images, {args.repeats} calls per case, batches of {args.batch}")
     common.apply_common_arguments(args)
     print(common.cpu_line(), flush=True)
 

@@ -374,6 +374,7 @@ def compare_children(args, settings) -> dict:
                 for row in child["results"]:
                     threads = child.get("threads")
                     row = dict(row, setting=label, repeat=repeat + 1, allocator=child["allocator"],
+                               library=child["environment"]["ssp_keras"],
                                onednn=child["onednn"], backend=child.get("backend", "tensorflow"),
                                threads=f"{threads['intra_op']}x{threads['inter_op']}" if threads else "XLA",
                                matmul_flops_per_s=child["matmul_float32"]["flops_per_s"],
@@ -389,6 +390,7 @@ def compare_children(args, settings) -> dict:
             "setting": setting, "preset": preset_name, "batch_size": batch_size, "variant": variant,
             "backend": group[0].get("backend", "tensorflow"),
             "allocator": group[0]["allocator"], "onednn": group[0]["onednn"], "threads": group[0]["threads"],
+            "library": group[0]["library"],
             "step_s": common.median(r["step_s"] for r in group),
             "images_per_s": common.median(r["images_per_s"] for r in group),
             "flops_per_step": group[0]["flops_per_step"],
@@ -407,7 +409,7 @@ def compare_children(args, settings) -> dict:
 def parse_setting(text: str, args) -> tuple:
     """``(label, extra argv, env)`` of a --compare setting such as ``tcmalloc+onednn+threads=2x1``,
     ``jax`` or ``tensorflow+checkout=/path/to/another/checkout``."""
-    env = common.tcmalloc_env(args.tcmalloc)
+    env = common.tcmalloc_env(args.tcmalloc, required=not args.dry_run)
     env["KERAS_BACKEND"] = common.keras_backend()
     extra = []
     for token in text.split("+"):
@@ -420,7 +422,7 @@ def parse_setting(text: str, args) -> tuple:
                 raise SystemExit(f"--compare: {checkout} holds no ssp_keras package")
             env["PYTHONPATH"] = os.pathsep.join(filter(None, [checkout, env.get("PYTHONPATH", "")]))
         elif token in ("glibc", "tcmalloc"):
-            env = common.tcmalloc_env(token == "tcmalloc", env)
+            env = common.tcmalloc_env(token == "tcmalloc", env, required=not args.dry_run)
         elif token in ("onednn", "eigen"):
             env["TF_ENABLE_ONEDNN_OPTS"] = "1" if token == "onednn" else "0"
         elif token.startswith("threads="):
@@ -474,11 +476,22 @@ def main(argv=None) -> int:
         parser.error("--image-size must be a multiple of 32")
     if args.profile and args.backend != "tensorflow":
         parser.error("--profile uses the TensorFlow profiler (--backend tensorflow)")
+    settings = [parse_setting(text, args) for text in args.compare.split(",")] if args.compare else None
+    if args.dry_run:
+        steps = (f"presets {' '.join(args.preset)} at {args.image_size}^2, batch {args.batch_size}, variants "
+                 f"{', '.join(v['name'] for v in args.variants)}: {args.warmup} warm-up steps, {args.rounds} rounds "
+                 f"of {args.steps} timed steps")
+        if settings:
+            steps += (f"; in child processes per setting ({', '.join(label for label, _, _ in settings)}), "
+                      f"{args.repeats} repeats, alternating")
+        else:
+            steps += f" on {args.backend}"
+        return common.dry_run(args, steps)
     if args.max_load:
         common.wait_for_quiet(args.max_load, args.wait)
 
-    if args.compare:
-        report = compare_children(args, [parse_setting(text, args) for text in args.compare.split(",")])
+    if settings:
+        report = compare_children(args, settings)
         print()
         common.print_table(report["results"], COMPARE_COLUMNS)
     else:

@@ -54,3 +54,29 @@ def write_test_dicom(path, pixels, bits_stored, photometric="MONOCHROME2", slope
         setattr(dataset, keyword, value)
     dataset.PixelData = pixels.astype(np.int16 if signed else np.uint16).tobytes()
     dataset.save_as(str(path), enforce_file_format=True)
+
+
+# ------------------------------------------------------------------------------ shared fixtures
+# A module that needs other sizes or settings defines its own fixture of the same name.
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    """A CORN root of two synthetic 64-pixel images a domain (trainA/, trainB/, testA/)."""
+    from tiny import tiny_corn_root
+
+    return tiny_corn_root(tmp_path_factory.mktemp("data"), count=2, size=64)
+
+
+@pytest.fixture(scope="module")
+def config_file(tmp_path_factory):
+    """The tiny configuration as a ``--config`` file, with a 1x1 image grid (fast epoch ends)."""
+    from tiny import tiny_config_file
+
+    return tiny_config_file(tmp_path_factory.mktemp("config"), **{"train.image_grid_size": 1})
+
+
+@pytest.fixture(scope="module")
+def generator():
+    """The tiny gray `SSPGenerator` with random weights (`tiny.tiny_generator`)."""
+    from tiny import tiny_generator
+
+    return tiny_generator(1)

@@ -8,6 +8,9 @@ import os
 
 import numpy as np
 
+# For child processes running the library: quiet TensorFlow, CPU only.
+SUBPROCESS_ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
+
 
 def random_image(height, width, channels=1, seed=0):
     """Uniform noise, float32 ``[height, width, channels]`` in [0, 1)."""
@@ -23,6 +26,84 @@ def pink_noise(size, seed, exponent=1.5):
     spectrum = (rng.normal(size=(size, size)) + 1j * rng.normal(size=(size, size))) / radius**exponent
     texture = np.real(np.fft.ifft2(spectrum))
     return (texture - texture.min()) / (texture.max() - texture.min())
+
+
+def file_contents(folder):
+    """Every file under ``folder``: ``{relative path: bytes}`` (to show a folder was left untouched)."""
+    contents = {}
+    for parent, _, names in os.walk(folder):
+        for name in names:
+            path = os.path.join(parent, name)
+            with open(path, "rb") as handle:
+                contents[os.path.relpath(path, folder)] = handle.read()
+    return contents
+
+
+def random_batch(size=64, batch=2, seed=0):
+    """An unpaired (LQ, HQ) batch of uniform noise, float32 ``[batch, size, size, 1]`` each."""
+    rng = np.random.default_rng(seed)
+    return rng.random((batch, size, size, 1), np.float32), rng.random((batch, size, size, 1), np.float32)
+
+
+def compiled_sspnet(config, steps_per_epoch=10, jit_compile=False):
+    """`build_sspnet(config)` compiled with its optimisers, seeded (the same weights every call)."""
+    import keras
+
+    from ssp_keras.training import build_optimizers, build_sspnet
+
+    keras.utils.set_random_seed(0)
+    model = build_sspnet(config)
+    model.compile(*build_optimizers(config, steps_per_epoch), jit_compile=jit_compile)
+    return model
+
+
+def read_history(run_dir):
+    """The rows of ``run_dir/history.csv`` (dicts of strings, one per epoch)."""
+    import csv
+
+    with open(os.path.join(run_dir, "history.csv"), newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def copy_run(run_dir, tmp_path):
+    """A copy of the run folder ``run_dir`` at ``tmp_path/run`` (to change without touching a shared one)."""
+    import shutil
+
+    copy = tmp_path / "run"
+    shutil.copytree(run_dir, copy)
+    return copy
+
+
+def train_in_process(dataset, config_file, run_dir, *extra, data=None):
+    """``ssp-net train`` in this process, one step an epoch, quiet; its exit status. ``data`` replaces
+    ``--data DATASET`` (e.g. ``["--lq", ..., "--hq", ...]``)."""
+    from ssp_keras.cli.main import main
+
+    source = ["--data", str(dataset)] if data is None else data
+    argv = ["train", *source, "--config", str(config_file), "--steps-per-epoch", "1", "--verbose-fit", "0",
+            "--out", str(run_dir)]
+    return main(argv + [str(item) for item in extra])
+
+
+def kill_after_checkpoint(command, checkpoint, timeout_s, env=None, then_s=0.0):
+    """Runs ``command``, waits until the file ``checkpoint`` exists (and ``then_s`` more seconds),
+    then kills the process with SIGKILL, as a crash would. Fails if it exits first or takes longer
+    than ``timeout_s``."""
+    import signal
+    import subprocess
+    import time
+
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    try:
+        deadline = time.monotonic() + timeout_s
+        while not os.path.exists(checkpoint):
+            assert process.poll() is None, "training exited early"
+            assert time.monotonic() < deadline, "no checkpoint in time"
+            time.sleep(0.2)
+        time.sleep(then_s)
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
 
 
 def run_cli(monkeypatch, argv, subcommands=("enhance", "export", "predict")):

@@ -8,16 +8,16 @@ import textwrap
 import numpy as np
 import pytest
 
-tf = pytest.importorskip("tensorflow")
+import tensorflow as tf
 
-from ssp_keras.config import DataConfig  # noqa: E402
-from ssp_keras.data.io import read_image, write_image  # noqa: E402
-from ssp_keras.data.pipeline import (  # noqa: E402
+from ssp_keras.config import DataConfig
+from ssp_keras.data.io import read_image, write_image
+from ssp_keras.data.pipeline import (
     decide_cache,
     make_eval_dataset,
     make_unpaired_dataset,
 )
-from ssp_keras.errors import InputError  # noqa: E402
+from ssp_keras.errors import InputError
 
 CROP = 32
 PLAIN = DataConfig(image_size=CROP, flip=False, brightness_jitter=0.0, contrast_jitter=0.0, lq_shading=0.0, cache=False)

@@ -58,7 +58,8 @@ def core_documents():
 # ------------------------------------------------------------------------------ schemas
 @pytest.mark.parametrize("version", KUBERNETES_VERSIONS)
 def test_core_manifests_are_valid_kubernetes_resources(version):
-    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    import kubernetes_validate
+
     checked = []
     for name, document in core_documents():
         # strict: unknown fields (typos) are errors too. Raises ValidationError naming the field.
@@ -70,7 +71,8 @@ def test_core_manifests_are_valid_kubernetes_resources(version):
 
 
 def test_the_validator_catches_a_typo():
-    kubernetes_validate = pytest.importorskip("kubernetes_validate")
+    import kubernetes_validate
+
     deployment = yaml.safe_load((SERVING / "deployment.yaml").read_text(encoding="utf-8"))
     deployment["spec"]["template"]["spec"]["containers"][0]["readinesProbe"] = {}
     with pytest.raises(kubernetes_validate.ValidationError, match="readinesProbe"):
@@ -221,7 +223,6 @@ def operator_tf_config(job: dict, namespace: str, replica_type: str, index: int)
 
 
 def test_operator_tf_config_is_accepted_by_the_trainer_and_the_chief_replica_is_chief(training, monkeypatch):
-    pytest.importorskip("tensorflow")
     import tensorflow as tf
 
     from ssp_keras.training.distribute import WorkerRole, worker_role, worker_role_from_tf_config

@@ -7,13 +7,10 @@ pytest runs every test file in one process, so everything that needs two replica
 subprocesses (tests/two_replicas.py, and the CLI).
 """
 
-import csv
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import keras
 import numpy as np
@@ -25,7 +22,7 @@ from ssp_keras.cli.options import config_from_args
 from ssp_keras.config import TrainConfig
 from ssp_keras.data.synthetic import generate_dataset
 from ssp_keras.networks.layers import SyncBatchNormalization
-from ssp_keras.training import build_optimizers, build_sspnet
+from ssp_keras.training import build_sspnet
 from ssp_keras.training.distribute import (
     WorkerRole,
     agree_across_workers,
@@ -41,11 +38,12 @@ from ssp_keras.training.distribute import (
     writable_directory,
 )
 from ssp_keras.training.schedule import schedule_from_config
-from helpers import gradient_recorder
+from helpers import SUBPROCESS_ENV as ENV
+from helpers import compiled_sspnet, gradient_recorder, kill_after_checkpoint, read_history
+from helpers import random_batch as _batch
 from tiny import tiny_config
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-ENV = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
 
 
 # ----------------------------------------------------------------------------- 1 vs 2 replicas
@@ -131,11 +129,6 @@ def test_jax_data_parallel_step_on_two_devices_equals_the_step_on_one(tmp_path):
 
 
 # ----------------------------------------------------------------------------- resume under mirrored
-def _history(run_dir):
-    with open(os.path.join(run_dir, "history.csv"), newline="") as handle:
-        return list(csv.DictReader(handle))
-
-
 @pytest.mark.slow
 def test_resume_after_sigkill_under_mirrored(tmp_path):
     data = tmp_path / "data"
@@ -147,17 +140,8 @@ def test_resume_after_sigkill_under_mirrored(tmp_path):
     # Per-replica batch 2 on 2 replicas: global batch 4, so 8 images make 2 steps per epoch.
     command = [sys.executable, "-m", "ssp_keras.cli.main", "train", "--data", str(data), "--config", str(config_file),
                "--strategy", "mirrored", "--cpu-replicas", "2", "--verbose-fit", "0", "--out", str(run_dir)]
-    process = subprocess.Popen(command + ["--epochs", "1000"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                               env=ENV)
-    try:
-        deadline = time.monotonic() + 300
-        while not (run_dir / "checkpoints" / "state-epoch0001.npz").exists():
-            assert process.poll() is None, "training exited early"
-            assert time.monotonic() < deadline, "no checkpoint in time"
-            time.sleep(0.2)
-    finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+    kill_after_checkpoint(command + ["--epochs", "1000"], run_dir / "checkpoints" / "state-epoch0001.npz",
+                          timeout_s=300, env=ENV)
     saved = json.loads((run_dir / "config.json").read_text())
     assert saved["resolved"] == {"replicas": 2, "global_batch": 4, "steps_per_epoch": 2, "strategy": "MirroredStrategy"}
     killed_at = max(int(name[11:15]) for name in os.listdir(run_dir / "checkpoints") if name.startswith("state-epoch"))
@@ -166,7 +150,7 @@ def test_resume_after_sigkill_under_mirrored(tmp_path):
                             env=ENV)
     assert result.returncode == 0, result.stderr[-4000:]
     assert f"Resuming from the checkpoint of epoch {killed_at}" in result.stdout
-    rows = _history(run_dir)
+    rows = read_history(run_dir)
     assert int(rows[-1]["epoch"]) == killed_at
     with np.load(run_dir / "checkpoints" / f"state-epoch{killed_at + 1:04d}.npz") as final:
         assert int(final["__epoch__"]) == killed_at + 1
@@ -177,15 +161,8 @@ def test_resume_after_sigkill_under_mirrored(tmp_path):
 
 
 # ----------------------------------------------------------------------------- XLA, mixed precision
-def _batch(size=64, batch=2, seed=0):
-    rng = np.random.default_rng(seed)
-    return rng.random((batch, size, size, 1), np.float32), rng.random((batch, size, size, 1), np.float32)
-
-
 def _compiled(config, jit_compile=False, initial=None):
-    keras.utils.set_random_seed(0)
-    model = build_sspnet(config)
-    model.compile(*build_optimizers(config, 10), jit_compile=jit_compile)
+    model = compiled_sspnet(config, jit_compile=jit_compile)
     if initial is not None:
         for variable, value in zip(model.generator.weights + model.discriminator.weights, initial):
             variable.assign(value)
@@ -277,14 +254,42 @@ def test_mixed_bfloat16_trains_with_float32_losses(dtype_policy):
     assert model.fake_pool.images.dtype == "float32" and int(model.fake_pool.count) == 3
 
 
-def test_mixed_float16_scales_the_losses(dtype_policy):
+def test_mixed_float16_scales_the_losses(dtype_policy, monkeypatch):
     dtype_policy("mixed_float16")
     model = _compiled(tiny_config())
-    assert isinstance(model.generator_optimizer, keras.optimizers.LossScaleOptimizer)
-    assert isinstance(model.discriminator_optimizer, keras.optimizers.LossScaleOptimizer)
+    model.run_eagerly = True  # so the spies below see values
+    optimizers = {"g": model.generator_optimizer, "d": model.discriminator_optimizer}
+    scaled = {}
+    for name, optimizer in optimizers.items():
+        assert isinstance(optimizer, keras.optimizers.LossScaleOptimizer)
+        scale_loss = optimizer.scale_loss
+        monkeypatch.setattr(optimizer, "scale_loss", lambda loss, name=name, scale_loss=scale_loss: scaled.setdefault(
+            name, []).append((float(loss), float(result := scale_loss(loss)))) or result)
+    weights = model.generator.trainable_weights + model.discriminator.trainable_weights
+    before = [keras.ops.convert_to_numpy(variable) for variable in weights]
+
+    # Each network's loss is multiplied by its optimiser's dynamic scale (2^15 to start), and the
+    # gradients are unscaled again: the step is finite and moves the weights.
     logs = model.train_on_batch(*_batch(), return_dict=True)
     for name, value in logs.items():
         assert np.isfinite(value), name
+    for name, calls in scaled.items():
+        (loss, result), = calls
+        assert result == pytest.approx(loss * 2.0**15, rel=1e-6), name
+    assert set(scaled) == {"g", "d"}
+    changed = [not np.array_equal(a, keras.ops.convert_to_numpy(b)) for a, b in zip(before, weights)]
+    generator_count = len(model.generator.trainable_weights)
+    assert any(changed[:generator_count]) and any(changed[generator_count:])  # G and D both stepped
+
+    # A scale so large that float16 gradients overflow: the step is skipped and the scale halved.
+    moved = [keras.ops.convert_to_numpy(variable) for variable in weights]
+    for optimizer in optimizers.values():
+        optimizer.dynamic_scale.assign(1e30)
+    model.train_on_batch(*_batch(seed=1), return_dict=True)
+    for a, b in zip(moved, weights):
+        np.testing.assert_array_equal(a, keras.ops.convert_to_numpy(b), err_msg=b.path)
+    for name, optimizer in optimizers.items():
+        assert float(optimizer.dynamic_scale) == pytest.approx(0.5e30, rel=1e-6), name
 
 
 # ----------------------------------------------------------------------------- strategy selection

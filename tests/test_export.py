@@ -10,19 +10,13 @@ import time
 import numpy as np
 import pytest
 
-tf = pytest.importorskip("tensorflow")
+import tensorflow as tf
 
-from ssp_keras.errors import InputError  # noqa: E402
-from ssp_keras.inference import enhance_array  # noqa: E402
-from ssp_keras.serving.client import decode_png, encode_png  # noqa: E402
-from ssp_keras.serving.export import WARMUP_FILE, export_saved_model, next_version  # noqa: E402
-from helpers import hold_folder, random_image, run_cli  # noqa: E402
-from tiny import tiny_generator  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def generator():
-    return tiny_generator(1)
+from ssp_keras.errors import InputError
+from ssp_keras.inference import enhance_array
+from ssp_keras.serving.client import decode_png, encode_png
+from ssp_keras.serving.export import WARMUP_FILE, export_saved_model, next_version
+from helpers import hold_folder, random_image, run_cli
 
 
 @pytest.fixture(scope="module")

@@ -194,32 +194,48 @@ def test_conv_norm_act_picks_wide_input_conv_only_for_wide_inputs():
     assert any(isinstance(layer, FusedBatchNormalization) for layer in model_narrow.layers)
 
 
-def test_fused_adam_matches_keras_adam_over_steps(monkeypatch):
-    fused_calls = []
+@pytest.fixture
+def fused_adam_calls(monkeypatch):
+    """Records each call of TensorFlow's fused Adam kernel (the kernel still runs)."""
+    calls = []
     fused_kernel = tf.raw_ops.ResourceApplyAdam
-    monkeypatch.setattr(tf.raw_ops, "ResourceApplyAdam", lambda **kw: fused_calls.append(1) or fused_kernel(**kw))
+    monkeypatch.setattr(tf.raw_ops, "ResourceApplyAdam", lambda **kw: calls.append(1) or fused_kernel(**kw))
+    return calls
+
+
+def _adam_steps(optimizer, initial, gradients):
+    """``initial`` after one ``apply_gradients`` per gradient, and the optimiser's iteration count."""
+    variable = keras.Variable(initial)
+    for gradient in gradients:
+        optimizer.apply_gradients([(tf.constant(gradient), variable)])
+    return np.asarray(variable), int(optimizer.iterations)
+
+
+def test_fused_adam_matches_keras_adam_over_steps(fused_adam_calls):
     rng = np.random.default_rng(4)
     initial = rng.normal(size=(4, 3)).astype("float32")
+    gradients = [np.sin(initial * (step + 1)).astype("float32") for step in range(6)]
     schedule = keras.optimizers.schedules.ExponentialDecay(2e-3, decay_steps=2, decay_rate=0.5)
-    results = []
-    for optimizer in (keras.optimizers.Adam(schedule, beta_1=0.5), FusedAdam(schedule, beta_1=0.5)):
-        variable = keras.Variable(initial)
-        for step in range(6):
-            gradient = tf.constant(np.sin(initial * (step + 1)).astype("float32"))
-            optimizer.apply_gradients([(gradient, variable)])
-        results.append((np.asarray(variable), int(optimizer.iterations)))
-    (keras_value, keras_iterations), (fused_value, fused_iterations) = results
+    keras_value, keras_iterations = _adam_steps(keras.optimizers.Adam(schedule, beta_1=0.5), initial, gradients)
+    fused_value, fused_iterations = _adam_steps(FusedAdam(schedule, beta_1=0.5), initial, gradients)
     assert fused_iterations == keras_iterations == 6
-    assert len(fused_calls) == 6  # FusedAdam took the fused kernel, not Keras' fallback
+    assert len(fused_adam_calls) == 6  # FusedAdam took the fused kernel, not Keras' fallback
     assert np.abs(fused_value - initial).max() > 1e-3  # it did move
     np.testing.assert_allclose(fused_value, keras_value, rtol=1e-5, atol=1e-7)
 
 
-def test_fused_adam_falls_back_for_amsgrad():
-    variable = keras.Variable(np.ones((3,), "float32"))
-    optimizer = FusedAdam(1e-2, amsgrad=True)
-    optimizer.apply_gradients([(tf.constant([1.0, -1.0, 0.5]), variable)])
-    np.testing.assert_allclose(variable, [0.99, 1.01, 0.99], atol=1e-6)
+def test_fused_adam_falls_back_for_amsgrad(fused_adam_calls):
+    """The fused kernel has no AMSGrad; FusedAdam(amsgrad=True) runs Keras' update, which keeps the
+    running maximum of the second moment (shrinking gradients and a short second-moment memory make
+    it differ from plain Adam)."""
+    initial = np.ones((3,), "float32")
+    gradients = [np.array([1.0, -1.0, 0.5], "float32") * 0.1**step for step in range(5)]
+    fused_value, _ = _adam_steps(FusedAdam(0.1, amsgrad=True, beta_2=0.5), initial, gradients)
+    keras_value, _ = _adam_steps(keras.optimizers.Adam(0.1, amsgrad=True, beta_2=0.5), initial, gradients)
+    plain_value, _ = _adam_steps(keras.optimizers.Adam(0.1, beta_2=0.5), initial, gradients)
+    assert not fused_adam_calls  # the fused kernel never ran
+    np.testing.assert_allclose(fused_value, keras_value, rtol=1e-6, atol=1e-7)
+    assert np.abs(fused_value - plain_value).min() > 1e-2  # AMSGrad's update, not plain Adam's
 
 
 def test_weight_files_are_interchangeable_with_plain_keras_and_synchronised_generators(tmp_path):

@@ -6,11 +6,11 @@ import os
 import numpy as np
 import pytest
 
-keras = pytest.importorskip("keras")
+import keras
 
-from ssp_keras.errors import InputError  # noqa: E402
-from ssp_keras.inference import enhance as enhance_module  # noqa: E402
-from ssp_keras.inference import (  # noqa: E402
+from ssp_keras.errors import InputError
+from ssp_keras.inference import enhance as enhance_module
+from ssp_keras.inference import (
     blend_tiles,
     crop_to_size,
     enhance_array,
@@ -18,14 +18,9 @@ from ssp_keras.inference import (  # noqa: E402
     load_generator,
     pad_to_multiple,
 )
-from ssp_keras.inference.enhance import output_name, tile_starts  # noqa: E402
-from helpers import random_image, run_cli  # noqa: E402,F401  (run_cli: tests/test_onnx_export.py imports it from here)
-from tiny import tiny_generator  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def generator():
-    return tiny_generator(1)
+from ssp_keras.inference.enhance import output_name, tile_starts
+from helpers import random_image, run_cli
+from tiny import tiny_generator
 
 
 @pytest.fixture(scope="module")

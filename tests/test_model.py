@@ -10,21 +10,15 @@ from ssp_keras.data.synthetic import generate_pair
 from ssp_keras.losses import illumination_uniformity_loss, structure_loss
 from ssp_keras.training import build_optimizers, build_sspnet
 from ssp_keras.training.callbacks import NonFiniteLossError, NonFiniteLossGuard
+from helpers import compiled_sspnet
+from helpers import random_batch as _batch
 from tiny import tiny_config
 
 
 
 def _model(steps_per_epoch=10, **overrides):
     config = tiny_config(**overrides)
-    keras.utils.set_random_seed(0)
-    model = build_sspnet(config)
-    model.compile(*build_optimizers(config, steps_per_epoch))
-    return model, config
-
-
-def _batch(size=64, batch=2, seed=0):
-    rng = np.random.default_rng(seed)
-    return rng.random((batch, size, size, 1), np.float32), rng.random((batch, size, size, 1), np.float32)
+    return compiled_sspnet(config, steps_per_epoch), config
 
 
 def _values(variables):

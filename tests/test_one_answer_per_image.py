@@ -12,13 +12,12 @@ import os
 import numpy as np
 import pytest
 
-tf = pytest.importorskip("tensorflow")
+import tensorflow as tf
 
-from ssp_keras.data.io import read_image, write_image  # noqa: E402
-from ssp_keras.inference import enhance as enhance_module  # noqa: E402
-from ssp_keras.inference import enhance_array, enhance_files  # noqa: E402
-from ssp_keras.networks import build_generator  # noqa: E402
-from tiny import randomised, tiny_config  # noqa: E402
+from ssp_keras.data.io import read_image, write_image
+from ssp_keras.inference import enhance as enhance_module
+from ssp_keras.inference import enhance_array, enhance_files
+from tiny import random_tiny_config_generator
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 FRAMES = sorted(glob.glob(os.path.join(REPO, "data", "ccmid", "trainA", "*.jpg")))
@@ -26,10 +25,7 @@ FRAMES = sorted(glob.glob(os.path.join(REPO, "data", "ccmid", "trainA", "*.jpg")
 
 @pytest.fixture(scope="module")
 def generator():
-    import keras
-
-    keras.utils.set_random_seed(11)
-    return randomised(build_generator(tiny_config()), seed=11, scale=0.25)
+    return random_tiny_config_generator()
 
 
 @pytest.fixture(scope="module")
@@ -89,12 +85,13 @@ def test_tiled_and_whole_image_agree_on_a_mosaic_of_real_frames(bundled, frames)
     tiled = enhance_array(generator, mosaic, tile_size=512, overlap=64)
     error = grey_levels(tiled, whole)
     print(f"tiled vs whole, 1152^2 mosaic, 512 tiles: mean {error.mean():.3f}, p99 {np.percentile(error, 99):.2f}")
-    assert error.mean() <= 1.0 and np.percentile(error, 99) <= 6.0
+    # Measured (x86-64, TensorFlow 2.21): mean 0.10, p99 1; the bounds leave room for other kernels' round-off.
+    assert error.mean() <= 0.2 and np.percentile(error, 99) <= 2
 
     # Per-tile statistics (what tiling did before) are visibly worse: the whole-image pass matters.
     function = enhance_module._compiled(generator)
     per_tile = enhance_module.blend_tiles(mosaic, lambda tile: function(tile[None])[0], 512, 64)
-    assert grey_levels(per_tile, whole).mean() > 2 * error.mean()
+    assert grey_levels(per_tile, whole).mean() >= 4.0  # measured 5.9
 
 
 def test_statistics_of_huge_images_come_from_a_downscaled_pass(bundled, frames, monkeypatch):
@@ -108,5 +105,6 @@ def test_statistics_of_huge_images_come_from_a_downscaled_pass(bundled, frames, 
     monkeypatch.setattr(enhance_module, "STATISTICS_PIXELS", 600 * 600)
     approximate = enhance_array(generator, mosaic, tile_size=512, overlap=64)
     assert np.abs(approximate - exact).max() > 0  # the downscaled pass was used
-    # Approximate statistics, still no seams or tone jumps of note.
-    assert grey_levels(approximate, whole).mean() <= 3.0
+    # Approximate statistics, still no seams or tone jumps of note (measured: mean 0.99, p99 5).
+    error = grey_levels(approximate, whole)
+    assert error.mean() <= 1.5 and np.percentile(error, 99) <= 7

@@ -114,11 +114,12 @@ def test_ssim_of_identical_images_is_one():
 
 def test_ssim_of_two_constants_is_the_luminance_term():
     # No variance anywhere: SSIM = (2ab + C1) / (a^2 + b^2 + C1), C1 = (0.01)^2; contrast term C2 / C2.
-    a, b, c1 = 0.5, 0.25, 0.01**2
-    expected = (2 * a * b + c1) / (a * a + b * b + c1)  # 0.2501 / 0.3126 = 0.80006...
-    assert quality.ssim(np.full((20, 20), a), np.full((20, 20), b)) == pytest.approx(expected, rel=1e-9)
-    assert expected == pytest.approx(0.800064, abs=1e-6)
-    assert quality.ssim_map(np.full((20, 20), a), np.full((20, 20), b)).shape == (10, 10, 1)
+    # a = 0.5, b = 0.25: (0.25 + 0.0001) / (0.3125 + 0.0001) = 0.2501 / 0.3126, by hand.
+    a, b = np.full((20, 20), 0.5), np.full((20, 20), 0.25)
+    assert quality.ssim(a, b) == pytest.approx(0.2501 / 0.3126, rel=1e-9)
+    ssim_map = quality.ssim_map(a, b)
+    assert ssim_map.shape == (10, 10, 1)  # the valid part of the 11x11 window's sweep
+    np.testing.assert_allclose(ssim_map, 0.2501 / 0.3126, rtol=1e-9)
     with pytest.raises(InputError, match="11x11"):
         quality.ssim(np.zeros((10, 10)), np.zeros((10, 10)))
 

@@ -12,73 +12,39 @@ from ssp_keras.cli.main import main
 from ssp_keras.data.io import write_image
 from ssp_keras.errors import InputError
 from ssp_keras.training.trainer import check_run_directory, training_data_warnings
-from tiny import tiny_config, tiny_config_file, tiny_corn_root
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    return tiny_corn_root(tmp_path_factory.mktemp("data"), count=2, size=64)
-
-
-@pytest.fixture(scope="module")
-def config_file(tmp_path_factory):
-    return tiny_config_file(tmp_path_factory.mktemp("config"), **{"train.image_grid_size": 1})
-
-
-def _train(dataset, config_file, run_dir, *extra):
-    argv = ["train", "--data", str(dataset), "--config", str(config_file), "--steps-per-epoch", "1",
-            "--verbose-fit", "0", "--out", str(run_dir)]
-    return main(argv + [str(item) for item in extra])
-
-
-def _snapshot(folder):
-    """Every file under ``folder`` with its bytes."""
-    files = {}
-    for parent, _, names in os.walk(folder):
-        for name in names:
-            path = os.path.join(parent, name)
-            with open(path, "rb") as handle:
-                files[os.path.relpath(path, folder)] = handle.read()
-    return files
+from helpers import copy_run, file_contents, train_in_process
+from tiny import tiny_config
 
 
 @pytest.fixture(scope="module")
 def finished_run(dataset, config_file, tmp_path_factory):
     """A run of 1 epoch (shared: the tests copy it before changing anything)."""
     run_dir = tmp_path_factory.mktemp("runs") / "run"
-    assert _train(dataset, config_file, run_dir, "--epochs", 1) == 0
+    assert train_in_process(dataset, config_file, run_dir, "--epochs", 1) == 0
     return run_dir
-
-
-def _copy(run_dir, tmp_path):
-    import shutil
-
-    copy = tmp_path / "run"
-    shutil.copytree(run_dir, copy)
-    return copy
 
 
 def test_a_resume_with_other_settings_is_refused_and_writes_nothing(finished_run, dataset, config_file, tmp_path,
                                                                     capsys):
-    run_dir = _copy(finished_run, tmp_path)
-    before = _snapshot(run_dir)
-    assert _train(dataset, config_file, run_dir, "--epochs", 2, "--seed", 7) == 2
+    run_dir = copy_run(finished_run, tmp_path)
+    before = file_contents(run_dir)
+    assert train_in_process(dataset, config_file, run_dir, "--epochs", 2, "--seed", 7) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1  # one line
     assert "train.seed 0 -> 7" in error and f"--config {run_dir / 'config.json'}" in error
     assert "train.epochs" not in error  # extending the run is allowed
-    assert _snapshot(run_dir) == before  # config.json byte-identical, no new file
+    assert file_contents(run_dir) == before  # config.json byte-identical, no new file
 
     # Another preset: many fields differ; the first are named, the rest counted.
     assert main(["train", "--data", str(dataset), "--preset", "lite", "--out", str(run_dir)]) == 2
     error = capsys.readouterr().err
     assert 'generator.encoder_widths [4, 4, 8, 8] -> [16, 32, 64, 128]' in error and "more" in error
-    assert _snapshot(run_dir) == before
+    assert file_contents(run_dir) == before
 
 
 def test_a_larger_epochs_resumes_and_records_it(finished_run, dataset, config_file, tmp_path, capsys):
-    run_dir = _copy(finished_run, tmp_path)
-    assert _train(dataset, config_file, run_dir, "--epochs", 2) == 0
+    run_dir = copy_run(finished_run, tmp_path)
+    assert train_in_process(dataset, config_file, run_dir, "--epochs", 2) == 0
     assert "Resuming from the checkpoint of epoch 1" in capsys.readouterr().out
     saved = json.loads((run_dir / "config.json").read_text())
     assert saved["train"]["epochs"] == 2
@@ -86,13 +52,13 @@ def test_a_larger_epochs_resumes_and_records_it(finished_run, dataset, config_fi
 
 
 def test_a_hand_edited_config_is_compared_not_replaced(finished_run, dataset, config_file, tmp_path, capsys):
-    run_dir = _copy(finished_run, tmp_path)
+    run_dir = copy_run(finished_run, tmp_path)
     path = run_dir / "config.json"
     values = json.loads(path.read_text())
     values["loss"]["alpha"] = 7.0
     path.write_text(json.dumps(values))
     edited = path.read_bytes()
-    assert _train(dataset, config_file, run_dir, "--epochs", 2) == 2
+    assert train_in_process(dataset, config_file, run_dir, "--epochs", 2) == 2
     assert "loss.alpha 7.0 -> 5.1" in capsys.readouterr().err
     assert path.read_bytes() == edited
 
@@ -106,7 +72,7 @@ def test_the_stored_config_itself_resumes(finished_run, tmp_path):
     # What `--config RUN/config.json` gives: the stored settings, "resolved" block and all.
     from ssp_keras.config import SSPNetConfig
 
-    run_dir = _copy(finished_run, tmp_path)
+    run_dir = copy_run(finished_run, tmp_path)
     stored = SSPNetConfig.from_file(str(run_dir / "config.json"))
     check_run_directory(str(run_dir), stored.replace(**{"train.epochs": 5, "train.image_grid_size": 2}))
     with pytest.raises(InputError, match="data.image_size 64 -> 96"):
@@ -116,7 +82,7 @@ def test_the_stored_config_itself_resumes(finished_run, tmp_path):
 def test_out_naming_an_existing_file_is_refused_before_any_work(dataset, config_file, tmp_path, capsys):
     out = tmp_path / "taken.txt"
     out.write_text("mine")
-    assert _train(dataset, config_file, out, "--epochs", 1) == 2
+    assert train_in_process(dataset, config_file, out, "--epochs", 1) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "'" + str(out) + "' is an existing file" in error
     assert out.read_text() == "mine"
@@ -164,7 +130,7 @@ def test_a_generator_trained_in_mixed_bfloat16_is_saved_to_compute_in_float32(da
     from ssp_keras.inference.loading import load_generator
 
     run_dir = tmp_path / "bf16"
-    assert _train(dataset, config_file, run_dir, "--epochs", 1, "--precision", "mixed_bfloat16") == 0
+    assert train_in_process(dataset, config_file, run_dir, "--epochs", 1, "--precision", "mixed_bfloat16") == 0
     saved = load_generator(str(run_dir))
     assert saved.dtype_policy.name == "float32"
     assert {layer.dtype_policy.name for layer in saved.layers} == {"float32"}

@@ -11,16 +11,16 @@ import urllib.request
 import numpy as np
 import pytest
 
-tf = pytest.importorskip("tensorflow")
-grpc = pytest.importorskip("grpc")
+import grpc
+import tensorflow as tf
 
-from ssp_keras.errors import ServingError  # noqa: E402
-from ssp_keras.inference import enhance_array  # noqa: E402
-from ssp_keras.serving.client import PredictionClient, decode_png, encode_png  # noqa: E402
-from ssp_keras.serving.export import export_saved_model  # noqa: E402
-from ssp_keras.serving.testing import InProcessModelServer  # noqa: E402
-from helpers import random_image, run_cli  # noqa: E402
-from tiny import tiny_generator  # noqa: E402
+from ssp_keras.errors import ServingError
+from ssp_keras.inference import enhance_array
+from ssp_keras.serving.client import PredictionClient, decode_png, encode_png
+from ssp_keras.serving.export import export_saved_model
+from ssp_keras.serving.testing import InProcessModelServer
+from helpers import random_image, run_cli
+from tiny import tiny_generator
 
 SIGNATURES = ("serving_default", "enhance_float", "enhance_png")
 #: Request limits of the model 'limited' (set at export).

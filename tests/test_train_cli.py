@@ -1,12 +1,9 @@
 """`ssp-net train` end to end: outputs of a run, resume after SIGKILL, and bad input."""
 
-import csv
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import keras
 import numpy as np
@@ -14,6 +11,7 @@ import pytest
 
 import ssp_keras.networks  # noqa: F401  (registers SSPGenerator for keras.saving.load_model)
 from ssp_keras.training.schedule import schedule_from_config
+from helpers import SUBPROCESS_ENV as ENV, kill_after_checkpoint, read_history
 from tiny import tiny_config, tiny_config_file, tiny_corn_root
 
 # Short warm-up and halving period so the resumed run crosses schedule boundaries.
@@ -32,14 +30,8 @@ def config_file(tmp_path_factory):
 
 
 def _cli(*args, timeout=240):
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
     return subprocess.run([sys.executable, "-m", "ssp_keras.cli.main", *map(str, args)], capture_output=True,
-                          text=True, timeout=timeout, env=env)
-
-
-def _history(run_dir):
-    with open(os.path.join(run_dir, "history.csv"), newline="") as handle:
-        return list(csv.DictReader(handle))
+                          text=True, timeout=timeout, env=ENV)
 
 
 def _state(run_dir, epoch):
@@ -55,7 +47,7 @@ def test_train_writes_a_complete_run_directory(dataset, config_file, tmp_path):
     saved = json.loads((run_dir / "config.json").read_text())
     assert saved["train"]["epochs"] == 2
     assert saved["resolved"] == {"replicas": 1, "global_batch": 2, "steps_per_epoch": STEPS, "strategy": "_DefaultDistributionStrategy"}
-    assert [int(row["epoch"]) for row in _history(run_dir)] == [0, 1]
+    assert [int(row["epoch"]) for row in read_history(run_dir)] == [0, 1]
     assert sorted(os.listdir(run_dir / "previews")) == ["epoch0001.png", "epoch0002.png"]
     assert any(name.startswith("events") for name in os.listdir(run_dir / "logs" / "images"))
     generator = keras.saving.load_model(run_dir / "generator.keras")
@@ -70,22 +62,10 @@ def test_resume_after_sigkill_continues_epochs_optimiser_and_schedule(dataset, c
     """On each backend, and across them: a checkpoint holds the same variables on TensorFlow and
     JAX, so a run killed on one resumes on the other (train.backend may differ on resume)."""
     run_dir = tmp_path / "run"
-    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3", "CUDA_VISIBLE_DEVICES": ""}
-    process = subprocess.Popen(
+    kill_after_checkpoint(  # half a second after the checkpoint: in the middle of a later epoch
         [sys.executable, "-m", "ssp_keras.cli.main", "train", "--data", str(dataset), "--config", str(config_file),
          "--epochs", "1000", "--steps-per-epoch", str(STEPS), "--out", str(run_dir), "--backend", backend],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env,
-    )
-    try:
-        deadline = time.time() + 480
-        while not (run_dir / "checkpoints" / "state-epoch0002.npz").exists():
-            assert process.poll() is None, "training exited early"
-            assert time.time() < deadline, "no checkpoint in time"
-            time.sleep(0.2)
-        time.sleep(0.5)  # kill in the middle of a later epoch
-    finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+        run_dir / "checkpoints" / "state-epoch0002.npz", timeout_s=480, env=ENV, then_s=0.5)
     states = sorted(os.listdir(run_dir / "checkpoints"))
     killed_at = max(int(name[11:15]) for name in states if name.endswith(".npz") and not name.startswith(".tmp"))
     assert killed_at >= 2
@@ -97,7 +77,7 @@ def test_resume_after_sigkill_continues_epochs_optimiser_and_schedule(dataset, c
     assert result.returncode == 0, result.stderr
     assert f"Resuming from the checkpoint of epoch {killed_at}" in result.stdout
     assert json.loads((run_dir / "config.json").read_text())["train"]["backend"] == resume_backend
-    rows = _history(run_dir)
+    rows = read_history(run_dir)
     assert int(rows[-1]["epoch"]) == killed_at  # the one new epoch, numbered after the killed run's
     with _state(run_dir, killed_at + 1) as final, _state(run_dir, killed_at) as before:
         assert int(final["__epoch__"]) == killed_at + 1

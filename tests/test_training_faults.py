@@ -2,7 +2,6 @@
 process recorded after its checkpoint, a run folder has one owner, and a resume on other images is
 refused."""
 
-import csv
 import json
 import os
 import shutil
@@ -17,33 +16,19 @@ from ssp_keras.data.synthetic import generate_dataset
 from ssp_keras.errors import NonFiniteTrainingError
 from ssp_keras.training import build_optimizers, build_sspnet
 from ssp_keras.training.callbacks import NonFiniteLossGuard, TrainingStateCheckpoint, list_states, save_training_state
-from helpers import hold_folder, stale_temporary_name
-from tiny import tiny_config, tiny_config_file, tiny_corn_root, tiny_generator
-
-
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    """A CORN root of two tiny images a domain (its parent also holds `config_file`)."""
-    return tiny_corn_root(tmp_path_factory.mktemp("inputs") / "data", count=2, size=64)
-
-
-@pytest.fixture(scope="module")
-def config_file(dataset):
-    return tiny_config_file(dataset.parent, **{"train.image_grid_size": 1})
+from helpers import copy_run, hold_folder, read_history, stale_temporary_name, train_in_process
+from tiny import tiny_config, tiny_generator
 
 
 def _train(capsys, dataset, config_file, run_dir, *extra, data=None):
+    """`helpers.train_in_process`: its exit status and what it wrote to stderr."""
     capsys.readouterr()
-    source = ["--data", str(dataset)] if data is None else data
-    argv = ["train", *source, "--config", str(config_file), "--steps-per-epoch", "1", "--verbose-fit", "0",
-            "--out", str(run_dir)]
-    code = main(argv + [str(item) for item in extra])
+    code = train_in_process(dataset, config_file, run_dir, *extra, data=data)
     return code, capsys.readouterr().err
 
 
 def _history_epochs(run_dir):
-    with open(run_dir / "history.csv", newline="") as handle:
-        return [int(row["epoch"]) for row in csv.DictReader(handle)]
+    return [int(row["epoch"]) for row in read_history(run_dir)]
 
 
 # ------------------------------------------------------------------------------ case 1: NaN guard
@@ -128,21 +113,13 @@ def test_enhance_refuses_a_generator_with_nan_weights(tmp_path, capsys):
 def finished_run(dataset, config_file, tmp_path_factory):
     """A run of 2 epochs (shared: the tests copy it before changing anything)."""
     run_dir = tmp_path_factory.mktemp("runs") / "run"
-    argv = ["train", "--data", str(dataset), "--config", str(config_file), "--steps-per-epoch", "1",
-            "--verbose-fit", "0", "--out", str(run_dir), "--epochs", "2"]
-    assert main(argv) == 0
+    assert train_in_process(dataset, config_file, run_dir, "--epochs", 2) == 0
     return run_dir
-
-
-def _copy(run_dir, tmp_path):
-    copy = tmp_path / "run"
-    shutil.copytree(run_dir, copy)
-    return copy
 
 
 def test_a_resume_forgets_what_a_killed_process_recorded_after_its_checkpoint(finished_run, dataset, config_file,
                                                                              tmp_path, capsys):
-    run_dir = _copy(finished_run, tmp_path)
+    run_dir = copy_run(finished_run, tmp_path)
     # As after kill -9 between the history row / preview of epoch 2 and its checkpoint, with the
     # temporary files of the atomic writes it was doing.
     os.remove(run_dir / "checkpoints" / "state-epoch0002.npz")
@@ -163,7 +140,7 @@ def test_a_resume_forgets_what_a_killed_process_recorded_after_its_checkpoint(fi
 
 def test_a_run_folder_has_one_owner_and_a_killed_owner_does_not_keep_it(finished_run, dataset, config_file,
                                                                        tmp_path, capsys):
-    run_dir = _copy(finished_run, tmp_path)
+    run_dir = copy_run(finished_run, tmp_path)
     holder = hold_folder(run_dir, "ssp-net train")
     try:
         before = sorted(os.listdir(run_dir))
@@ -183,7 +160,7 @@ def test_a_run_folder_has_one_owner_and_a_killed_owner_does_not_keep_it(finished
 
 def test_a_resume_on_other_images_is_refused_and_a_moved_folder_is_not(finished_run, dataset, config_file,
                                                                       tmp_path, capsys, caplog):
-    run_dir = _copy(finished_run, tmp_path)
+    run_dir = copy_run(finished_run, tmp_path)
     recorded = json.loads((run_dir / "config.json").read_text())["training_data"]
     assert recorded["lq"]["files"] == 2 and len(recorded["lq"]["fingerprint"]) == 64
     assert recorded["lq"]["sources"] == [str(dataset / "trainA")]

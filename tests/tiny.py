@@ -47,6 +47,17 @@ TINY_GENERATOR = dict(
 )
 
 
+def random_tiny_config_generator(seed=11, scale=0.25):
+    """`tiny_config`'s generator (`build_generator`: the architecture a training run builds) with
+    random weights throughout (`randomised`)."""
+    import keras
+
+    from ssp_keras.networks import build_generator
+
+    keras.utils.set_random_seed(seed)
+    return randomised(build_generator(tiny_config()), seed=seed, scale=scale)
+
+
 def tiny_generator(channels=1):
     """The tiny `SSPGenerator`, with random weights throughout (untrained, its output skip would
     make it the identity)."""
