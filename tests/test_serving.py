@@ -131,7 +131,7 @@ def test_statistics_coarser_than_enhances_are_said_once(server, monkeypatch, cap
         client.enhance(image)
     warnings = [record.getMessage() for record in caplog.records if "differ in tone" in record.getMessage()]
     assert len(warnings) == 1 and "a 0.0476837 MiB message" in warnings[0] and "copy of 11476 pixels" in warnings[0]
-    assert "allow messages of 17 MiB" in warnings[0]  # 2048 x 2048 float32 pixels and the request overhead
+    assert "enhance uses 135168" in warnings[0] and "allow messages of 1 MiB" in warnings[0]  # 384 x 352 float32
 
     caplog.clear()  # a limit that holds the whole image as float32: the same statistics as enhance, no word
     monkeypatch.setattr(client_module, "AUTO_TILE_PIXELS", 100_000)

@@ -468,14 +468,15 @@ class PredictionClient:
         message could not hold that: then the tiles' tone can differ from ssp-net enhance's, which
         is said once per client)."""
         fitting = int((self.max_message_bytes - _REQUEST_OVERHEAD) / bytes_per_pixel)
-        if fitting < min(STATISTICS_PIXELS, image.shape[0] * image.shape[1]) and not self._warned_coarse_statistics:
+        local = min(STATISTICS_PIXELS, image.shape[0] * image.shape[1])  # what ssp-net enhance uses
+        if fitting < local and not self._warned_coarse_statistics:
             # A coarser copy than ssp-net enhance's shifts every normalisation layer's statistics.
-            needed = math.ceil((STATISTICS_PIXELS * bytes_per_pixel + _REQUEST_OVERHEAD) / 2**20)
+            needed = math.ceil((local * bytes_per_pixel + _REQUEST_OVERHEAD) / 2**20)
             logger.warning(
                 "a %s MiB message holds the whole image's statistics only from a copy of %d pixels (ssp-net "
-                "enhance uses up to %d): results may differ in tone from ssp-net enhance; allow messages of "
-                "%d MiB (--max-message-mb, and the server's limit) to match it",
-                f"{self.max_message_bytes / 2**20:g}", fitting, STATISTICS_PIXELS, needed)
+                "enhance uses %d): results may differ in tone from ssp-net enhance; allow messages of %d MiB "
+                "(--max-message-mb, and the server's limit) to match it",
+                f"{self.max_message_bytes / 2**20:g}", fitting, local, needed)
             self._warned_coarse_statistics = True
         batch = statistics_batch(image, max_pixels=min(STATISTICS_PIXELS, fitting))
         outputs = self.predict({INPUT_IMAGES: batch}, SIGNATURE_STATISTICS)
