@@ -120,6 +120,26 @@ def test_large_images_are_tiled_within_the_message_limit(server, generators):
         assert np.abs(np.round(served * 255) - np.round(local * 255)).max() <= 1, signature
 
 
+def test_statistics_coarser_than_enhances_are_said_once(server, monkeypatch, caplog):
+    """A message limit that cannot hold the statistics batch ssp-net enhance uses gives a coarser
+    copy (tones then differ from enhance's): one warning naming the limit that would match."""
+    from ssp_keras.serving import client as client_module
+
+    image = eight_bit(random_image(384, 352, seed=9))
+    with PredictionClient(server.grpc_address, model="gray", max_message_bytes=50_000, tile_overlap=32) as client:
+        client.enhance(image)
+        client.enhance(image)
+    warnings = [record.getMessage() for record in caplog.records if "differ in tone" in record.getMessage()]
+    assert len(warnings) == 1 and "a 0.0476837 MiB message" in warnings[0] and "copy of 11476 pixels" in warnings[0]
+    assert "enhance uses 135168" in warnings[0] and "allow messages of 1 MiB" in warnings[0]  # 384 x 352 float32
+
+    caplog.clear()  # a limit that holds the whole image as float32: the same statistics as enhance, no word
+    monkeypatch.setattr(client_module, "AUTO_TILE_PIXELS", 100_000)
+    with PredictionClient(server.grpc_address, model="gray", max_message_bytes=600_000, tile_overlap=32) as client:
+        client.enhance(image)
+    assert not [record for record in caplog.records if "differ in tone" in record.getMessage()]
+
+
 def test_a_model_exported_without_statistics_is_tiled_tile_by_tile_with_a_warning(server, generators, monkeypatch,
                                                                                  caplog):
     from ssp_keras.inference import blend_tiles

@@ -49,7 +49,9 @@ def register(subparsers) -> argparse.ArgumentParser:
     parser.add_argument("--backoff", type=FINITE_NON_NEGATIVE, default=DEFAULT_BACKOFF,
                         help="first retry delay in seconds")
     parser.add_argument("--max-message-mb", type=MESSAGE_MEGABYTES, default=DEFAULT_MAX_MESSAGE_BYTES / 2**20,
-                        help="largest request in MiB; larger images are sent as blended tiles")
+                        help="largest request in MiB; larger images are sent as blended tiles (a limit that cannot hold "
+                             "a 2048x2048 float32 copy of an image makes their tone differ from ssp-net enhance's: "
+                             "a warning says so)")
     parser.add_argument("--quiet", "-q", action="store_true", help="no per-file progress lines")
     parser.set_defaults(run=run)
     return parser

@@ -164,6 +164,7 @@ class PredictionClient:
         self._stub = None
         self._signatures = None  # {signature: {input: shape}}, asked once
         self._warned_statistics = False
+        self._warned_coarse_statistics = False
 
     # ------------------------------------------------------------------ connection
     @property
@@ -456,8 +457,19 @@ class PredictionClient:
     def _statistics(self, image: np.ndarray, bytes_per_pixel: float) -> np.ndarray:
         """The whole image's normalisation statistics ``[1, S]`` from the server (`SIGNATURE_STATISTICS`),
         computed from what `statistics_batch` makes of the image (downscaled further only when a
-        message could not hold that)."""
+        message could not hold that: then the tiles' tone can differ from ssp-net enhance's, which
+        is said once per client)."""
         fitting = int((self.max_message_bytes - _REQUEST_OVERHEAD) / bytes_per_pixel)
+        local = min(STATISTICS_PIXELS, image.shape[0] * image.shape[1])  # what ssp-net enhance uses
+        if fitting < local and not self._warned_coarse_statistics:
+            # A coarser copy than ssp-net enhance's shifts every normalisation layer's statistics.
+            needed = math.ceil((local * bytes_per_pixel + _REQUEST_OVERHEAD) / 2**20)
+            logger.warning(
+                "a %s MiB message holds the whole image's statistics only from a copy of %d pixels (ssp-net "
+                "enhance uses %d): results may differ in tone from ssp-net enhance; allow messages of %d MiB "
+                "(--max-message-mb, and the server's limit) to match it",
+                f"{self.max_message_bytes / 2**20:g}", fitting, local, needed)
+            self._warned_coarse_statistics = True
         batch = statistics_batch(image, max_pixels=min(STATISTICS_PIXELS, fitting))
         outputs = self.predict({INPUT_IMAGES: batch}, SIGNATURE_STATISTICS)
         if OUTPUT_STATISTICS not in outputs:
