@@ -161,13 +161,11 @@ def save_training_state(model, path: str, epoch: int, logs=None) -> None:
     Raises `NonFiniteLossError` (and writes nothing) when a weight or optimiser variable is NaN or
     infinite: a checkpoint is only ever a state worth resuming from.
     """
-    arrays = {name: np.asarray(keras.ops.convert_to_numpy(variable)) for name, variable in _state_variables(model)}
-    labels = [label for label, _ in _state_variables(model, paths=True)]
-    bad = [label for label, array in zip(labels, arrays.values())
-           if np.issubdtype(array.dtype, np.floating) and not np.all(np.isfinite(array))]
+    bad = non_finite_variables(_state_variables(model, paths=True))  # the end-of-epoch guard's check
     if bad:
         raise NonFiniteLossError(f"not writing the checkpoint {path} of epoch {epoch}: {describe_non_finite(bad)}. "
                                  f"{_DIVERGENCE_ADVICE}.")
+    arrays = {name: np.asarray(keras.ops.convert_to_numpy(variable)) for name, variable in _state_variables(model)}
     arrays["__epoch__"] = np.asarray(epoch, dtype=np.int64)
     arrays["__logs__"] = np.asarray(json.dumps({k: float(v) for k, v in (logs or {}).items()}))
     buffer = io.BytesIO()
