@@ -309,6 +309,15 @@ class LossConfig(Section):
       signal-dependent noise added to G's LQ input in training while the structure term still
       compares G's output with the noise-free LQ, so G learns to remove such noise instead of
       reproducing it (see `SSPNet`). Not the same as ``data.lq_noise``, whose noise both sides see.
+    shading_consistency: weight of an optional term comparing G's output on its LQ input shaded
+      once more by a random smooth field s with its output on the input as it was (0 = off, the
+      paper; `ssp_keras.losses.consistency`): G((s x)~) should have G(x~)'s pattern and x's mean
+      level ((s x)~: s x through the restoration degradation with draws of its own). The paper's losses judge how even G's output is, not at what level: G may even a
+      shaded frame around its darkened mean. This term asks that shading change nothing, so G
+      lifts a shaded region to the level of the unshaded frame (issue #21). It costs one more G
+      pass over the LQ batch.
+    shading_consistency_strength: strength of those fields (`ssp_keras.utils.shading.shading_field`,
+      as ``data.lq_shading``), in [0, 1].
     """
 
     variant: str = setting("gan+sp", one_of(LOSS_VARIANTS))
@@ -324,6 +333,8 @@ class LossConfig(Section):
     identity_weight: float = setting(0.0, non_negative_number)
     history_pool_size: int = setting(0, non_negative_int)
     denoising_noise: float = setting(0.0, number_in(0, 0.25, high_included=True))
+    shading_consistency: float = setting(0.0, non_negative_number)
+    shading_consistency_strength: float = setting(0.8, number_in(0, 1, high_included=True))
 
     def validate(self, prefix: str = "loss") -> None:
         super().validate(prefix)

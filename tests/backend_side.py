@@ -45,7 +45,9 @@ NOISE = dict(denoising_noise=0.1, degradation=dict(blur_probability=0.0, contras
                                                    shot_noise=(0.05, 0.05), read_noise=(0.01, 0.01)))
 #: Loss cases: `SSPNet` arguments, by architecture (``degradation``: `RestorationDegradation`
 #: arguments). The four variants of the paper's Table 3, the identity term, the history pool, the
-#: log-loss criterion and the degradation model.
+#: log-loss criterion, the degradation model and the shading-consistency term. That term's fields
+#: are random draws, so its training step runs at strength 0 (fields of 1: G's three-part batch and
+#: the step's plumbing compared, the term 0); its value is compared on `SHADED` inputs.
 CASES = {
     "instance": {
         "gan": dict(variant="gan"),
@@ -54,11 +56,14 @@ CASES = {
         "gan+sp+identity+pool": dict(variant="gan+sp", identity_weight=1.0, history_pool_size=4),
         "bce": dict(variant="gan+sp", adversarial="bce"),
         "gan+sp+degradation": dict(variant="gan+sp", degradation=FIXED_DEGRADATION),
+        "gan+sp+shading": dict(variant="gan+sp", shading_consistency=2.0, shading_consistency_strength=0.0),
     },
     "batch": {"gan+sp": dict(variant="gan+sp")},
 }
 ADAM_CASES = {("instance", "gan+sp+identity+pool"), ("batch", "gan+sp")}
 BATCH_SHAPE = (2, 64, 64, 1)
+#: A fixed illumination ramp (1 at the left edge, 0.5 at the right) for the shading-consistency term's value.
+SHADED = np.linspace(1.0, 0.5, BATCH_SHAPE[2], dtype=np.float32)[None, None, :, None]
 
 
 def _config(arch):
@@ -150,7 +155,8 @@ def compute(inputs) -> dict:
             model = _sspnet(networks, inputs, arch, arguments)
             enhanced = _numpy(generator(both, training=False))
             real, fake_lq, fake_hq = np.split(_numpy(discriminator(np.concatenate([hq, enhanced]), training=False)), 3)
-            terms = model.generator_loss_terms(lq, hq, *np.split(enhanced, 2), fake_lq, fake_hq)
+            reshaded = _numpy(generator(lq * SHADED, training=False)) if model.shading_consistency else None
+            terms = model.generator_loss_terms(lq, hq, *np.split(enhanced, 2), fake_lq, fake_hq, enhanced_reshaded=reshaded)
             terms["d_loss"] = model.discriminator_loss(real, fake_lq, fake_hq)
             for term, value in terms.items():
                 results[f"{prefix}/terms/{term}"] = _numpy(value)

@@ -271,6 +271,15 @@ def test_matched_ssim_takes_out_smooth_illumination_but_not_noise():
     assert quality.matched_ssim(noisy, reference) < 0.9
 
 
+def test_illumination_matched_undoes_a_smooth_gain_exactly():
+    from ssp_keras.metrics.full_reference import illumination_matched
+
+    reference = (0.4 + 0.3 * checkerboard(96, 0.0, 1.0)).astype(np.float64)
+    np.testing.assert_allclose(illumination_matched(0.5 * reference, reference), reference, rtol=1e-9)  # constant gain: exact
+    shaded = reference * quality.planted_vignette((96, 96))
+    assert np.abs(illumination_matched(shaded, reference) - reference).mean() < 0.2 * np.abs(shaded - reference).mean()  # 0.13
+
+
 def test_planted_degradation_is_seeded_and_in_its_ranges():
     image = np.full((64, 64), 0.5, np.float32)
     first, params = quality.planted_degradation(image, np.random.default_rng(1))

@@ -122,12 +122,15 @@ def _demo(args: argparse.Namespace, config) -> int:
     initial = None
     if root == _bundled_root() and not args.from_scratch and args.init_from is None and _compatible_pretrained(config):
         initial = "ccmid-lite"
-        if not args.config:  # fine-tune it on what it was trained for: the same degradation of G's input
+        if not args.config:  # fine-tune it on what it was trained for: the same degradation of G's
+            # input and the same shading-consistency term
             from ssp_keras.pretrained import pretrained_config
 
             trained = pretrained_config(initial)
             if trained is not None:
-                config = config.replace(degradation=trained.to_dict()["degradation"])
+                config = config.replace(degradation=trained.to_dict()["degradation"], **{
+                    f"loss.{name}": getattr(trained.loss, name)
+                    for name in ("shading_consistency", "shading_consistency_strength")})
     elif args.init_from:
         initial = args.init_from
     what = f"fine-tuning {initial}" if initial else f"training the {config.preset} preset from scratch"

@@ -39,10 +39,12 @@ from typing import List, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
+import tensorflow.experimental.numpy as tnp
 
 from ssp_keras.config import DataConfig
 from ssp_keras.data.reading import read_image, read_image_shape
 from ssp_keras.errors import InputError
+from ssp_keras.utils.shading import SHADING_DRAWS, shading_field
 
 logger = logging.getLogger(__name__)
 
@@ -245,30 +247,16 @@ def _degraded(batches: tf.data.Dataset, degrade, strength: float, seed: int) -> 
 
 
 def random_shading(batch: tf.Tensor, strength: float, seed: tf.Tensor) -> tf.Tensor:
-    """Multiplies each image of ``[B, H, W, C]`` by its own smooth illumination field.
+    """Multiplies each image of ``[B, H, W, C]`` by its own smooth illumination field
+    (`ssp_keras.utils.shading.shading_field`: an off-centre vignette times a ramp, maximum 1).
 
-    The field is a vignette ``1 - a * min(r^2, 1)`` around a random point anywhere in the frame
-    (r: distance in half-widths over sqrt 2), times a linear ramp ``1 + b * t`` in a random
-    direction (t in [-1, 1]), scaled to a maximum of 1; a ~ U(0, strength), b ~ U(0, strength / 2).
     Stateless: the same ``seed`` (``[2]`` int64) always gives the same fields. Returns float32
     in [0, 1].
     """
     shape = tf.shape(batch)
-    count, height, width = shape[0], shape[1], shape[2]
-    draws = tf.random.stateless_uniform([count, 5], seed=seed)
-    centre_row = (draws[:, 0] * 2.0 - 1.0) * 0.8
-    centre_col = (draws[:, 1] * 2.0 - 1.0) * 0.8
-    vignette_strength = draws[:, 2] * strength
-    angle = draws[:, 3] * 2.0 * np.pi
-    ramp_strength = draws[:, 4] * strength * 0.5
-    per_image = lambda value: value[:, None, None]  # noqa: E731
-    rows = tf.linspace(-1.0, 1.0, height)[None, :, None]
-    cols = tf.linspace(-1.0, 1.0, width)[None, None, :]
-    radius_squared = ((rows - per_image(centre_row)) ** 2 + (cols - per_image(centre_col)) ** 2) / 2.0
-    vignette = 1.0 - per_image(vignette_strength) * tf.minimum(radius_squared, 1.0)
-    along = (per_image(tf.cos(angle)) * cols + per_image(tf.sin(angle)) * rows) / np.sqrt(2.0)
-    field = vignette * (1.0 + per_image(ramp_strength) * along)
-    field = field / tf.reduce_max(field, axis=[1, 2], keepdims=True)
+    draws = tf.random.stateless_uniform([shape[0], SHADING_DRAWS], seed=seed)
+    rows, cols = tf.linspace(-1.0, 1.0, shape[1]), tf.linspace(-1.0, 1.0, shape[2])
+    field = shading_field(draws, rows, cols, strength, tnp)
     return tf.clip_by_value(tf.cast(batch, tf.float32) * field[:, :, :, None], 0.0, 1.0)
 
 

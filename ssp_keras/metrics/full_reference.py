@@ -167,14 +167,21 @@ def detail_psnr(output, reference, sigma: float = DETAIL_PSNR_SIGMA) -> float:
     return float("inf") if mse == 0.0 else 10.0 * math.log10(1.0 / mse)
 
 
-def matched_ssim(output, reference, sigma: float = DETAIL_PSNR_SIGMA) -> float:
-    """:func:`ssim` of ``output`` with its illumination matched to ``reference``'s (gray).
+def illumination_matched(output, reference, sigma: float = DETAIL_PSNR_SIGMA) -> np.ndarray:
+    """``output`` with its illumination matched to ``reference``'s (gray), float64 ``[H, W]``.
 
     ``output * blur(reference) / blur(output)``, blur a Gaussian of ``sigma`` pixels (reflected
-    borders): shading and exposure differences at scales above ``sigma`` are taken out, so SSIM
-    judges the fibres, texture and noise, not the illumination correction.
+    borders): shading and exposure differences at scales above ``sigma`` are taken out, what is
+    left is the fibres, texture and noise.
     """
     output, reference = as_plane(output, "output"), as_plane(reference, "reference")
     _same_shape(output, reference)
     blur = lambda image: cv2.GaussianBlur(image, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT)  # noqa: E731
-    return ssim(output * blur(reference) / np.maximum(blur(output), 1e-6), reference)
+    return output * blur(reference) / np.maximum(blur(output), 1e-6)
+
+
+def matched_ssim(output, reference, sigma: float = DETAIL_PSNR_SIGMA) -> float:
+    """:func:`ssim` of ``output`` with its illumination matched to ``reference``'s
+    (:func:`illumination_matched`): SSIM judges the fibres, texture and noise, not the
+    illumination correction."""
+    return ssim(illumination_matched(output, reference, sigma), reference)

@@ -74,18 +74,17 @@ class JaxTrainStep:
         split = len(self.generator_optimizer.variables)
         g_optimizer_values, d_optimizer_values = optimizer_values[:split], optimizer_values[split:]
 
-        # 1. G enhances x (+ n) and y in one pass; jax.vjp keeps the pass's pullback for step 3.
-        generator_lq, own_state = _stateless(own, own_state, lambda: self._generator_input(lq))
+        # 1. G enhances x~ and y (and s x~, for the shading-consistency term) in one pass;
+        #    jax.vjp keeps the pass's pullback for step 3.
+        generator_batch, own_state = _stateless(own, own_state, lambda: self._generator_batch(lq, hq))
 
         def generator_pass(g_trainable):
-            enhanced, g_state_after = g.stateless_call(
-                g_trainable, g_state, ops.concatenate([generator_lq, hq], axis=0), training=True)
-            return enhanced, g_state_after
+            return g.stateless_call(g_trainable, g_state, generator_batch, training=True)
 
         enhanced, g_pullback, g_state = jax.vjp(generator_pass, g_trainable, has_aux=True)
 
-        # 2. D update: L_D on y and on G's outputs (through the history pool, if any), as constants.
-        fakes = jax.lax.stop_gradient(enhanced)
+        # 2. D update: L_D on y and on G(x~), G(y) (through the history pool, if any), as constants.
+        fakes = jax.lax.stop_gradient(enhanced[: 2 * ops.shape(hq)[0]])
         if self.fake_pool is not None:
             fakes, own_state = _stateless(own, own_state, lambda: self.fake_pool(fakes))
 
@@ -102,9 +101,11 @@ class JaxTrainStep:
         # 3. G update: L_G with the updated D, differentiated with respect to G's outputs, then
         #    carried through G by the pullback of step 1.
         def generator_objective(enhanced, d_state, own_state):
-            logits, d_state = d.stateless_call(d_trainable, d_state, enhanced, training=True)
+            enhanced_lq, enhanced_hq, enhanced_reshaded = self._split_enhanced(enhanced)
+            logits, d_state = d.stateless_call(
+                d_trainable, d_state, ops.concatenate([enhanced_lq, enhanced_hq], axis=0), training=True)
             terms, own_state = _stateless(own, own_state, lambda: self.generator_loss_terms(
-                lq, hq, *ops.split(enhanced, 2, axis=0), *ops.split(logits, 2, axis=0)))
+                lq, hq, enhanced_lq, enhanced_hq, *ops.split(logits, 2, axis=0), enhanced_reshaded=enhanced_reshaded))
             g_loss = _scaled(self.generator_optimizer, g_optimizer_values, ops.mean(terms["g_loss"]))
             return g_loss, (terms, d_state, own_state)
 

@@ -8,7 +8,9 @@ criterion. One training step:
                   + l2 * 1/2 [adv(D(y), real) + adv(D(G(y)), fake)]
 3. G update:  L_G = l1 * adv(D(G(x)), real) + l2 * adv(D(G(y)), real) + alpha * L_SP
               L_SP = L_IU(G(x)) + beta * [structure(x, G(x)) + structure(y, G(y))]
-   (with the freshly updated D), plus an optional identity term |y - G(y)|.
+   (with the freshly updated D), plus an optional identity term |y - G(y)| and an optional
+   shading-consistency term (`ssp_keras.losses.consistency`: G((s x)~) with G(x~)'s pattern and
+   x's level; s a random smooth field of maximum 1, (s x)~ s x degraded with draws of its own).
 
 With a restoration degradation model (``degradation``, off in the paper; issue #21), G's LQ input
 in training is x~, x blurred, reduced in contrast and noised at random
@@ -39,12 +41,13 @@ import keras
 from keras import ops
 
 from ssp_keras.defaults import LOSS_VARIANT_TERMS, LossConfig, check_arguments, rules_of
-from ssp_keras.losses import adversarial_loss, illumination_uniformity_loss, structure_loss
+from ssp_keras.losses import adversarial_loss, illumination_uniformity_loss, shading_consistency_loss, structure_loss
 from ssp_keras.training.degradation import RestorationDegradation, add_poisson_gaussian_noise
 from ssp_keras.training.history_pool import FakeImagePool
 from ssp_keras.training.optimizers import FusedAdam, OptimizerPair
+from ssp_keras.utils.shading import SHADING_DRAWS, shading_field
 
-LOSS_NAMES = ("d_loss", "g_loss", "adv_loss", "iu_loss", "te_loss", "sp_loss", "identity_loss")
+LOSS_NAMES = ("d_loss", "g_loss", "adv_loss", "iu_loss", "te_loss", "sp_loss", "identity_loss", "shading_loss")
 
 
 def _backend_step_classes() -> tuple:
@@ -77,7 +80,7 @@ class SSPNet(*_backend_step_classes(), keras.Model):
     Args:
         generator: image-to-image model, ``[N, H, W, C]`` in [0, 1] -> same.
         discriminator: PatchGAN model, ``[N, H, W, C]`` -> logits ``[N, h, w, 1]``.
-        variant ... denoising_noise: the loss settings, the fields of `ssp_keras.defaults.LossConfig`
+        variant ... shading_consistency_strength: the loss settings, the fields of `ssp_keras.defaults.LossConfig`
             (``config.loss``), which gives their meaning, defaults and rules.
         degradation: a `RestorationDegradation` applied to G's LQ input in training (``None``:
             none, the paper); the structure term compares with the crop before it.
@@ -101,6 +104,8 @@ class SSPNet(*_backend_step_classes(), keras.Model):
         identity_weight: float = LossConfig.identity_weight,
         history_pool_size: int = LossConfig.history_pool_size,
         denoising_noise: float = LossConfig.denoising_noise,
+        shading_consistency: float = LossConfig.shading_consistency,
+        shading_consistency_strength: float = LossConfig.shading_consistency_strength,
         degradation: RestorationDegradation | None = None,
         seed: int | None = None,
         **kwargs,
@@ -124,6 +129,8 @@ class SSPNet(*_backend_step_classes(), keras.Model):
         self.identity_weight = float(identity_weight)
         self.history_pool_size = int(history_pool_size)
         self.denoising_noise = float(denoising_noise)
+        self.shading_consistency = float(shading_consistency)
+        self.shading_consistency_strength = float(shading_consistency_strength)
         if degradation is not None and not isinstance(degradation, RestorationDegradation):
             raise ValueError(f"SSPNet argument 'degradation': must be a RestorationDegradation or None, got {degradation!r}")
         self.degradation = degradation
@@ -184,6 +191,8 @@ class SSPNet(*_backend_step_classes(), keras.Model):
                 "identity_weight": self.identity_weight,
                 "history_pool_size": self.history_pool_size,
                 "denoising_noise": self.denoising_noise,
+                "shading_consistency": self.shading_consistency,
+                "shading_consistency_strength": self.shading_consistency_strength,
                 "degradation": (
                     None if self.degradation is None else keras.saving.serialize_keras_object(self.degradation)
                 ),
@@ -212,9 +221,12 @@ class SSPNet(*_backend_step_classes(), keras.Model):
         hq_branch = 0.5 * (real_term + self._adv(fake_hq_logits, False))
         return self.lambda1 * lq_branch + self.lambda2 * hq_branch
 
-    def generator_loss_terms(self, lq, hq, enhanced_lq, enhanced_hq, fake_lq_logits, fake_hq_logits):
+    def generator_loss_terms(
+        self, lq, hq, enhanced_lq, enhanced_hq, fake_lq_logits, fake_hq_logits, enhanced_reshaded=None
+    ):
         """Per-sample generator loss terms, a dict of ``[N]`` tensors (``g_loss`` is L_G), from the
-        images and D's logits on G(x) and G(y)."""
+        images, D's logits on G(x) and G(y), and G(s x) (``enhanced_reshaded``, None when the
+        shading-consistency term is off or not measured: then 0)."""
         adv = self.lambda1 * self._adv(fake_lq_logits, True) + self.lambda2 * self._adv(fake_hq_logits, True)
         iu = illumination_uniformity_loss(enhanced_lq, self.iu_patch_sizes)
         te = self._structure(lq, enhanced_lq) + self._structure(hq, enhanced_hq)
@@ -222,8 +234,15 @@ class SSPNet(*_backend_step_classes(), keras.Model):
         use_iu, use_te = "illumination" in terms, "structure" in terms
         sp = (iu if use_iu else 0.0 * iu) + self.beta * (te if use_te else 0.0 * te)
         identity = ops.mean(ops.abs(hq - enhanced_hq), axis=[1, 2, 3])
-        total = adv + self.alpha * sp + self.identity_weight * identity
-        return {"g_loss": total, "adv_loss": adv, "iu_loss": iu, "te_loss": te, "sp_loss": sp, "identity_loss": identity}
+        if enhanced_reshaded is None:
+            shading = ops.zeros_like(identity)
+        else:
+            shading = shading_consistency_loss(lq, enhanced_lq, enhanced_reshaded)
+        total = adv + self.alpha * sp + self.identity_weight * identity + self.shading_consistency * shading
+        return {
+            "g_loss": total, "adv_loss": adv, "iu_loss": iu, "te_loss": te, "sp_loss": sp,
+            "identity_loss": identity, "shading_loss": shading,
+        }
 
     def _structure(self, image, enhanced):
         return structure_loss(
@@ -237,14 +256,41 @@ class SSPNet(*_backend_step_classes(), keras.Model):
         logits = self.discriminator(ops.concatenate([real_hq, enhanced_lq, enhanced_hq], 0), training=training)
         return self.discriminator_loss(*ops.split(logits, 3, axis=0))
 
-    def generator_losses(self, lq, hq, enhanced_lq, enhanced_hq, training):
+    def generator_losses(self, lq, hq, enhanced_lq, enhanced_hq, training, enhanced_reshaded=None):
         """`generator_loss_terms` with D's logits on [G(x), G(y)], one D pass."""
         logits = self.discriminator(ops.concatenate([enhanced_lq, enhanced_hq], 0), training=training)
-        return self.generator_loss_terms(lq, hq, enhanced_lq, enhanced_hq, *ops.split(logits, 2, axis=0))
+        return self.generator_loss_terms(
+            lq, hq, enhanced_lq, enhanced_hq, *ops.split(logits, 2, axis=0), enhanced_reshaded=enhanced_reshaded)
 
     def _enhance_both(self, lq, hq, training):
         enhanced = self.generator(ops.concatenate([lq, hq], axis=0), training=training)
         return ops.split(enhanced, 2, axis=0)
+
+    def _generator_batch(self, lq, hq):
+        """G's one training pass: ``[x~, y]``, or ``[x~, y, (s x)~]`` with the shading-consistency
+        term (`_split_enhanced` takes G's output on it apart). (s x)~ is x shaded by a random field
+        s and then degraded with draws of its own: shading comes before the blur and the sensor's
+        noise, as in a microscope; shading x~ instead would scale its noise down where s is dark,
+        and asking G(s x~) to match G(x~) would then teach G to amplify noise there."""
+        parts = [self._generator_input(lq), hq]
+        if self.shading_consistency:
+            parts.append(self._generator_input(self._reshaded(lq)))
+        return ops.concatenate(parts, axis=0)
+
+    def _split_enhanced(self, enhanced):
+        """``(G(x~), G(y), G((s x)~) or None)`` from G's output on `_generator_batch`."""
+        if self.shading_consistency:
+            return tuple(ops.split(enhanced, 3, axis=0))
+        enhanced_lq, enhanced_hq = ops.split(enhanced, 2, axis=0)
+        return enhanced_lq, enhanced_hq, None
+
+    def _reshaded(self, images):
+        """``[N, H, W, C]`` images times random smooth fields (`shading_field`), clipped to [0, 1]."""
+        count, height, width = ops.shape(images)[0], ops.shape(images)[1], ops.shape(images)[2]
+        draws = keras.random.uniform((count, SHADING_DRAWS), seed=self.noise_seed)
+        rows, cols = ops.linspace(-1.0, 1.0, height), ops.linspace(-1.0, 1.0, width)
+        field = shading_field(draws, rows, cols, self.shading_consistency_strength, ops)
+        return ops.clip(images * ops.cast(field[:, :, :, None], images.dtype), 0.0, 1.0)
 
     @staticmethod
     def _unpack(data):

@@ -22,8 +22,9 @@ class TensorFlowTrainStep:
     def train_step(self, data):
         lq, hq = self._unpack(data)
         with tf.GradientTape() as generator_tape:
-            # 1. G enhances x (+ n) and y in one pass.
-            enhanced_lq, enhanced_hq = self._enhance_both(self._generator_input(lq), hq, training=True)
+            # 1. G enhances x~ and y (and s x~, for the shading-consistency term) in one pass.
+            enhanced = self.generator(self._generator_batch(lq, hq), training=True)
+            enhanced_lq, enhanced_hq, enhanced_reshaded = self._split_enhanced(enhanced)
             # 2. D is updated while G's tape is open. Why inside: the tape must hold G's pass above
             #    and the G loss below, and that loss must use the updated D (SPEC section 3); closing
             #    the tape here would mean running G a second time for L_G. Why stop_recording: D's
@@ -34,7 +35,8 @@ class TensorFlowTrainStep:
             with generator_tape.stop_recording():
                 d_per_sample = self._discriminator_update(hq, enhanced_lq, enhanced_hq)
             # 3. L_G with the updated D.
-            g_terms = self.generator_losses(lq, hq, enhanced_lq, enhanced_hq, training=True)
+            g_terms = self.generator_losses(
+                lq, hq, enhanced_lq, enhanced_hq, training=True, enhanced_reshaded=enhanced_reshaded)
             g_loss = tf.nn.compute_average_loss(g_terms["g_loss"])
             scaled = self.generator_optimizer.scale_loss(g_loss)
         variables = self.generator.trainable_variables

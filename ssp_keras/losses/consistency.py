@@ -1,0 +1,45 @@
+"""Shading consistency: G's output should not depend on how its input is shaded (issue #21).
+
+The paper's L_IU judges how even G's output is, not at what level, and its discriminator normalises
+per sample, so nothing in SSP-Net's losses stops G from evening a shaded frame around its darkened
+mean. With x the LQ crop, s a random smooth field of maximum 1 (`ssp_keras.utils.shading`) and
+m(.) the per-sample mean, this term asks two things of G(s x):
+
+* the same pattern as G(x):  mean | G(s x) / m(G(s x)) - G(x) / m(G(x)) |  (each divided by its
+  mean, so that darkening or brightening both outputs cannot lower it: an absolute L1 of the two
+  is lowered most easily by making every output dark, which is what it taught);
+* the level of x before s:   | m(G(s x)) / m(x) - 1 |  (the anchor: G lifts what s darkened).
+
+Both parts are relative, in [0, 2]-ish units, whatever the frame's brightness. With the
+restoration degradation on, G's inputs are x~ and (s x)~, each degraded with its own draws (shading
+before blur and noise, as in a microscope), so the pattern part also asks G to give one answer
+for two degradations of the same crop: restoring, not copying noise. Shading x~ itself instead
+(measured in training) scaled its noise down where s is dark, and matching G(x~) then taught G to
+amplify the noise there: restored segmentations gained speckle.
+"""
+
+from __future__ import annotations
+
+from keras import ops
+
+#: Added to per-sample means before dividing by them (a black crop has mean 0).
+_EPSILON = 1e-3
+
+
+def _mean(images):
+    return ops.mean(images, axis=[1, 2, 3], keepdims=True)
+
+
+def shading_consistency_loss(lq, enhanced_lq, enhanced_shaded):
+    """Per-sample shading-consistency loss ``[N]``.
+
+    Args:
+        lq: x, ``[N, H, W, C]`` in [0, 1], the LQ crop G's input was made from.
+        enhanced_lq: G(x) (or G(x~), its degraded version's), same shape.
+        enhanced_shaded: G(s x) (or G(s x~)), same shape.
+    """
+    lq, enhanced_lq, enhanced_shaded = (ops.cast(image, "float32") for image in (lq, enhanced_lq, enhanced_shaded))
+    shaded_mean, plain_mean = _mean(enhanced_shaded) + _EPSILON, _mean(enhanced_lq) + _EPSILON
+    pattern = ops.mean(ops.abs(enhanced_shaded / shaded_mean - enhanced_lq / plain_mean), axis=[1, 2, 3])
+    level = ops.abs(shaded_mean / (_mean(lq) + _EPSILON) - 1.0)
+    return pattern + ops.reshape(level, (-1,))
