@@ -138,6 +138,32 @@ def test_a_resume_forgets_what_a_killed_process_recorded_after_its_checkpoint(fi
         assert int(state["__epoch__"]) == 2
 
 
+def test_a_run_of_an_older_version_resumes_with_its_history_columns_in_place(finished_run, dataset, config_file,
+                                                                             tmp_path, capsys):
+    """history.csv written before ``shading_loss`` existed: the resumed rows land under the right names."""
+    import csv
+
+    run_dir = copy_run(finished_run, tmp_path)
+    with open(run_dir / "history.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    old_header = [name for name in rows[0] if name != "shading_loss"]
+    with open(run_dir / "history.csv", "w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=old_header, extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(rows)
+    code, error = _train(capsys, dataset, config_file, run_dir, "--epochs", 3)
+    assert code == 0, error
+    with open(run_dir / "history.csv", newline="") as handle:
+        table = list(csv.reader(handle))
+    assert "shading_loss" in table[0] and {len(row) for row in table} == {len(table[0])}
+    resumed = [dict(zip(table[0], row)) for row in table[1:]]
+    assert [row["epoch"] for row in resumed] == ["0", "1", "2"]
+    assert [row["shading_loss"] for row in resumed] == ["NA", "NA", "0.0"]
+    for before, after in zip(rows, resumed):  # the old rows keep their values under their names
+        assert all(after[name] == before[name] for name in old_header)
+    assert 0.0 < float(resumed[2]["te_loss"]) < 1.0 and float(resumed[2]["d_loss"]) > 0.0
+
+
 def test_a_run_folder_has_one_owner_and_a_killed_owner_does_not_keep_it(finished_run, dataset, config_file,
                                                                        tmp_path, capsys):
     run_dir = copy_run(finished_run, tmp_path)

@@ -152,6 +152,7 @@ def _train_claimed(config, run, data, verbose, callbacks, initial_generator) -> 
         keras.utils.set_random_seed(config.train.seed)
         model, initial_epoch = _build_or_resume(config, run, initial_generator)
         forget_after(run.out_dir, initial_epoch)
+        add_history_columns(run.out_dir, _loss_names())
         _record_start(config, run, data, initial_epoch)
         try:
             history = _fit(model, config, run, data, initial_epoch, verbose, callbacks)
@@ -519,6 +520,38 @@ def forget_after(out_dir: str, epoch: int) -> None:
         match = re.fullmatch(r"epoch(\d+)\.png", name)
         if match and int(match.group(1)) > epoch:
             os.remove(os.path.join(previews, name))
+
+
+def _loss_names() -> Sequence[str]:
+    from ssp_keras.training.model import LOSS_NAMES
+
+    return LOSS_NAMES
+
+
+def add_history_columns(out_dir: str, names: Sequence[str]) -> None:
+    """Gives history.csv a column for every name in ``names`` it lacks ("NA" in the rows it holds).
+
+    A run started by an older version lacks the loss terms added since (``shading_loss``); Keras'
+    CSVLogger appends with the columns of today's logs, sorted, and writes no header when the file
+    has one, so without this the resumed rows would sit under the wrong names.
+    """
+    import csv
+    import io
+
+    history = os.path.join(out_dir, "history.csv")
+    if not os.path.isfile(history):
+        return
+    with open(history, newline="") as handle:
+        rows = list(csv.reader(handle))
+    if not rows or not rows[0] or rows[0][0] != "epoch" or set(names) <= set(rows[0]):
+        return
+    header = ["epoch"] + sorted(set(rows[0][1:]) | set(names))  # the CSVLogger's order
+    records = [dict(zip(rows[0], row)) for row in rows[1:]]
+    text = io.StringIO()
+    csv.writer(text).writerows([header] + [[record.get(key, "NA") for key in header] for record in records])
+    atomic_write_bytes(history, text.getvalue().encode("utf-8"))
+    log.warning("history.csv: added the column(s) %s (written by an older version)",
+                ", ".join(sorted(set(names) - set(rows[0]))))
 
 
 def _dotted(values: dict, prefix: str = "") -> dict:
