@@ -117,11 +117,15 @@ def ssim(image, reference, **options) -> float:
     return float(np.mean(ssim_map(image, reference, **options)))
 
 
+def _blurred(plane: np.ndarray, sigma: float) -> np.ndarray:
+    """A Gaussian blur of ``sigma`` pixels with reflected borders."""
+    return cv2.GaussianBlur(plane, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT)
+
+
 def fine_detail(image, sigma: float = DETAIL_SIGMA) -> np.ndarray:
     """``image - GaussianBlur(image, sigma)`` (reflected borders), float64 ``[H, W]``."""
     plane = as_plane(image)
-    blurred = cv2.GaussianBlur(plane, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT)
-    return plane - blurred
+    return plane - _blurred(plane, sigma)
 
 
 def pearson(first, second) -> float:
@@ -176,8 +180,7 @@ def illumination_matched(output, reference, sigma: float = DETAIL_PSNR_SIGMA) ->
     """
     output, reference = as_plane(output, "output"), as_plane(reference, "reference")
     _same_shape(output, reference)
-    blur = lambda image: cv2.GaussianBlur(image, (0, 0), sigmaX=sigma, sigmaY=sigma, borderType=cv2.BORDER_REFLECT)  # noqa: E731
-    return output * blur(reference) / np.maximum(blur(output), 1e-6)
+    return output * _blurred(reference, sigma) / np.maximum(_blurred(output, sigma), 1e-6)
 
 
 def matched_ssim(output, reference, sigma: float = DETAIL_PSNR_SIGMA) -> float:

@@ -148,11 +148,13 @@ def train(
 
 def _train_claimed(config, run, data, verbose, callbacks, initial_generator) -> TrainResult:
     """`train` once this process owns the run directory."""
+    from ssp_keras.training.model import LOSS_NAMES
+
     try:
         keras.utils.set_random_seed(config.train.seed)
         model, initial_epoch = _build_or_resume(config, run, initial_generator)
         forget_after(run.out_dir, initial_epoch)
-        add_history_columns(run.out_dir, _loss_names())
+        add_history_columns(run.out_dir, LOSS_NAMES)
         _record_start(config, run, data, initial_epoch)
         try:
             history = _fit(model, config, run, data, initial_epoch, verbose, callbacks)
@@ -497,35 +499,22 @@ def forget_after(out_dir: str, epoch: int) -> None:
     of epochs 1..``epoch`` (rewritten atomically), previews of later epochs go. (TensorBoard's
     event files are append-only: there the repeated epoch shows as a second point.)
     """
-    import csv
-    import io
     import re
 
-    history = os.path.join(out_dir, "history.csv")
-    if os.path.isfile(history):
-        with open(history, newline="") as handle:
-            rows = list(csv.reader(handle))
-        if rows:
-            header, body = rows[0], rows[1:]
-            column = header.index("epoch") if "epoch" in header else None
-            kept = [row for row in body if column is not None and row and row[column].isdigit() and int(row[column]) < epoch]
-            if len(kept) != len(body):
-                text = io.StringIO()
-                csv.writer(text).writerows([header] + kept)  # the excel dialect, as Keras' CSVLogger
-                atomic_write_bytes(history, text.getvalue().encode("utf-8"))
-                log.warning("history.csv: dropped %d row(s) of epochs after %d, recorded by a process that did not "
-                            "checkpoint them", len(body) - len(kept), epoch)
+    rows = _read_history(out_dir)
+    if rows:
+        header, body = rows[0], rows[1:]
+        column = header.index("epoch") if "epoch" in header else None
+        kept = [row for row in body if column is not None and row and row[column].isdigit() and int(row[column]) < epoch]
+        if len(kept) != len(body):
+            _write_history(out_dir, [header] + kept)
+            log.warning("history.csv: dropped %d row(s) of epochs after %d, recorded by a process that did not "
+                        "checkpoint them", len(body) - len(kept), epoch)
     previews = os.path.join(out_dir, "previews")
     for name in os.listdir(previews) if os.path.isdir(previews) else ():
         match = re.fullmatch(r"epoch(\d+)\.png", name)
         if match and int(match.group(1)) > epoch:
             os.remove(os.path.join(previews, name))
-
-
-def _loss_names() -> Sequence[str]:
-    from ssp_keras.training.model import LOSS_NAMES
-
-    return LOSS_NAMES
 
 
 def add_history_columns(out_dir: str, names: Sequence[str]) -> None:
@@ -535,23 +524,36 @@ def add_history_columns(out_dir: str, names: Sequence[str]) -> None:
     CSVLogger appends with the columns of today's logs, sorted, and writes no header when the file
     has one, so without this the resumed rows would sit under the wrong names.
     """
-    import csv
-    import io
-
-    history = os.path.join(out_dir, "history.csv")
-    if not os.path.isfile(history):
-        return
-    with open(history, newline="") as handle:
-        rows = list(csv.reader(handle))
+    rows = _read_history(out_dir)
     if not rows or not rows[0] or rows[0][0] != "epoch" or set(names) <= set(rows[0]):
         return
     header = ["epoch"] + sorted(set(rows[0][1:]) | set(names))  # the CSVLogger's order
     records = [dict(zip(rows[0], row)) for row in rows[1:]]
-    text = io.StringIO()
-    csv.writer(text).writerows([header] + [[record.get(key, "NA") for key in header] for record in records])
-    atomic_write_bytes(history, text.getvalue().encode("utf-8"))
+    _write_history(out_dir, [header] + [[record.get(key, "NA") for key in header] for record in records])
     log.warning("history.csv: added the column(s) %s (written by an older version)",
                 ", ".join(sorted(set(names) - set(rows[0]))))
+
+
+def _read_history(out_dir: str) -> list:
+    """The rows of ``out_dir``'s history.csv (header first), or [] when there is none."""
+    import csv
+
+    history = os.path.join(out_dir, "history.csv")
+    if not os.path.isfile(history):
+        return []
+    with open(history, newline="") as handle:
+        return list(csv.reader(handle))
+
+
+def _write_history(out_dir: str, rows) -> None:
+    """Replaces ``out_dir``'s history.csv with ``rows``, atomically, in the excel dialect Keras'
+    CSVLogger writes."""
+    import csv
+    import io
+
+    text = io.StringIO()
+    csv.writer(text).writerows(rows)
+    atomic_write_bytes(os.path.join(out_dir, "history.csv"), text.getvalue().encode("utf-8"))
 
 
 def _dotted(values: dict, prefix: str = "") -> dict:
