@@ -26,9 +26,9 @@ Then ``OUT/summary.md``: the tables. ``--tiny``: every part on tiny shapes (the 
 96 and 128 pixels, batch 1, 256x256 matmuls, a 600x600 image in 256-pixel tiles, 15 s of training)
 on whatever device JAX has, to prove the script before a GPU is lent.
 
-Usage: KERAS_BACKEND=jax python benchmarks/gpu_check.py OUT [--tiny] [--budget-s 430] [--tiny-run]
+Usage: KERAS_BACKEND=jax python benchmarks/gpu_check.py OUT [--tiny] [--budget-s 430] [--dry-run]
 
-(``--tiny-run``, as in every benchmark: check the arguments, print the plan, build nothing.)
+(``--dry-run``, as in every benchmark: check the arguments, print the plan, build nothing.)
 """
 
 from __future__ import annotations

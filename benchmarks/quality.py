@@ -330,8 +330,6 @@ def segmentation_part(methods, segmenter, scenes):
     ``{"clean" and every method: {metric: [...]}}`` (``original`` = the degraded image itself), with
     each method's ``dice_given_back``.
     """
-    import numpy as np
-
     from ssp_keras.evaluation.quality import share_given_back
     from ssp_keras.metrics.full_reference import illumination_matched
 
@@ -348,7 +346,7 @@ def segmentation_part(methods, segmenter, scenes):
         for name, method in methods.items():
             output = _run(method, degraded)
             dice, auc = _dice_and_auc(segmenter, output, mask)
-            relit = np.clip(illumination_matched(output, clean), 0.0, 1.0).astype(np.float32).reshape(output.shape)
+            relit = _run(lambda image: illumination_matched(image, clean).reshape(image.shape), output)
             values[name]["dice"].append(dice)
             values[name]["auc"].append(auc)
             values[name]["dice_given_back"].append(share_given_back(clean_dice, degraded_dice, dice))

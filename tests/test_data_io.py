@@ -339,7 +339,7 @@ def test_truncated_jpeg_is_caught(tmp_path):
 
 def test_scan_skips_bad_files_by_name_with_count(tmp_path, caplog):
     bad = make_bad_files(tmp_path)
-    with caplog.at_level(logging.WARNING, logger="ssp_keras.data.io"):
+    with caplog.at_level(logging.WARNING, logger="ssp_keras.data.listing"):
         readable, skipped = image_io.scan_images(str(tmp_path), channels=1)
     assert readable == [str(tmp_path / "good.png")]
     assert sorted(path for path, _ in skipped) == sorted(bad.values())

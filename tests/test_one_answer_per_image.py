@@ -16,6 +16,8 @@ import tensorflow as tf
 
 from ssp_keras.data.io import read_image, write_image
 from ssp_keras.inference import enhance as enhance_module
+from ssp_keras.inference import statistics as statistics_module
+from ssp_keras.inference.compiled import compiled_enhance
 from ssp_keras.inference import enhance_array, enhance_files
 from tiny import random_tiny_config_generator
 
@@ -89,7 +91,7 @@ def test_tiled_and_whole_image_agree_on_a_mosaic_of_real_frames(bundled, frames)
     assert error.mean() <= 0.2 and np.percentile(error, 99) <= 2
 
     # Per-tile statistics (what tiling did before) are visibly worse: the whole-image pass matters.
-    function = enhance_module._compiled(generator)
+    function = compiled_enhance(generator)
     per_tile = enhance_module.blend_tiles(mosaic, lambda tile: function(tile[None])[0], 512, 64)
     assert grey_levels(per_tile, whole).mean() >= 3.0  # measured 3.99 (the model before #21: 5.9), tiled 0.10
 
@@ -102,7 +104,7 @@ def test_statistics_of_huge_images_come_from_a_downscaled_pass(bundled, frames, 
     statistics = enhance_module.image_statistics(generator, mosaic, max_pixels=600 * 600)
     assert statistics and all(mean.shape[:3] == (1, 1, 1) and variance.shape == mean.shape
                               for mean, variance in statistics.values())
-    monkeypatch.setattr(enhance_module, "STATISTICS_PIXELS", 600 * 600)
+    monkeypatch.setattr(statistics_module, "STATISTICS_PIXELS", 600 * 600)
     approximate = enhance_array(generator, mosaic, tile_size=512, overlap=64)
     assert np.abs(approximate - exact).max() > 0  # the downscaled pass was used
     # Approximate statistics, still no seams or tone jumps of note (measured with the model shipped

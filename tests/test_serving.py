@@ -101,7 +101,7 @@ def test_enhance_float_keeps_float_precision(server, generators):
 
 def test_large_images_are_tiled_within_the_message_limit(server, generators):
     from ssp_keras.inference import blend_tiles
-    from ssp_keras.inference.enhance import _compiled_with_statistics, image_statistics
+    from ssp_keras.inference.statistics import compiled_with_statistics, image_statistics
 
     image = eight_bit(random_image(384, 352, seed=9))
     # 384 x 352 bytes do not fit in 50 kB: uint8 tiles of 192 (the largest multiple of 32 that fits;
@@ -109,7 +109,7 @@ def test_large_images_are_tiled_within_the_message_limit(server, generators):
     # which is sent as float32 and so downscaled to fit too.
     model = generators["gray"]
     statistics = image_statistics(model, image, max_pixels=(50_000 - 4096) // 4)
-    enhance_with = _compiled_with_statistics(model)[1]
+    enhance_with = compiled_with_statistics(model)[1]
     for signature, side in (("serving_default", 192), ("enhance_float", 96)):
         with PredictionClient(server.grpc_address, model="gray", signature=signature, max_message_bytes=50_000,
                               tile_overlap=32) as client:

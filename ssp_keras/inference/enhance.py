@@ -51,10 +51,6 @@ from ssp_keras.inference.tiling import (  # noqa: F401
 )
 
 
-# The private names these had here before (tests and callers of this module use them), for one release.
-_compiled, _compiled_with_statistics = compiled_enhance, compiled_with_statistics
-
-
 def enhance_array(
     generator,
     image: np.ndarray,
@@ -98,8 +94,7 @@ def _enhance_tiled(generator, image: np.ndarray, tile_size: int, overlap: int) -
     """One image ``[H, W, C]`` tile by tile, every tile normalised like the whole image."""
     if uses_instance_statistics(generator):
         enhance_with = compiled_with_statistics(generator)[1]
-        # This module's STATISTICS_PIXELS (tests lower it here to exercise the downscaled pass).
-        statistics = image_statistics(generator, image, STATISTICS_PIXELS)
+        statistics = image_statistics(generator, image)
         function = lambda tiles: enhance_with(tiles, statistics)  # noqa: E731
     else:
         function = compiled_enhance(generator)

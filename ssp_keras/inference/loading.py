@@ -82,13 +82,13 @@ def load_generator(source: str, precision: str = "float32"):
       where the CPU computes it natively (`ssp_keras.precision`); see `with_precision`.
 
     Returns a Keras model with a 4-D image input whose channel count is known
-    (`ssp_keras.inference.enhance.model_channels`). Raises `InputError` naming the file when it
+    (`ssp_keras.inference.compiled.model_channels`). Raises `InputError` naming the file when it
     is missing, not a Keras archive, or not an image-to-image model.
     """
     precision = resolve_inference_precision(precision)
     path = resolve_generator_path(source)  # first: a missing model is reported before Keras loads
     import ssp_keras.networks  # noqa: F401  (registers SSPGenerator for deserialisation)
-    from ssp_keras.inference.enhance import model_channels
+    from ssp_keras.inference.compiled import model_channels
 
     model = load_keras_file(path)
     shape = tuple(model.inputs[0].shape) if getattr(model, "inputs", None) else ()

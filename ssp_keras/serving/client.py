@@ -461,9 +461,9 @@ class PredictionClient:
         is said once per client)."""
         fitting = int((self.max_message_bytes - _REQUEST_OVERHEAD) / bytes_per_pixel)
         local = min(STATISTICS_PIXELS, image.shape[0] * image.shape[1])  # what ssp-net enhance uses
-        if fitting < local and not self._warned_coarse_statistics:
+        if not self._fits(local, bytes_per_pixel) and not self._warned_coarse_statistics:
             # A coarser copy than ssp-net enhance's shifts every normalisation layer's statistics.
-            needed = math.ceil((local * bytes_per_pixel + _REQUEST_OVERHEAD) / 2**20)
+            needed = math.ceil(self._request_bytes(local, bytes_per_pixel) / 2**20)
             logger.warning(
                 "a %s MiB message holds the whole image's statistics only from a copy of %d pixels (ssp-net "
                 "enhance uses %d): results may differ in tone from ssp-net enhance; allow messages of %d MiB "
@@ -496,7 +496,11 @@ class PredictionClient:
         return 1 if signature == SIGNATURE_UINT8 else 4
 
     def _fits(self, pixels: int, bytes_per_pixel: float) -> bool:
-        return pixels * bytes_per_pixel + _REQUEST_OVERHEAD <= self.max_message_bytes
+        return self._request_bytes(pixels, bytes_per_pixel) <= self.max_message_bytes
+
+    @staticmethod
+    def _request_bytes(pixels: int, bytes_per_pixel: float) -> float:
+        return pixels * bytes_per_pixel + _REQUEST_OVERHEAD
 
     def _tile_side(self, bytes_per_pixel: float) -> int:
         """The side of square tiles (a multiple of 32) whose requests fit in one message."""
