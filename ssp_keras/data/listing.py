@@ -13,16 +13,11 @@ import os
 from typing import Iterable, List, Optional, Sequence, Tuple, Union
 
 from ssp_keras.data.decoding import UnreadableImageError
-from ssp_keras.data.formats import IMAGE_EXTENSIONS
+from ssp_keras.data.formats import IMAGE_EXTENSIONS, is_image_file
 from ssp_keras.data.reading import read_image
 from ssp_keras.errors import InputError
 
 logger = logging.getLogger(__name__)
-
-
-def is_image_file(path: str) -> bool:
-    """True when ``path`` ends in one of `IMAGE_EXTENSIONS` (case-insensitive)."""
-    return os.path.splitext(path)[1].lower() in IMAGE_EXTENSIONS
 
 
 def list_images(folder: str) -> List[str]:

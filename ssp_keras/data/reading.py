@@ -37,7 +37,7 @@ from ssp_keras.data.decoding import (
     without_pillow_pixel_limit,
 )
 from ssp_keras.data.dicom import decode_dicom
-from ssp_keras.data.formats import DICOM_FORMATS, IMAGE_EXTENSIONS, PIL_FORMATS, TIFF_FORMATS
+from ssp_keras.data.formats import DICOM_FORMATS, PIL_FORMATS, TIFF_FORMATS, extension_of, is_image_file
 from ssp_keras.data.layout import ORIENTATION_TAG, has_gray_content, oriented_size, split_alpha
 from ssp_keras.data.samples import SampleFormat, frames_to_unit
 
@@ -151,9 +151,9 @@ def _read(path: str, channels: Optional[int], all_frames: bool):
     """``(colour frames, alpha frames or Nones, ImageInfo)`` of a file."""
     if channels not in (None, 1, 3):
         raise ValueError(f"channels must be 1, 3 or None, got {channels!r}")
-    extension = os.path.splitext(path)[1].lower()
-    if extension not in IMAGE_EXTENSIONS:
-        raise UnreadableImageError(path, f"not an image file extension ({extension or 'none'})")
+    if not is_image_file(path):
+        raise UnreadableImageError(path, f"not an image file extension ({extension_of(path) or 'none'})")
+    extension = extension_of(path)
     if not os.path.isfile(path):
         raise UnreadableImageError(path, "file not found")
     if os.path.getsize(path) == 0:
@@ -222,7 +222,7 @@ def read_image_shape(path: str) -> Tuple[int, int, int]:
     Used to estimate memory (caching decisions). Falls back to decoding when the header is not
     enough. Raises `UnreadableImageError` for files that are not images.
     """
-    extension = os.path.splitext(path)[1].lower()
+    extension = extension_of(path)
     try:
         if extension in TIFF_FORMATS:
             import tifffile

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import os
 from typing import List, Sequence
 
 import numpy as np
+
+from ssp_keras.data.formats import extension_of
 
 logger = logging.getLogger(__name__)
 
@@ -140,13 +141,13 @@ def can_hold(extension: str, dtype: str) -> bool:
 
 def output_bit_depth(destination: str, source_bit_depth: int) -> int:
     """16 when the source had more than 8 bits and the output format can hold it, else 8."""
-    extension = os.path.splitext(destination)[1].lower()
+    extension = extension_of(destination)
     return 16 if source_bit_depth > 8 and extension in SIXTEEN_BIT_EXTENSIONS else 8
 
 
 def output_sample_format(destination: str, source: SampleFormat, source_bit_depth: int) -> SampleFormat:
     """What an output written to ``destination`` stores: the source's own type and range when that
     format can hold it, else `output_bit_depth`'s 16 or 8 bits."""
-    if can_hold(os.path.splitext(destination)[1], source.dtype):
+    if can_hold(extension_of(destination), source.dtype):
         return source
     return SampleFormat.of_bit_depth(output_bit_depth(destination, source_bit_depth))

@@ -10,12 +10,11 @@ file.
 from __future__ import annotations
 
 import io
-import os
 from typing import List, Optional, Sequence
 
 import numpy as np
 
-from ssp_keras.data.formats import PNG_SIGNATURE, TIFF_FORMATS, WRITE_EXTENSIONS
+from ssp_keras.data.formats import PNG_SIGNATURE, TIFF_FORMATS, WRITE_EXTENSIONS, extension_of
 from ssp_keras.data.samples import SampleFormat
 from ssp_keras.errors import InputError
 from ssp_keras.utils.files import atomic_write_bytes
@@ -52,7 +51,7 @@ def write_frames(
     """
     from ssp_keras.data.samples import can_hold
 
-    extension = os.path.splitext(path)[1].lower()
+    extension = extension_of(path)
     if extension not in WRITE_EXTENSIONS:
         raise InputError(
             f"cannot write '{path}': unsupported extension {extension or '(none)'}; "
