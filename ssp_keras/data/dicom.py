@@ -96,15 +96,26 @@ _DICOM_GRAY_ONLY = ("RescaleSlope", "RescaleIntercept", "RescaleType", "WindowCe
                     "WindowCenterWidthExplanation", "VOILUTFunction", "VOILUTSequence")
 
 
-def dicom_frame_count(path: str) -> int:
-    """NumberOfFrames from a DICOM file's header (1 when absent or unreadable)."""
+def _dicom_header(path: str):
+    """A DICOM file's data set without its pixels."""
     import pydicom
 
+    return pydicom.dcmread(path, force=True, stop_before_pixels=True)
+
+
+def dicom_frame_count(path: str) -> int:
+    """NumberOfFrames from a DICOM file's header (1 when absent or unreadable)."""
     try:
-        dataset = pydicom.dcmread(path, force=True, stop_before_pixels=True)
-        return max(int(dataset.get("NumberOfFrames", 1) or 1), 1)
+        return max(int(_dicom_header(path).get("NumberOfFrames", 1) or 1), 1)
     except Exception:  # unreadable files are reported when they are decoded
         return 1
+
+
+def dicom_shape(path: str) -> Tuple[int, int, int]:
+    """``(rows, columns, channels)`` of a DICOM file from its header (channels 1 or 3); raises
+    whatever pydicom raises for a header without them."""
+    dataset = _dicom_header(path)
+    return int(dataset.Rows), int(dataset.Columns), 1 if int(dataset.get("SamplesPerPixel", 1)) == 1 else 3
 
 
 def write_derived_dicom(
@@ -130,8 +141,6 @@ def write_derived_dicom(
     ``frames`` to within one stored level. MONOCHROME1 sources stay MONOCHROME1. Uncompressed
     (Explicit VR Little Endian), written atomically.
     """
-    import pydicom
-
     images = [_dicom_frame(path, frame) for frame in frames]
     if not images:
         raise ValueError(f"cannot write '{path}': no frames given")
@@ -139,7 +148,7 @@ def write_derived_dicom(
         sizes = sorted({image.shape for image in images})
         raise ValueError(f"cannot write '{path}': DICOM frames must share one size, got {sizes}")
     try:
-        original = pydicom.dcmread(source, force=True, stop_before_pixels=True)
+        original = _dicom_header(source)
     except Exception as error:
         raise UnreadableImageError(source, describe_error(error)) from error
     dataset = copy.deepcopy(original)  # the header; pixel descriptions are rebuilt below

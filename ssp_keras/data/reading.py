@@ -36,7 +36,7 @@ from ssp_keras.data.decoding import (
     pillow_orientation,
     without_pillow_pixel_limit,
 )
-from ssp_keras.data.dicom import decode_dicom
+from ssp_keras.data.dicom import decode_dicom, dicom_shape
 from ssp_keras.data.formats import DICOM_FORMATS, PIL_FORMATS, TIFF_FORMATS, extension_of, is_image_file
 from ssp_keras.data.layout import ORIENTATION_TAG, has_gray_content, oriented_size, split_alpha
 from ssp_keras.data.samples import SampleFormat, frames_to_unit
@@ -233,11 +233,7 @@ def read_image_shape(path: str) -> Tuple[int, int, int]:
                 height, width = oriented_size(int(page.imagelength), int(page.imagewidth), orientation)
                 return height, width, 1 if page.samplesperpixel < 3 else 3
         if extension in DICOM_FORMATS:
-            import pydicom
-
-            dataset = pydicom.dcmread(path, force=True, stop_before_pixels=True)
-            spp = int(dataset.get("SamplesPerPixel", 1))
-            return int(dataset.Rows), int(dataset.Columns), 1 if spp == 1 else 3
+            return dicom_shape(path)
         if extension in PIL_FORMATS:
             from PIL import Image
 
