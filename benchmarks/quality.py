@@ -114,6 +114,9 @@ SEGMENTATION_ROWS = (
     # noise below the segmenter's threshold. Matching every output's illumination to the clean
     # scene's separates that from restoration.
     ("dice_at_clean_illumination", "Dice at the clean scene's illumination (diagnostic)", "{:.3f}"),
+    # What the segmenter mistakes for fibre fragments: grain left away from the fibres, relative to
+    # the local brightness (metrics.full_reference.background_grain).
+    ("background_grain", "background grain, relative (diagnostic) ↓", "{:.3f}"),
 )
 #: Words of the SeedSequence that keep the parts' random streams apart.
 _RESTORATION_STREAM, _SEGMENTATION_STREAM, _SEGMENTATION_DEGRADATION_STREAM = 1, 2, 3
@@ -331,7 +334,7 @@ def segmentation_part(methods, segmenter, scenes):
     each method's ``dice_given_back``.
     """
     from ssp_keras.evaluation.quality import share_given_back
-    from ssp_keras.metrics.full_reference import illumination_matched
+    from ssp_keras.metrics.full_reference import background_grain, illumination_matched
 
     keys = [key for key, _, _ in SEGMENTATION_ROWS]
     values = {name: {key: [] for key in keys} for name in ["clean", *methods]}
@@ -343,6 +346,7 @@ def segmentation_part(methods, segmenter, scenes):
         values["clean"]["auc"].append(clean_auc)
         values["clean"]["dice_given_back"].append(1.0)
         values["clean"]["dice_at_clean_illumination"].append(clean_dice)
+        values["clean"]["background_grain"].append(background_grain(clean, mask))
         for name, method in methods.items():
             output = _run(method, degraded)
             dice, auc = _dice_and_auc(segmenter, output, mask)
@@ -351,6 +355,7 @@ def segmentation_part(methods, segmenter, scenes):
             values[name]["auc"].append(auc)
             values[name]["dice_given_back"].append(share_given_back(clean_dice, degraded_dice, dice))
             values[name]["dice_at_clean_illumination"].append(_dice_and_auc(segmenter, relit, mask)[0])
+            values[name]["background_grain"].append(background_grain(output, mask))
     return values
 
 

@@ -312,3 +312,24 @@ def test_restoration_checks_compare_with_the_degraded_input_and_the_best_baselin
     assert checks["restored SSIM vs degraded"]["passed"] and not checks["restored SSIM vs baselines"]["passed"]
     assert checks["Dice lost to the degradation given back"]["passed"]
     assert len(quality.restoration_checks({}, {}, "model", ["nlm"])) == 0
+
+
+def test_background_grain_is_the_relative_grain_away_from_the_fibres():
+    """Alternate columns at L (1 + e) and L (1 - e): a sigma-3 blur leaves their mean L (period 2
+    px is far above its cut-off), so the relative fine detail is +-e and its std e, whatever L.
+    Borders are reflected, which breaks the alternation at the edges: a 3% tolerance."""
+    from ssp_keras.metrics.full_reference import background_grain
+
+    alternating = np.where(np.arange(128) % 2 == 0, 1.0, -1.0)[None, :] * np.ones((128, 1))
+    no_fibres = np.zeros((128, 128))
+    for level in (0.1, 0.6):
+        assert background_grain(level * (1 + 0.05 * alternating), no_fibres) == pytest.approx(0.05, rel=0.03)
+    # Grain on the fibres and within the 5-pixel margin is not background grain (what is left is
+    # the blur's reach beyond the margin: measured 0.010, against 0.25 counting every pixel).
+    fibre = no_fibres.copy()
+    fibre[:, 60:68] = 1.0
+    image = np.full((128, 128), 0.3)
+    image[:, 55:73] += 0.2 * alternating[:, 55:73]
+    assert background_grain(image, fibre) < 0.05 * background_grain(image, no_fibres)
+    with pytest.raises(InputError, match="no background"):
+        background_grain(image, np.ones((128, 128)))

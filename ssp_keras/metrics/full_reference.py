@@ -13,7 +13,9 @@
   whatever the enhancer did to brightness and shading;
 * :func:`matched_ssim`: SSIM after the output's illumination is matched to the reference's (its
   local mean, a Gaussian of sigma 10 px, brought to the reference's): illumination differences,
-  which every illumination corrector makes and plain SSIM would count as error, are taken out.
+  which every illumination corrector makes and plain SSIM would count as error, are taken out;
+* :func:`background_grain`: the fine detail left where a fibre mask says there are no fibres,
+  relative to the local brightness: noise and grain a restorer left or added, at any brightness.
 
 The no-reference metrics of the paper are in `ssp_keras.metrics.no_reference`, `niqe` and `piqe`;
 illumination measures in `ssp_keras.metrics.illumination`. Images are ``[H, W]`` or ``[H, W, C]``
@@ -188,3 +190,27 @@ def matched_ssim(output, reference, sigma: float = DETAIL_PSNR_SIGMA) -> float:
     (:func:`illumination_matched`): SSIM judges the fibres, texture and noise, not the
     illumination correction."""
     return ssim(illumination_matched(output, reference, sigma), reference)
+
+
+#: Pixels within this distance of a fibre are not background for :func:`background_grain`.
+BACKGROUND_MARGIN = 5
+
+
+def background_grain(image, mask, margin: int = BACKGROUND_MARGIN, sigma: float = DETAIL_SIGMA,
+                     level_sigma: float = DETAIL_PSNR_SIGMA) -> float:
+    """Standard deviation, over the background, of ``fine_detail(image, sigma)`` divided by the
+    local level (a Gaussian of ``level_sigma`` px): grain as a fraction of the brightness, so that
+    lifting a dark region does not count, but lifting it with its noise does.
+
+    ``mask``: the fibres (values > 0.5), same height and width; the background is every pixel
+    farther than ``margin`` pixels (a square neighbourhood) from them. Raises `InputError` when
+    there is none.
+    """
+    plane, fibres = as_plane(image, "image"), as_plane(mask, "mask") > 0.5
+    _same_shape(plane, fibres)
+    size = 2 * int(margin) + 1
+    background = cv2.dilate(fibres.astype(np.uint8), np.ones((size, size), np.uint8)) == 0
+    if not background.any():
+        raise InputError(f"no background: every pixel lies within {margin} px of the mask's fibres")
+    relative = fine_detail(plane, sigma) / np.maximum(_blurred(plane, level_sigma), 1e-3)
+    return float(relative[background].std())
