@@ -151,9 +151,9 @@ def _read(path: str, channels: Optional[int], all_frames: bool):
     """``(colour frames, alpha frames or Nones, ImageInfo)`` of a file."""
     if channels not in (None, 1, 3):
         raise ValueError(f"channels must be 1, 3 or None, got {channels!r}")
-    if not is_image_file(path):
-        raise UnreadableImageError(path, f"not an image file extension ({extension_of(path) or 'none'})")
     extension = extension_of(path)
+    if not is_image_file(path):
+        raise UnreadableImageError(path, f"not an image file extension ({extension or 'none'})")
     if not os.path.isfile(path):
         raise UnreadableImageError(path, "file not found")
     if os.path.getsize(path) == 0:

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Callable, List, Optional, Sequence, Tuple
 
 import numpy as np
 
-from ssp_keras.data.formats import extension_of
+from ssp_keras.data.formats import DICOM_FORMATS, extension_of
 from ssp_keras.data.samples import output_bit_depth
 from ssp_keras.errors import InputError, OutputError
 from ssp_keras.inference.outputs import plan_outputs
@@ -140,7 +140,7 @@ def _write_results(job, results, alphas, info, bit_depth, model_name, model_sour
     from ssp_keras.data.samples import SampleFormat, output_sample_format
 
     extension = extension_of(job.destination)
-    if extension == ".dcm":
+    if extension in DICOM_FORMATS:
         write_derived_dicom(
             job.destination,
             results,

@@ -13,6 +13,7 @@ import functools
 import os
 from typing import List, Optional, Sequence
 
+from ssp_keras.data.formats import DICOM_FORMATS, WRITE_EXTENSIONS, extension_of
 from ssp_keras.errors import InputError
 
 #: Output extension for inputs whose format cannot be written (DICOM, GIF).
@@ -43,12 +44,10 @@ class FileJob:
 def output_name(relative: str, dicom_as: str = "dicom") -> str:
     """The output name for an input's relative path: the same, or ``.png`` for GIF (and for DICOM
     with ``dicom_as="png"``)."""
-    from ssp_keras.data.formats import WRITE_EXTENSIONS
-
-    base, extension = os.path.splitext(relative)
-    if extension.lower() == ".dcm" and dicom_as == "dicom":
+    extension = extension_of(relative)
+    if extension in DICOM_FORMATS and dicom_as == "dicom":
         return relative
-    return relative if extension.lower() in WRITE_EXTENSIONS else base + FALLBACK_EXTENSION
+    return relative if extension in WRITE_EXTENSIONS else os.path.splitext(relative)[0] + FALLBACK_EXTENSION
 
 
 def frame_file_names(destination: str, frames: int) -> List[str]:
@@ -94,7 +93,7 @@ def plan_outputs(
     def job_for(path: str, relative: str) -> FileJob:
         relative = output_name(relative, dicom_as)
         destination = os.path.join(out_dir, relative)
-        frames = dicom_frame_count(path) if path.lower().endswith(".dcm") and dicom_as == "png" else 1
+        frames = dicom_frame_count(path) if extension_of(path) in DICOM_FORMATS and dicom_as == "png" else 1
         return FileJob(path, relative, destination, frame_file_names(destination, frames) if frames > 1 else None)
 
     jobs: List[FileJob] = []

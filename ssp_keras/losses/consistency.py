@@ -36,7 +36,7 @@ def shading_consistency_loss(lq, enhanced_lq, enhanced_shaded):
     Args:
         lq: x, ``[N, H, W, C]`` in [0, 1], the LQ crop G's input was made from.
         enhanced_lq: G(x) (or G(x~), its degraded version's), same shape.
-        enhanced_shaded: G(s x) (or G(s x~)), same shape.
+        enhanced_shaded: G(s x) (or G((s x)~), s x degraded with draws of its own), same shape.
     """
     lq, enhanced_lq, enhanced_shaded = (ops.cast(image, "float32") for image in (lq, enhanced_lq, enhanced_shaded))
     shaded_mean, plain_mean = _mean(enhanced_shaded) + _EPSILON, _mean(enhanced_lq) + _EPSILON

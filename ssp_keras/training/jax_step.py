@@ -74,7 +74,7 @@ class JaxTrainStep:
         split = len(self.generator_optimizer.variables)
         g_optimizer_values, d_optimizer_values = optimizer_values[:split], optimizer_values[split:]
 
-        # 1. G enhances x~ and y (and s x~, for the shading-consistency term) in one pass;
+        # 1. G enhances x~ and y (and (s x)~, for the shading-consistency term) in one pass;
         #    jax.vjp keeps the pass's pullback for step 3.
         generator_batch, own_state = _stateless(own, own_state, lambda: self._generator_batch(lq, hq))
 

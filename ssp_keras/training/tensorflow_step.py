@@ -22,7 +22,7 @@ class TensorFlowTrainStep:
     def train_step(self, data):
         lq, hq = self._unpack(data)
         with tf.GradientTape() as generator_tape:
-            # 1. G enhances x~ and y (and s x~, for the shading-consistency term) in one pass.
+            # 1. G enhances x~ and y (and (s x)~, for the shading-consistency term) in one pass.
             enhanced = self.generator(self._generator_batch(lq, hq), training=True)
             enhanced_lq, enhanced_hq, enhanced_reshaded = self._split_enhanced(enhanced)
             # 2. D is updated while G's tape is open. Why inside: the tape must hold G's pass above
