@@ -171,6 +171,21 @@ class SSPNetConfig:
             f"the largest patch ({largest_patch} px) must fit in the training crop (data.image_size = "
             f"{self.data.image_size}); use larger crops or smaller patches (--iu-patch-sizes)",
         )
+        restoration = self.loss.restoration_consistency > 0
+        _require(
+            not restoration or self.degradation.active or self.loss.denoising_noise > 0,
+            "loss.restoration_consistency",
+            "compares G's output on the degraded crop with the teacher's on the crop, so it needs the "
+            "restoration degradation (degradation.*_probability) or loss.denoising_noise on",
+        )
+        _require(
+            restoration == (self.loss.restoration_teacher is not None),
+            "loss.restoration_teacher",
+            "must be set exactly when loss.restoration_consistency > 0 (the teacher whose output on the "
+            "crop is that term's target); got "
+            f"restoration_consistency {self.loss.restoration_consistency} and restoration_teacher "
+            f"{self.loss.restoration_teacher!r}",
+        )
         return self
 
     # ---------------------------------------------------------------- (de)serialisation

@@ -235,6 +235,11 @@ def _weights_file(value: Any) -> Optional[str]:
     return None if ok else "must be a path to a local weights file or null"
 
 
+def _model_source(value: Any) -> Optional[str]:
+    ok = value is None or (isinstance(value, str) and value != "")
+    return None if ok else "must be a saved generator (a .keras file, a run folder or a pretrained name) or null"
+
+
 @dataclasses.dataclass
 class GeneratorConfig(Section):
     """`SSPGenerator`, the U-Net generator G: ResNet encoder, five-stage decoder (SPEC section 2).
@@ -318,6 +323,18 @@ class LossConfig(Section):
       pass over the LQ batch.
     shading_consistency_strength: strength of those fields (`ssp_keras.utils.shading.shading_field`,
       as ``data.lq_shading``), in [0, 1].
+    restoration_consistency: weight of an optional term asking G's output on the degraded crop x~
+      to match a frozen teacher's output T(x) on the crop before degradation, pixel by pixel
+      relative to T(x)'s local level (0 = off, the paper;
+      `ssp_keras.losses.consistency.restoration_consistency_loss`): a noise-free answer for G to
+      reach, which the structure term does not give where x is dark (its C3 hides low-contrast
+      noise). Needs ``restoration_teacher`` and the restoration degradation or ``denoising_noise``
+      (without them x~ = x). It costs one teacher pass over the LQ batch, without gradient.
+    restoration_teacher: the teacher T of ``restoration_consistency``: a saved generator (a
+      ``.keras`` file, a run folder or a pretrained name such as ``ccmid-lite``), typically the
+      model being fine-tuned; its weights never change (config only; `build_sspnet` loads it).
+      Why a frozen teacher and not G's own G(x): asked to match its own answer, G learnt to keep
+      shaded regions dark, where noise costs least (measured, issue #21).
     """
 
     variant: str = setting("gan+sp", one_of(LOSS_VARIANTS))
@@ -335,6 +352,8 @@ class LossConfig(Section):
     denoising_noise: float = setting(0.0, number_in(0, 0.25, high_included=True))
     shading_consistency: float = setting(0.0, non_negative_number)
     shading_consistency_strength: float = setting(0.8, number_in(0, 1, high_included=True))
+    restoration_consistency: float = setting(0.0, non_negative_number)
+    restoration_teacher: Optional[str] = setting(None, _model_source)
 
     def validate(self, prefix: str = "loss") -> None:
         super().validate(prefix)
@@ -378,3 +397,8 @@ class DegradationConfig(Section):
 
     def validate(self, prefix: str = "degradation") -> None:
         super().validate(prefix)
+
+    @property
+    def active(self) -> bool:
+        """Whether any degradation is ever applied (as `RestorationDegradation.active`)."""
+        return any(p > 0 for p in (self.blur_probability, self.contrast_probability, self.noise_probability))

@@ -45,7 +45,8 @@ NOISE = dict(denoising_noise=0.1, degradation=dict(blur_probability=0.0, contras
                                                    shot_noise=(0.05, 0.05), read_noise=(0.01, 0.01)))
 #: Loss cases: `SSPNet` arguments, by architecture (``degradation``: `RestorationDegradation`
 #: arguments). The four variants of the paper's Table 3, the identity term, the history pool, the
-#: log-loss criterion, the degradation model and the shading-consistency term. That term's fields
+#: log-loss criterion, the degradation model (with the restoration-consistency term, which compares
+#: G(x~) with a fixed teacher's T(x), `_teacher`) and the shading-consistency term. The shading term's fields
 #: are random draws, so its training step runs at strength 0 (fields of 1: G's three-part batch and
 #: the step's plumbing compared, the term 0); its value is compared on `SHADED` inputs.
 CASES = {
@@ -55,7 +56,7 @@ CASES = {
         "gan+te": dict(variant="gan+te"),
         "gan+sp+identity+pool": dict(variant="gan+sp", identity_weight=1.0, history_pool_size=4),
         "bce": dict(variant="gan+sp", adversarial="bce"),
-        "gan+sp+degradation": dict(variant="gan+sp", degradation=FIXED_DEGRADATION),
+        "gan+sp+degradation": dict(variant="gan+sp", degradation=FIXED_DEGRADATION, restoration_consistency=2.0),
         "gan+sp+shading": dict(variant="gan+sp", shading_consistency=2.0, shading_consistency_strength=0.0),
     },
     "batch": {"gan+sp": dict(variant="gan+sp")},
@@ -127,8 +128,23 @@ def _sspnet(networks, inputs, arch, arguments):
     arguments = dict(arguments)
     if "degradation" in arguments:
         arguments["degradation"] = RestorationDegradation(**arguments["degradation"], seed=0)
+    if arguments.get("restoration_consistency"):
+        arguments["teacher"] = _teacher()
     return SSPNet(networks["generator"], networks["discriminator"], iu_patch_sizes=_config(arch).loss.iu_patch_sizes,
                   structure_noise=0.0, seed=0, **arguments)
+
+
+def _teacher():
+    """The restoration-consistency teacher: a 3x3 convolution with fixed weights (the same on both
+    backends), so that the JAX step's stateless teacher call has weights to read."""
+    import keras
+
+    inputs = keras.Input((None, None, 1))
+    convolution = keras.layers.Conv2D(1, 3, padding="same", activation="sigmoid")
+    teacher = keras.Model(inputs, convolution(inputs))
+    kernel, bias = np.random.default_rng(7).normal(0.0, 0.5, (3, 3, 1, 1)).astype("float32"), np.zeros(1, "float32")
+    convolution.set_weights([kernel, bias])
+    return teacher
 
 
 def compute(inputs) -> dict:
@@ -155,8 +171,12 @@ def compute(inputs) -> dict:
             model = _sspnet(networks, inputs, arch, arguments)
             enhanced = _numpy(generator(both, training=False))
             real, fake_lq, fake_hq = np.split(_numpy(discriminator(np.concatenate([hq, enhanced]), training=False)), 3)
-            reshaded = _numpy(generator(lq * SHADED, training=False)) if model.shading_consistency else None
-            terms = model.generator_loss_terms(lq, hq, *np.split(enhanced, 2), fake_lq, fake_hq, enhanced_reshaded=reshaded)
+            extra = {}
+            if model.shading_consistency:
+                extra["enhanced_reshaded"] = _numpy(generator(lq * SHADED, training=False))
+            if model.teacher is not None:
+                extra["restoration_target"] = _numpy(model.restoration_target(lq))
+            terms = model.generator_loss_terms(lq, hq, *np.split(enhanced, 2), fake_lq, fake_hq, **extra)
             terms["d_loss"] = model.discriminator_loss(real, fake_lq, fake_hq)
             for term, value in terms.items():
                 results[f"{prefix}/terms/{term}"] = _numpy(value)

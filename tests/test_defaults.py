@@ -21,8 +21,9 @@ SECTIONS = [
     (RestorationDegradation, defaults.DegradationConfig),
 ]
 #: Section fields that are no constructor argument: the config resolves them (None = by the
-#: replica count) or applies them after construction (a weights file).
-CONFIG_ONLY = {"encoder_weights"}
+#: replica count), apply them after construction (a weights file) or load what they name (the
+#: restoration teacher, passed to `SSPNet` as a model).
+CONFIG_ONLY = {"encoder_weights", "restoration_teacher"}
 
 
 @pytest.mark.parametrize("cls, section", SECTIONS, ids=lambda value: getattr(value, "__name__", ""))
@@ -59,7 +60,7 @@ def test_constructor_and_config_complain_alike():
         config.preset("lite").replace(**{"data.channels": 2})
 
 
-def test_every_loss_setting_reaches_the_model_and_its_saved_config():
+def test_every_loss_setting_reaches_the_model_and_its_saved_config(tmp_path):
     """A loss field that the constructor, its assignment or get_config forgot fails here: every
     field is given a value other than its default and must come back from the built model, from
     its config and from a model rebuilt from that config."""
@@ -67,10 +68,13 @@ def test_every_loss_setting_reaches_the_model_and_its_saved_config():
         "variant": "gan+iu", "adversarial": "bce", "lambda1": 0.7, "lambda2": 0.3, "alpha": 2.0, "beta": 0.5,
         "iu_patch_sizes": (8,), "ssim_window": 7, "ssim_sigma": 1.0, "structure_noise": 0.02,
         "identity_weight": 0.25, "history_pool_size": 3, "denoising_noise": 0.05, "shading_consistency": 2.0,
-        "shading_consistency_strength": 0.6,
+        "shading_consistency_strength": 0.6, "restoration_consistency": 1.5,
     }
-    assert set(changed) == {field.name for field in dataclasses.fields(defaults.LossConfig)}
-    loss_config = tiny_config(**{f"loss.{name}": value for name, value in changed.items()})
+    assert set(changed) == {field.name for field in dataclasses.fields(defaults.LossConfig)} - CONFIG_ONLY
+    teacher = str(tmp_path / "teacher.keras")
+    build_sspnet(tiny_config()).generator.save(teacher)
+    loss_config = tiny_config(**{f"loss.{name}": value for name, value in changed.items()},
+                              **{"loss.restoration_teacher": teacher})
     model = build_sspnet(loss_config)
     rebuilt = SSPNet.from_config(model.get_config())
     for name, value in changed.items():

@@ -123,14 +123,17 @@ def _demo(args: argparse.Namespace, config) -> int:
     if root == _bundled_root() and not args.from_scratch and args.init_from is None and _compatible_pretrained(config):
         initial = "ccmid-lite"
         if not args.config:  # fine-tune it on what it was trained for: the same degradation of G's
-            # input and the same shading-consistency term
+            # input and the same consistency terms, the restoration term's teacher being the
+            # bundled model itself (its own teacher's path is of the machine that trained it)
             from ssp_keras.pretrained import pretrained_config
 
             trained = pretrained_config(initial)
             if trained is not None:
                 config = config.replace(degradation=trained.to_dict()["degradation"], **{
                     f"loss.{name}": getattr(trained.loss, name)
-                    for name in ("shading_consistency", "shading_consistency_strength")})
+                    for name in ("shading_consistency", "shading_consistency_strength",
+                                 "restoration_consistency")},
+                    **{"loss.restoration_teacher": initial if trained.loss.restoration_consistency else None})
     elif args.init_from:
         initial = args.init_from
     what = f"fine-tuning {initial}" if initial else f"training the {config.preset} preset from scratch"

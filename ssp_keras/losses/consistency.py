@@ -16,6 +16,14 @@ before blur and noise, as in a microscope), so the pattern part also asks G to g
 for two degradations of the same crop: restoring, not copying noise. Shading x~ itself instead
 (measured in training) scaled its noise down where s is dark, and matching G(x~) then taught G to
 amplify the noise there: restored segmentations gained speckle.
+
+`restoration_consistency_loss` compares G(x~) with T(x), a frozen teacher's output on the crop
+before the restoration degradation, pixel by pixel relative to T(x)'s local level. The structure
+term compares G(x~) with x, but its constant C3 hides noise wherever x is dark
+(losses.structure), and the pattern part above compares two noisy answers; this one gives G a
+noise-free answer to reach. The teacher is frozen (typically the model being fine-tuned): with
+G's own G(x) as the target, G learnt in training to leave shaded regions dark, where noise costs
+least (planted shading removed fell from 81% to 19-70%; issue #21).
 """
 
 from __future__ import annotations
@@ -24,6 +32,12 @@ from keras import ops
 
 #: Added to per-sample means before dividing by them (a black crop has mean 0).
 _EPSILON = 1e-3
+#: `restoration_consistency_loss`'s tiles (pixels) and what it adds to their level (black tiles
+#: weigh an error 100 times, a tile at mid-grey 2 times). Small, so that lifting a region and its
+#: noise by k leaves the relative error as it was: at 0.05 dark regions stayed the cheaper place
+#: for noise, and G learnt to lift them less (planted shading removed 66% after five epochs).
+RESTORATION_BLOCK = 16
+RESTORATION_LEVEL_EPSILON = 0.01
 
 
 def _mean(images):
@@ -43,3 +57,25 @@ def shading_consistency_loss(lq, enhanced_lq, enhanced_shaded):
     pattern = ops.mean(ops.abs(enhanced_shaded / shaded_mean - enhanced_lq / plain_mean), axis=[1, 2, 3])
     level = ops.abs(shaded_mean / (_mean(lq) + _EPSILON) - 1.0)
     return pattern + ops.reshape(level, (-1,))
+
+
+def restoration_consistency_loss(target, enhanced_degraded, block: int = RESTORATION_BLOCK):
+    """Per-sample restoration-consistency loss ``[N]``: ``mean |G(x~) - T| / (L(T) + epsilon)``
+    with T the target (the teacher's T(x)) and L(T) its mean over ``block`` x ``block`` tiles.
+
+    T gets no gradient: the term moves G's answer on the degraded crop toward the target, never
+    the other way. Each pixel's error is relative to the local level of T, so noise left in a dark region
+    costs what it costs in a bright one. Relative to the whole crop's mean instead (as
+    `shading_consistency_loss`'s pattern part), dark regions were the cheap place to keep noise,
+    and in training G learnt to leave shaded regions dark (planted shading removed fell from 81%
+    to 19% in four epochs).
+
+    Args:
+        target: T(x), ``[N, H, W, C]`` in [0, 1], H and W multiples of ``block``.
+        enhanced_degraded: G(x~), same shape.
+    """
+    target = ops.stop_gradient(ops.cast(target, "float32"))
+    output = ops.cast(enhanced_degraded, "float32")
+    level = ops.average_pool(target, block, strides=block, padding="valid")
+    level = ops.repeat(ops.repeat(level, block, axis=1), block, axis=2)
+    return ops.mean(ops.abs(output - target) / (level + RESTORATION_LEVEL_EPSILON), axis=[1, 2, 3])

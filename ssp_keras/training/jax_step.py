@@ -75,8 +75,9 @@ class JaxTrainStep:
         g_optimizer_values, d_optimizer_values = optimizer_values[:split], optimizer_values[split:]
 
         # 1. G enhances x~ and y (and (s x)~, for the shading-consistency term) in one pass;
-        #    jax.vjp keeps the pass's pullback for step 3.
+        #    jax.vjp keeps the pass's pullback for step 3. The teacher (if any) answers x.
         generator_batch, own_state = _stateless(own, own_state, lambda: self._generator_batch(lq, hq))
+        restoration_target = self._teacher_output(non_trainables, non_trainable, lq)
 
         def generator_pass(g_trainable):
             return g.stateless_call(g_trainable, g_state, generator_batch, training=True)
@@ -105,7 +106,8 @@ class JaxTrainStep:
             logits, d_state = d.stateless_call(
                 d_trainable, d_state, ops.concatenate([enhanced_lq, enhanced_hq], axis=0), training=True)
             terms, own_state = _stateless(own, own_state, lambda: self.generator_loss_terms(
-                lq, hq, enhanced_lq, enhanced_hq, *ops.split(logits, 2, axis=0), enhanced_reshaded=enhanced_reshaded))
+                lq, hq, enhanced_lq, enhanced_hq, *ops.split(logits, 2, axis=0), enhanced_reshaded=enhanced_reshaded,
+                restoration_target=restoration_target))
             g_loss = _scaled(self.generator_optimizer, g_optimizer_values, ops.mean(terms["g_loss"]))
             return g_loss, (terms, d_state, own_state)
 
@@ -138,15 +140,26 @@ class JaxTrainStep:
         real, fake_lq, fake_hq = ops.split(logits, 3, axis=0)
         d_per_sample = self.discriminator_loss(real, fake_lq, fake_hq)
         g_terms, own_state = _stateless(own, own_state, lambda: self.generator_loss_terms(
-            lq, hq, *ops.split(enhanced, 2, axis=0), fake_lq, fake_hq))
+            lq, hq, *ops.split(enhanced, 2, axis=0), fake_lq, fake_hq,
+            restoration_target=self._teacher_output(non_trainables, non_trainable, lq)))
         logs, metrics_values = self._track_stateless(metrics_values, d_per_sample, g_terms)
         return logs, (trainable, non_trainables.replace(non_trainable, own, own_state), metrics_values)
 
     def _own_state_variables(self) -> list:
-        """`SSPNet`'s non-trainable variables that are neither G's nor D's: the history pool's
-        images and count, and the seed generators' states."""
-        networks = {id(v) for v in self.generator.non_trainable_variables + self.discriminator.non_trainable_variables}
-        return [v for v in self.non_trainable_variables if id(v) not in networks]
+        """`SSPNet`'s non-trainable variables that are none of G's, D's or the teacher's: the
+        history pool's images and count, and the seed generators' states."""
+        networks = [self.generator, self.discriminator] + ([self.teacher] if self.teacher is not None else [])
+        owned = {id(v) for network in networks for v in network.non_trainable_variables}
+        return [v for v in self.non_trainable_variables if id(v) not in owned]
+
+    def _teacher_output(self, non_trainables, non_trainable, lq):
+        """T(x) as a float32 constant from the state's values of the teacher's (all non-trainable)
+        weights, or None without a teacher (`SSPNet.restoration_target` on TensorFlow)."""
+        if self.teacher is None:
+            return None
+        values = non_trainables.take(non_trainable, self.teacher.non_trainable_variables)
+        output, _ = self.teacher.stateless_call([], values, lq, training=False)
+        return jax.lax.stop_gradient(ops.cast(output, "float32"))
 
     def _track_stateless(self, metrics_values, d_per_sample, g_terms):
         """The loss trackers updated with this step's per-sample losses: ``(logs, their new values)``."""

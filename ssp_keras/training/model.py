@@ -10,7 +10,9 @@ criterion. One training step:
               L_SP = L_IU(G(x)) + beta * [structure(x, G(x)) + structure(y, G(y))]
    (with the freshly updated D), plus an optional identity term |y - G(y)| and an optional
    shading-consistency term (`ssp_keras.losses.consistency`: G((s x)~) with G(x~)'s pattern and
-   x's level; s a random smooth field of maximum 1, (s x)~ s x degraded with draws of its own).
+   x's level; s a random smooth field of maximum 1, (s x)~ s x degraded with draws of its own)
+   and an optional restoration-consistency term (G(x~) with T(x), a frozen teacher's output on
+   the crop before degradation, relative to T(x)'s local level).
 
 With a restoration degradation model (``degradation``, off in the paper; issue #21), G's LQ input
 in training is x~, x blurred, reduced in contrast and noised at random
@@ -41,13 +43,16 @@ import keras
 from keras import ops
 
 from ssp_keras.defaults import LOSS_VARIANT_TERMS, LossConfig, check_arguments, rules_of
-from ssp_keras.losses import adversarial_loss, illumination_uniformity_loss, shading_consistency_loss, structure_loss
+from ssp_keras.losses import (
+    adversarial_loss, illumination_uniformity_loss, restoration_consistency_loss, shading_consistency_loss, structure_loss,
+)
 from ssp_keras.training.degradation import RestorationDegradation, add_poisson_gaussian_noise
 from ssp_keras.training.history_pool import FakeImagePool
 from ssp_keras.training.optimizers import FusedAdam, OptimizerPair
 from ssp_keras.utils.shading import SHADING_DRAWS, shading_field
 
-LOSS_NAMES = ("d_loss", "g_loss", "adv_loss", "iu_loss", "te_loss", "sp_loss", "identity_loss", "shading_loss")
+LOSS_NAMES = ("d_loss", "g_loss", "adv_loss", "iu_loss", "te_loss", "sp_loss", "identity_loss", "shading_loss",
+              "restoration_loss")
 
 
 def _backend_step_classes() -> tuple:
@@ -80,8 +85,11 @@ class SSPNet(*_backend_step_classes(), keras.Model):
     Args:
         generator: image-to-image model, ``[N, H, W, C]`` in [0, 1] -> same.
         discriminator: PatchGAN model, ``[N, H, W, C]`` -> logits ``[N, h, w, 1]``.
-        variant ... shading_consistency_strength: the loss settings, the fields of `ssp_keras.defaults.LossConfig`
+        variant ... restoration_consistency: the loss settings, the fields of `ssp_keras.defaults.LossConfig`
             (``config.loss``), which gives their meaning, defaults and rules.
+        teacher: the frozen generator T whose output on x is the restoration-consistency term's
+            target (``LossConfig.restoration_teacher``, loaded by `build_sspnet`); required when
+            ``restoration_consistency`` > 0, None otherwise. Its weights are never trained.
         degradation: a `RestorationDegradation` applied to G's LQ input in training (``None``:
             none, the paper); the structure term compares with the crop before it.
         seed: seed of the random streams of the structure noise, G's input noise and the fake pool.
@@ -106,6 +114,8 @@ class SSPNet(*_backend_step_classes(), keras.Model):
         denoising_noise: float = LossConfig.denoising_noise,
         shading_consistency: float = LossConfig.shading_consistency,
         shading_consistency_strength: float = LossConfig.shading_consistency_strength,
+        restoration_consistency: float = LossConfig.restoration_consistency,
+        teacher: keras.Model | None = None,
         degradation: RestorationDegradation | None = None,
         seed: int | None = None,
         **kwargs,
@@ -131,6 +141,15 @@ class SSPNet(*_backend_step_classes(), keras.Model):
         self.denoising_noise = float(denoising_noise)
         self.shading_consistency = float(shading_consistency)
         self.shading_consistency_strength = float(shading_consistency_strength)
+        self.restoration_consistency = float(restoration_consistency)
+        if (teacher is not None) != (self.restoration_consistency > 0):
+            raise ValueError("SSPNet argument 'teacher': must be given exactly when restoration_consistency > 0 "
+                             f"(got restoration_consistency {self.restoration_consistency} and teacher {teacher!r})")
+        if teacher is not None and not isinstance(teacher, keras.Model):
+            raise ValueError(f"SSPNet argument 'teacher': must be a keras.Model (a generator) or None, got {teacher!r}")
+        if teacher is not None:
+            teacher.trainable = False  # its variables are non-trainable state: no optimiser sees them
+        self.teacher = teacher
         if degradation is not None and not isinstance(degradation, RestorationDegradation):
             raise ValueError(f"SSPNet argument 'degradation': must be a RestorationDegradation or None, got {degradation!r}")
         self.degradation = degradation
@@ -193,6 +212,8 @@ class SSPNet(*_backend_step_classes(), keras.Model):
                 "denoising_noise": self.denoising_noise,
                 "shading_consistency": self.shading_consistency,
                 "shading_consistency_strength": self.shading_consistency_strength,
+                "restoration_consistency": self.restoration_consistency,
+                "teacher": None if self.teacher is None else keras.saving.serialize_keras_object(self.teacher),
                 "degradation": (
                     None if self.degradation is None else keras.saving.serialize_keras_object(self.degradation)
                 ),
@@ -206,8 +227,9 @@ class SSPNet(*_backend_step_classes(), keras.Model):
         config = dict(config)
         config["generator"] = keras.saving.deserialize_keras_object(config["generator"])
         config["discriminator"] = keras.saving.deserialize_keras_object(config["discriminator"])
-        if config.get("degradation") is not None:
-            config["degradation"] = keras.saving.deserialize_keras_object(config["degradation"])
+        for name in ("teacher", "degradation"):
+            if config.get(name) is not None:
+                config[name] = keras.saving.deserialize_keras_object(config[name])
         return cls(**config)
 
     # ------------------------------------------------------------------ the equations
@@ -222,11 +244,13 @@ class SSPNet(*_backend_step_classes(), keras.Model):
         return self.lambda1 * lq_branch + self.lambda2 * hq_branch
 
     def generator_loss_terms(
-        self, lq, hq, enhanced_lq, enhanced_hq, fake_lq_logits, fake_hq_logits, enhanced_reshaded=None
+        self, lq, hq, enhanced_lq, enhanced_hq, fake_lq_logits, fake_hq_logits, enhanced_reshaded=None,
+        restoration_target=None,
     ):
         """Per-sample generator loss terms, a dict of ``[N]`` tensors (``g_loss`` is L_G), from the
-        images, D's logits on G(x) and G(y), and G(s x) (``enhanced_reshaded``, None when the
-        shading-consistency term is off or not measured: then 0)."""
+        images, D's logits on G(x) and G(y), G((s x)~) (``enhanced_reshaded``) and the teacher's
+        T(x) (``restoration_target``, `restoration_target`); each None when its term is off or not
+        measured: then 0."""
         adv = self.lambda1 * self._adv(fake_lq_logits, True) + self.lambda2 * self._adv(fake_hq_logits, True)
         iu = illumination_uniformity_loss(enhanced_lq, self.iu_patch_sizes)
         te = self._structure(lq, enhanced_lq) + self._structure(hq, enhanced_hq)
@@ -238,10 +262,15 @@ class SSPNet(*_backend_step_classes(), keras.Model):
             shading = ops.zeros_like(identity)
         else:
             shading = shading_consistency_loss(lq, enhanced_lq, enhanced_reshaded)
-        total = adv + self.alpha * sp + self.identity_weight * identity + self.shading_consistency * shading
+        if restoration_target is None:
+            restoration = ops.zeros_like(identity)
+        else:
+            restoration = restoration_consistency_loss(restoration_target, enhanced_lq)
+        total = (adv + self.alpha * sp + self.identity_weight * identity + self.shading_consistency * shading
+                 + self.restoration_consistency * restoration)
         return {
             "g_loss": total, "adv_loss": adv, "iu_loss": iu, "te_loss": te, "sp_loss": sp,
-            "identity_loss": identity, "shading_loss": shading,
+            "identity_loss": identity, "shading_loss": shading, "restoration_loss": restoration,
         }
 
     def _structure(self, image, enhanced):
@@ -256,11 +285,19 @@ class SSPNet(*_backend_step_classes(), keras.Model):
         logits = self.discriminator(ops.concatenate([real_hq, enhanced_lq, enhanced_hq], 0), training=training)
         return self.discriminator_loss(*ops.split(logits, 3, axis=0))
 
-    def generator_losses(self, lq, hq, enhanced_lq, enhanced_hq, training, enhanced_reshaded=None):
-        """`generator_loss_terms` with D's logits on [G(x), G(y)], one D pass."""
+    def generator_losses(self, lq, hq, enhanced_lq, enhanced_hq, training, **extra):
+        """`generator_loss_terms` with D's logits on [G(x), G(y)], one D pass; ``extra``: its
+        optional images (``enhanced_reshaded``, ``restoration_target``)."""
         logits = self.discriminator(ops.concatenate([enhanced_lq, enhanced_hq], 0), training=training)
-        return self.generator_loss_terms(
-            lq, hq, enhanced_lq, enhanced_hq, *ops.split(logits, 2, axis=0), enhanced_reshaded=enhanced_reshaded)
+        return self.generator_loss_terms(lq, hq, enhanced_lq, enhanced_hq, *ops.split(logits, 2, axis=0), **extra)
+
+    def restoration_target(self, lq):
+        """T(x), the teacher's output on the undegraded LQ batch ``[N, H, W, C]`` as a float32
+        constant, or None without a teacher (the TensorFlow step; the JAX step calls the teacher
+        statelessly)."""
+        if self.teacher is None:
+            return None
+        return ops.stop_gradient(ops.cast(self.teacher(lq, training=False), "float32"))
 
     def _enhance_both(self, lq, hq, training):
         enhanced = self.generator(ops.concatenate([lq, hq], axis=0), training=training)
@@ -328,15 +365,35 @@ def build_sspnet(config, sync_batch_norm: bool | None = None, fused_kernels: boo
     """
     from ssp_keras.networks import build_discriminator, build_generator
 
+    loss = dataclasses.asdict(config.loss)
+    teacher_source = loss.pop("restoration_teacher")
     return SSPNet(
         generator=build_generator(config, sync_batch_norm=sync_batch_norm, fused_kernels=fused_kernels, dtype=dtype),
         discriminator=build_discriminator(config, sync_batch_norm=sync_batch_norm, dtype=dtype),
-        **dataclasses.asdict(config.loss),
+        **loss,
+        teacher=None if teacher_source is None else load_teacher(teacher_source, config.data.channels),
         degradation=build_degradation(config),
         seed=config.train.seed,
         dtype=dtype,
         name="ssp_net",
     )
+
+
+def load_teacher(source: str, channels: int) -> keras.Model:
+    """The frozen restoration-consistency teacher: the generator saved at ``source`` (a ``.keras``
+    file, a run folder or a pretrained name, as ``--init-from``), in float32, its weights never
+    trained. Raises `InputError` naming ``source`` when it is missing, not a generator, or takes
+    other than ``channels`` channels."""
+    from ssp_keras.errors import InputError
+    from ssp_keras.inference.compiled import model_channels
+    from ssp_keras.inference.loading import load_generator
+
+    teacher = load_generator(source)
+    if model_channels(teacher) != channels:
+        raise InputError(f"the restoration teacher '{source}' takes {model_channels(teacher)}-channel images; "
+                         f"this configuration trains on {channels}")
+    teacher.trainable = False
+    return teacher
 
 
 def build_degradation(config) -> RestorationDegradation | None:

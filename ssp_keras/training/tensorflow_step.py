@@ -21,6 +21,7 @@ class TensorFlowTrainStep:
 
     def train_step(self, data):
         lq, hq = self._unpack(data)
+        target = self.restoration_target(lq)  # the teacher's T(x), outside G's tape: a constant
         with tf.GradientTape() as generator_tape:
             # 1. G enhances x~ and y (and (s x)~, for the shading-consistency term) in one pass.
             enhanced = self.generator(self._generator_batch(lq, hq), training=True)
@@ -35,8 +36,8 @@ class TensorFlowTrainStep:
             with generator_tape.stop_recording():
                 d_per_sample = self._discriminator_update(hq, enhanced_lq, enhanced_hq)
             # 3. L_G with the updated D.
-            g_terms = self.generator_losses(
-                lq, hq, enhanced_lq, enhanced_hq, training=True, enhanced_reshaded=enhanced_reshaded)
+            g_terms = self.generator_losses(lq, hq, enhanced_lq, enhanced_hq, training=True,
+                                            enhanced_reshaded=enhanced_reshaded, restoration_target=target)
             g_loss = tf.nn.compute_average_loss(g_terms["g_loss"])
             scaled = self.generator_optimizer.scale_loss(g_loss)
         variables = self.generator.trainable_variables
@@ -59,7 +60,8 @@ class TensorFlowTrainStep:
         lq, hq = self._unpack(data)
         enhanced_lq, enhanced_hq = self._enhance_both(lq, hq, training=False)
         d_per_sample = self.discriminator_losses(hq, enhanced_lq, enhanced_hq, training=False)
-        g_terms = self.generator_losses(lq, hq, enhanced_lq, enhanced_hq, training=False)
+        g_terms = self.generator_losses(lq, hq, enhanced_lq, enhanced_hq, training=False,
+                                        restoration_target=self.restoration_target(lq))
         return self._track(d_per_sample, g_terms)
 
     def _track(self, d_per_sample, g_terms):
