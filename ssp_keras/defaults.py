@@ -257,6 +257,11 @@ class GeneratorConfig(Section):
     padding: ``mirror`` (symmetric mirror padding before each convolution) or ``zero`` (Keras'
       "same", which pads only bottom/right at stride 2 and leaves a band along those borders).
     output_skip: G outputs sigmoid(logit(input) + correction), starting as the identity.
+    full_resolution_skip: the last decoder stage also sees the input image at full resolution
+      (off in the paper's U-Net, whose finest skip is the stem's, at 1/2). Without it the
+      correction is computed from features at half resolution or coarser and cannot see a
+      pixel's noise, so the output skip passes noise through unchanged (measured: 103% of added
+      noise kept; issue #21).
     sync_batch_norm: synchronise batch-norm statistics across replicas; ``None`` (config only)
       means on exactly when training on more than one replica.
     encoder_weights: a local weights file the encoder starts from (config only; `build_generator`).
@@ -270,6 +275,7 @@ class GeneratorConfig(Section):
     normalization: str = setting("instance", one_of(NORMALIZATIONS))
     padding: str = setting("mirror", one_of(PADDINGS))
     output_skip: bool = setting(True, boolean)
+    full_resolution_skip: bool = setting(False, boolean)
     sync_batch_norm: Optional[bool] = setting(None, optional_boolean)
     encoder_weights: Optional[str] = setting(None, _weights_file)
 

@@ -8,8 +8,8 @@ stem max-pool is replaced by a stride-2 3x3 convolution, to keep fine texture. S
 1/2 (stem), 1/4, 1/8 and 1/16 of the input, bottleneck at 1/32.
 
 Decoder: five stages, each a x2 bilinear upsampling, concatenation with the matching skip
-feature (none at full resolution) and two 3x3 conv-norm-ReLU; a last 3x3 convolution maps to the
-image channels. With ``output_skip`` (the default) that map is added to the input's logit before
+feature (none at full resolution, or the input image with ``full_resolution_skip``) and two 3x3
+conv-norm-ReLU; a last 3x3 convolution maps to the image channels. With ``output_skip`` (the default) that map is added to the input's logit before
 the sigmoid, so G starts as the identity and learns a correction; outputs are in [0, 1] either way.
 
 Normalisation is per sample (instance norm) by default, so an image's enhancement does not depend
@@ -28,6 +28,7 @@ import re
 from typing import Sequence
 
 import keras
+import numpy as np
 
 from ssp_keras.defaults import (
     DEFAULT_CHANNELS, ENCODER_BLOCKS, GeneratorConfig, check_arguments, image_channels, rules_of,
@@ -41,7 +42,7 @@ from ssp_keras.networks.layers import (
     conv_norm_act,
 )
 
-__all__ = ["ENCODER_BLOCKS", "SSPGenerator", "build_generator", "load_encoder_weights"]
+__all__ = ["ENCODER_BLOCKS", "SSPGenerator", "add_full_resolution_skip", "build_generator", "load_encoder_weights"]
 
 
 def _residual_block(x, width: int, strides: int, block: str, layer, name: str, dtype):
@@ -104,6 +105,7 @@ class SSPGenerator(keras.Model):
         normalization: str = GeneratorConfig.normalization,
         padding: str = GeneratorConfig.padding,
         output_skip: bool = GeneratorConfig.output_skip,
+        full_resolution_skip: bool = GeneratorConfig.full_resolution_skip,
         sync_batch_norm: bool = False,
         fused_kernels: bool = True,
         dtype=None,
@@ -128,8 +130,9 @@ class SSPGenerator(keras.Model):
         for stage, width in enumerate(decoder_widths):
             x = BilinearUpsampling2D(name=f"decoder{stage + 1}_up", dtype=dtype)(x)
             skip_index = len(skips) - 1 - stage
-            if skip_index >= 0:
-                x = keras.layers.Concatenate(name=f"decoder{stage + 1}_concat", dtype=dtype)([x, skips[skip_index]])
+            skip = skips[skip_index] if skip_index >= 0 else (inputs if full_resolution_skip else None)
+            if skip is not None:
+                x = keras.layers.Concatenate(name=f"decoder{stage + 1}_concat", dtype=dtype)([x, skip])
             x = layer(x, width, 3, 1, f"decoder{stage + 1}_a")
             x = layer(x, width, 3, 1, f"decoder{stage + 1}_b")
         if padding == "mirror":
@@ -159,6 +162,7 @@ class SSPGenerator(keras.Model):
         self.normalization = normalization
         self.padding = padding
         self.output_skip = bool(output_skip)
+        self.full_resolution_skip = bool(full_resolution_skip)
         self.sync_batch_norm = bool(sync_batch_norm)
         self.fused_kernels = bool(fused_kernels)
 
@@ -178,6 +182,7 @@ class SSPGenerator(keras.Model):
             "normalization": self.normalization,
             "padding": self.padding,
             "output_skip": self.output_skip,
+            "full_resolution_skip": self.full_resolution_skip,
             "sync_batch_norm": self.sync_batch_norm,
         })
         return config
@@ -213,6 +218,32 @@ def build_generator(
     if encoder_weights:
         load_encoder_weights(generator, encoder_weights)
     return generator
+
+
+def add_full_resolution_skip(source: SSPGenerator, target: SSPGenerator) -> None:
+    """Copies ``source``'s weights into ``target``, the same architecture with
+    ``full_resolution_skip`` on: the last decoder stage's first convolution takes the input image
+    as extra input channels, whose kernel weights start at 0, so ``target`` computes what
+    ``source`` computes until training moves them."""
+    if source.full_resolution_skip or not target.full_resolution_skip:
+        raise ValueError("add_full_resolution_skip: the source must lack the full-resolution skip and the target have it")
+    grown = 0
+    for old, new in zip(source.weights, target.weights, strict=True):
+        old_value = keras.ops.convert_to_numpy(old)
+        if tuple(old.shape) == tuple(new.shape):
+            new.assign(old_value)
+            continue
+        # Only a kernel [h, w, in, out] whose input channels grew by the image's may differ.
+        if len(new.shape) != 4 or tuple(new.shape[:2]) + tuple(new.shape[3:]) != tuple(old.shape[:2]) + tuple(
+                old.shape[3:]) or new.shape[2] != old.shape[2] + target.channels:
+            raise ValueError(f"add_full_resolution_skip: {new.path} has shape {tuple(new.shape)}, "
+                             f"the source's {tuple(old.shape)}")
+        value = np.zeros(new.shape, dtype=old_value.dtype)
+        value[:, :, : old.shape[2], :] = old_value  # the image's channels come last in the concatenation
+        new.assign(value)
+        grown += 1
+    if grown != 1:
+        raise ValueError(f"add_full_resolution_skip: expected one grown kernel, found {grown}")
 
 
 def load_encoder_weights(generator: SSPGenerator, path: str) -> None:

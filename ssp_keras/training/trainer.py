@@ -322,12 +322,21 @@ def _load_generator_weights(generator, source: str) -> None:
     """Copies the weights of a saved generator of the same architecture into ``generator``."""
     from ssp_keras.inference.loading import load_generator
 
+    from ssp_keras.networks import add_full_resolution_skip
+
     saved = load_generator(source)
     # The layers and their sizes; not the precision, nor how batch statistics are gathered.
     architecture = lambda config: {k: v for k, v in config.items()  # noqa: E731
                                    if k not in ("name", "trainable", "dtype", "sync_batch_norm")}
-    if architecture(saved.get_config()) != architecture(generator.get_config()):
+    grown = generator.full_resolution_skip and not saved.get_config().get("full_resolution_skip", False)
+    if architecture(saved.get_config()) != architecture({**generator.get_config(), **(
+            {"full_resolution_skip": False} if grown else {})}):
         raise InputError(f"cannot start from '{source}': its generator architecture differs from this configuration's")
+    if grown:
+        add_full_resolution_skip(saved, generator)
+        print(f"Generator initialised from {source}, with a full-resolution skip added (its weights 0: "
+              "the same output to start with)", flush=True)
+        return
     generator.set_weights(saved.get_weights())
     print(f"Generator initialised from {source}", flush=True)
 
