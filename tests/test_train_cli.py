@@ -206,3 +206,26 @@ def test_fit_progress_is_one_line_per_epoch_when_the_output_is_not_a_terminal(mo
 
     monkeypatch.setattr("sys.stdout", Terminal())
     assert _fit_verbosity(None) == 1
+
+
+def test_init_from_adds_a_full_resolution_skip_to_a_generator_without_one(dataset, tmp_path, capsys):
+    """Fine-tuning a generator saved without `generator.full_resolution_skip` in a run with it: the
+    weights are copied, the image's new kernel starts at 0, so G starts as the saved G."""
+    from ssp_keras.errors import InputError
+    from ssp_keras.networks import build_generator
+    from ssp_keras.training.trainer import _load_generator_weights
+    from tiny import randomised
+
+    (tmp_path / "a").mkdir()
+    saved = randomised(build_generator(tiny_config(**SCHEDULE)), seed=3)
+    saved.save(tmp_path / "a" / "generator.keras")
+    grown = build_generator(tiny_config(**SCHEDULE, **{"generator.full_resolution_skip": True}))
+    _load_generator_weights(grown, str(tmp_path / "a"))
+    assert "with a full-resolution skip added" in capsys.readouterr().out
+    images = np.random.default_rng(0).random((1, 64, 64, 1)).astype("float32")
+    np.testing.assert_allclose(np.asarray(grown(images)), np.asarray(saved(images)), atol=1e-6)
+    back = build_generator(tiny_config(**SCHEDULE))  # a skip cannot be taken away
+    (tmp_path / "b").mkdir()
+    grown.save(tmp_path / "b" / "generator.keras")
+    with pytest.raises(InputError, match="architecture differs"):
+        _load_generator_weights(back, str(tmp_path / "b"))
