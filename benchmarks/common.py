@@ -82,7 +82,8 @@ def tcmalloc_env(enabled: bool, base: Optional[dict] = None, required: bool = Tr
     """A copy of ``base`` (default: os.environ) with tcmalloc added to or removed from LD_PRELOAD.
 
     Exits when tcmalloc is asked for and not installed, unless not ``required`` (a dry run: the
-    environment is only described)."""
+    environment is only described, and names the library by its file name,
+    libtcmalloc_minimal.so.4, where no installed path was found)."""
     env = dict(os.environ if base is None else base)
     kept = [part for part in env.get("LD_PRELOAD", "").split(":") if part and "tcmalloc" not in part]
     if enabled:

@@ -145,9 +145,9 @@ class SSPNet(*_backend_step_classes(), keras.Model):
         if (teacher is not None) != (self.restoration_consistency > 0):
             raise ValueError("SSPNet argument 'teacher': must be given exactly when restoration_consistency > 0 "
                              f"(got restoration_consistency {self.restoration_consistency} and teacher {teacher!r})")
-        if teacher is not None and not isinstance(teacher, keras.Model):
-            raise ValueError(f"SSPNet argument 'teacher': must be a keras.Model (a generator) or None, got {teacher!r}")
         if teacher is not None:
+            if not isinstance(teacher, keras.Model):
+                raise ValueError(f"SSPNet argument 'teacher': must be a keras.Model (a generator) or None, got {teacher!r}")
             teacher.trainable = False  # its variables are non-trainable state: no optimiser sees them
         self.teacher = teacher
         if degradation is not None and not isinstance(degradation, RestorationDegradation):
@@ -249,7 +249,7 @@ class SSPNet(*_backend_step_classes(), keras.Model):
     ):
         """Per-sample generator loss terms, a dict of ``[N]`` tensors (``g_loss`` is L_G), from the
         images, D's logits on G(x) and G(y), G((s x)~) (``enhanced_reshaded``) and the teacher's
-        T(x) (``restoration_target``, `restoration_target`); each None when its term is off or not
+        T(x) (``restoration_target``, from `restoration_target`); each None when its term is off or not
         measured: then 0."""
         adv = self.lambda1 * self._adv(fake_lq_logits, True) + self.lambda2 * self._adv(fake_hq_logits, True)
         iu = illumination_uniformity_loss(enhanced_lq, self.iu_patch_sizes)
@@ -381,8 +381,8 @@ def build_sspnet(config, sync_batch_norm: bool | None = None, fused_kernels: boo
 
 def load_teacher(source: str, channels: int) -> keras.Model:
     """The frozen restoration-consistency teacher: the generator saved at ``source`` (a ``.keras``
-    file, a run folder or a pretrained name, as ``--init-from``), in float32, its weights never
-    trained. Raises `InputError` naming ``source`` when it is missing, not a generator, or takes
+    file, a run folder or a pretrained name, as ``--init-from``), in float32 (`SSPNet` freezes
+    it). Raises `InputError` naming ``source`` when it is missing, not a generator, or takes
     other than ``channels`` channels."""
     from ssp_keras.errors import InputError
     from ssp_keras.inference.compiled import model_channels
@@ -392,7 +392,6 @@ def load_teacher(source: str, channels: int) -> keras.Model:
     if model_channels(teacher) != channels:
         raise InputError(f"the restoration teacher '{source}' takes {model_channels(teacher)}-channel images; "
                          f"this configuration trains on {channels}")
-    teacher.trainable = False
     return teacher
 
 
