@@ -406,5 +406,11 @@ class DegradationConfig(Section):
 
     @property
     def active(self) -> bool:
-        """Whether any degradation is ever applied (as `RestorationDegradation.active`)."""
-        return any(p > 0 for p in (self.blur_probability, self.contrast_probability, self.noise_probability))
+        """Whether any degradation is ever applied."""
+        return degradation_active(self)
+
+
+def degradation_active(settings) -> bool:
+    """Whether degradation ``settings`` (a `DegradationConfig` or a `RestorationDegradation`)
+    ever degrade an image: some probability above 0."""
+    return any(p > 0 for p in (settings.blur_probability, settings.contrast_probability, settings.noise_probability))

@@ -37,7 +37,7 @@ from ssp_keras.data.decoding import (
     without_pillow_pixel_limit,
 )
 from ssp_keras.data.dicom import decode_dicom, dicom_shape
-from ssp_keras.data.formats import DICOM_FORMATS, PIL_FORMATS, TIFF_FORMATS, extension_of, is_image_file
+from ssp_keras.data.formats import DICOM_FORMATS, IMAGE_EXTENSIONS, PIL_FORMATS, TIFF_FORMATS, extension_of
 from ssp_keras.data.layout import ORIENTATION_TAG, has_gray_content, oriented_size, split_alpha
 from ssp_keras.data.samples import SampleFormat, frames_to_unit
 
@@ -152,7 +152,7 @@ def _read(path: str, channels: Optional[int], all_frames: bool):
     if channels not in (None, 1, 3):
         raise ValueError(f"channels must be 1, 3 or None, got {channels!r}")
     extension = extension_of(path)
-    if not is_image_file(path):
+    if extension not in IMAGE_EXTENSIONS:
         raise UnreadableImageError(path, f"not an image file extension ({extension or 'none'})")
     if not os.path.isfile(path):
         raise UnreadableImageError(path, "file not found")

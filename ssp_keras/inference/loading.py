@@ -12,7 +12,6 @@ Anything else is an `InputError` naming what was given and what would have been 
 
 from __future__ import annotations
 
-
 from ssp_keras.defaults import CHANNEL_COUNTS
 from ssp_keras.errors import InputError
 from ssp_keras.precision import INFERENCE_PRECISIONS, resolve_inference_precision  # noqa: F401  (re-exported)

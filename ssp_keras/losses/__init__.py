@@ -10,7 +10,6 @@ from ssp_keras.losses.illumination import illumination_uniformity_loss
 from ssp_keras.losses.structure import structure_loss, structure_map
 
 __all__ = [
-    "adversarial_loss", "illumination_uniformity_loss", "restoration_consistency_loss",
-    "shading_consistency_loss",
+    "adversarial_loss", "illumination_uniformity_loss", "restoration_consistency_loss", "shading_consistency_loss",
     "structure_loss", "structure_map",
 ]

@@ -64,8 +64,8 @@ def restoration_consistency_loss(target, enhanced_degraded, block: int = RESTORA
     with T the target (the teacher's T(x)) and L(T) its mean over ``block`` x ``block`` tiles.
 
     T gets no gradient: the term moves G's answer on the degraded crop toward the target, never
-    the other way. Each pixel's error is relative to the local level of T, so noise left in a dark region
-    costs what it costs in a bright one. Relative to the whole crop's mean instead (as
+    the other way. Each pixel's error is relative to the local level of T, so noise left in a dark
+    region costs what it costs in a bright one. Relative to the whole crop's mean instead (as
     `shading_consistency_loss`'s pattern part), dark regions were the cheap place to keep noise,
     and in training G learnt to leave shaded regions dark (planted shading removed fell from 81%
     to 19% in four epochs).

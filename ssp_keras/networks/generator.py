@@ -9,8 +9,9 @@ stem max-pool is replaced by a stride-2 3x3 convolution, to keep fine texture. S
 
 Decoder: five stages, each a x2 bilinear upsampling, concatenation with the matching skip
 feature (none at full resolution, or the input image with ``full_resolution_skip``) and two 3x3
-conv-norm-ReLU; a last 3x3 convolution maps to the image channels. With ``output_skip`` (the default) that map is added to the input's logit before
-the sigmoid, so G starts as the identity and learns a correction; outputs are in [0, 1] either way.
+conv-norm-ReLU; a last 3x3 convolution maps to the image channels. With ``output_skip`` (the
+default) that map is added to the input's logit before the sigmoid, so G starts as the identity
+and learns a correction; outputs are in [0, 1] either way.
 
 Normalisation is per sample (instance norm) by default, so an image's enhancement does not depend
 on the rest of the batch and is the same in training and inference; every convolution pads its
@@ -234,8 +235,7 @@ def add_full_resolution_skip(source: SSPGenerator, target: SSPGenerator) -> None
             new.assign(old_value)
             continue
         # Only a kernel [h, w, in, out] whose input channels grew by the image's may differ.
-        if len(new.shape) != 4 or tuple(new.shape[:2]) + tuple(new.shape[3:]) != tuple(old.shape[:2]) + tuple(
-                old.shape[3:]) or new.shape[2] != old.shape[2] + target.channels:
+        if len(old.shape) != 4 or tuple(new.shape) != (*old.shape[:2], old.shape[2] + target.channels, old.shape[3]):
             raise ValueError(f"add_full_resolution_skip: {new.path} has shape {tuple(new.shape)}, "
                              f"the source's {tuple(old.shape)}")
         value = np.zeros(new.shape, dtype=old_value.dtype)

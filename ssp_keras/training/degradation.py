@@ -32,7 +32,7 @@ from typing import Sequence, Tuple
 import keras
 from keras import ops
 
-from ssp_keras.defaults import DegradationConfig, check_arguments, rules_of
+from ssp_keras.defaults import DegradationConfig, check_arguments, degradation_active, rules_of
 
 #: Kernel radius per pixel of Gaussian sigma: exp(-3^2 / 2) ~ 1% of the peak is cut off.
 _SIGMAS_PER_RADIUS = 3.0
@@ -97,7 +97,7 @@ class RestorationDegradation(keras.layers.Layer):
 
     @property
     def active(self) -> bool:
-        return any(p > 0 for p in (self.blur_probability, self.contrast_probability, self.noise_probability))
+        return degradation_active(self)
 
     def call(self, images, training=False):
         if not training or not self.active:

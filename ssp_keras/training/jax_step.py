@@ -153,13 +153,13 @@ class JaxTrainStep:
         return [v for v in self.non_trainable_variables if id(v) not in owned]
 
     def _teacher_output(self, non_trainables, non_trainable, lq):
-        """T(x) as a float32 constant from the state's values of the teacher's (all non-trainable)
-        weights, or None without a teacher (`SSPNet.restoration_target` on TensorFlow)."""
+        """T(x) from the state's values of the teacher's (all non-trainable) weights, or None
+        without a teacher (`SSPNet.restoration_target` on TensorFlow)."""
         if self.teacher is None:
             return None
         values = non_trainables.take(non_trainable, self.teacher.non_trainable_variables)
         output, _ = self.teacher.stateless_call([], values, lq, training=False)
-        return jax.lax.stop_gradient(ops.cast(output, "float32"))
+        return output
 
     def _track_stateless(self, metrics_values, d_per_sample, g_terms):
         """The loss trackers updated with this step's per-sample losses: ``(logs, their new values)``."""

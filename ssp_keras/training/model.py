@@ -292,12 +292,12 @@ class SSPNet(*_backend_step_classes(), keras.Model):
         return self.generator_loss_terms(lq, hq, enhanced_lq, enhanced_hq, *ops.split(logits, 2, axis=0), **extra)
 
     def restoration_target(self, lq):
-        """T(x), the teacher's output on the undegraded LQ batch ``[N, H, W, C]`` as a float32
-        constant, or None without a teacher (the TensorFlow step; the JAX step calls the teacher
-        statelessly)."""
+        """T(x), the teacher's output on the undegraded LQ batch ``[N, H, W, C]`` (the loss takes
+        no gradient through it), or None without a teacher (the TensorFlow step; the JAX step
+        calls the teacher statelessly)."""
         if self.teacher is None:
             return None
-        return ops.stop_gradient(ops.cast(self.teacher(lq, training=False), "float32"))
+        return self.teacher(lq, training=False)
 
     def _enhance_both(self, lq, hq, training):
         enhanced = self.generator(ops.concatenate([lq, hq], axis=0), training=training)

@@ -321,16 +321,18 @@ def _build_model(config, steps_per_epoch, replicas, checkpoint_dir):
 def _load_generator_weights(generator, source: str) -> None:
     """Copies the weights of a saved generator of the same architecture into ``generator``."""
     from ssp_keras.inference.loading import load_generator
-
     from ssp_keras.networks import add_full_resolution_skip
 
     saved = load_generator(source)
     # The layers and their sizes; not the precision, nor how batch statistics are gathered.
     architecture = lambda config: {k: v for k, v in config.items()  # noqa: E731
                                    if k not in ("name", "trainable", "dtype", "sync_batch_norm")}
-    grown = generator.full_resolution_skip and not saved.get_config().get("full_resolution_skip", False)
-    if architecture(saved.get_config()) != architecture({**generator.get_config(), **(
-            {"full_resolution_skip": False} if grown else {})}):
+    saved_architecture, own_architecture = architecture(saved.get_config()), architecture(generator.get_config())
+    # A full-resolution skip may be added (its weights start at 0), not taken away.
+    grown = own_architecture.get("full_resolution_skip") and not saved_architecture.get("full_resolution_skip", False)
+    if grown:
+        own_architecture["full_resolution_skip"] = False
+    if saved_architecture != own_architecture:
         raise InputError(f"cannot start from '{source}': its generator architecture differs from this configuration's")
     if grown:
         add_full_resolution_skip(saved, generator)
