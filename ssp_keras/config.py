@@ -171,12 +171,19 @@ class SSPNetConfig:
             f"the largest patch ({largest_patch} px) must fit in the training crop (data.image_size = "
             f"{self.data.image_size}); use larger crops or smaller patches (--iu-patch-sizes)",
         )
+        degraded = self.degradation.active or self.loss.denoising_noise > 0
         restoration = self.loss.restoration_consistency > 0
         _require(
-            not restoration or self.degradation.active or self.loss.denoising_noise > 0,
+            not restoration or degraded,
             "loss.restoration_consistency",
             "compares G's output on the degraded crop with the teacher's on the crop, so it needs the "
             "restoration degradation (degradation.*_probability) or loss.denoising_noise on",
+        )
+        _require(
+            not self.loss.synthetic_restoration or degraded,
+            "loss.synthetic_restoration",
+            "asks G to restore degraded synthetic scenes, so it needs the restoration degradation "
+            "(degradation.*_probability) or loss.denoising_noise on",
         )
         _require(
             restoration == (self.loss.restoration_teacher is not None),

@@ -341,6 +341,14 @@ class LossConfig(Section):
       model being fine-tuned; its weights never change (config only; `build_sspnet` loads it).
       Why a frozen teacher and not G's own G(x): asked to match its own answer, G learnt to keep
       shaded regions dark, where noise costs least (measured, issue #21).
+    synthetic_restoration: weight of an optional paired term on synthetic scenes (0 = off, the
+      paper; `ssp_keras.losses.restoration`): the input pipeline renders clean scenes s
+      (`ssp_keras.data.synthetic`) and shades them as it shades LQ crops; G sees them degraded
+      like x, s~, and is asked for s itself, mean |G(s~) - s|. The unpaired terms never show G
+      a cleaner version of its input (a real frame's own grain is in x and in T(x)), so without
+      this G passes added noise through. Needs the restoration degradation or ``denoising_noise``.
+      It costs one more G pass over a batch of B synthetic scenes (rendered on the CPU, ~5 ms each
+      at 256 px); D never sees them.
     """
 
     variant: str = setting("gan+sp", one_of(LOSS_VARIANTS))
@@ -360,6 +368,7 @@ class LossConfig(Section):
     shading_consistency_strength: float = setting(0.8, number_in(0, 1, high_included=True))
     restoration_consistency: float = setting(0.0, non_negative_number)
     restoration_teacher: Optional[str] = setting(None, _model_source)
+    synthetic_restoration: float = setting(0.0, non_negative_number)
 
     def validate(self, prefix: str = "loss") -> None:
         super().validate(prefix)

@@ -93,8 +93,8 @@ def test_g_sees_the_degraded_lq_while_the_structure_target_stays_clean(monkeypat
     seen = {}
     generator_batch, generator_losses = model._generator_batch, model.generator_losses
 
-    def batch_spy(lq_target, hq_target):
-        batch = generator_batch(lq_target, hq_target)
+    def batch_spy(lq_target, hq_target, synthetic=None):
+        batch = generator_batch(lq_target, hq_target, synthetic)
         seen["generator_lq"], seen["generator_hq"] = np.split(keras.ops.convert_to_numpy(batch), 2)
         return batch
 

@@ -10,7 +10,11 @@ seeds, and the two are zipped at the end::
     -> LQ only: random smooth shading (``data.lq_shading``, see `random_shading`), then random
        sensor noise (``data.lq_noise``, see `random_noise`)
 
-then ``zip(lq, hq).prefetch(AUTOTUNE)``.
+then ``zip(lq, hq).prefetch(AUTOTUNE)``. With ``synthetic_scenes`` (``loss.synthetic_restoration``) a
+third stream of paired synthetic scenes joins them, ``(lq, hq, (shaded, clean))``: clean crops
+rendered on the fly (`ssp_keras.data.synthetic.render_training_crop`, seeded by position), and the
+same crops shaded as the LQ crops are (``data.lq_shading``); the model degrades the shaded ones
+further and asks G to give back the clean ones.
 
 Decoding goes through `ssp_keras.data.reading.read_image` in a ``tf.numpy_function``, so every format
 the project reads (TIFF, DICOM, 16-bit PNG...) works here too. It is not slower than TensorFlow's
@@ -88,6 +92,7 @@ def make_unpaired_dataset(
     repeat: bool = True,
     augment: bool = True,
     shard: Optional[Tuple[int, int]] = None,
+    synthetic_scenes: bool = False,
 ) -> tf.data.Dataset:
     """Two independent streams of random crops, zipped: ``(lq, hq)`` float32 ``[B, S, S, C]``.
 
@@ -102,6 +107,8 @@ def make_unpaired_dataset(
     augment: apply flips and brightness/contrast jitter (as configured in ``data_config``).
     shard: ``(num_shards, index)``: keep every num_shards-th file starting at index, per stream,
       before caching, so each worker reads different images.
+    synthetic_scenes: add a third element, ``(shaded, clean)`` paired synthetic scenes of the same
+      shape (`_synthetic_stream`); each worker renders its own.
     """
     _check_batch_size(batch_size)
     streams = {"LQ": list(lq_files), "HQ": list(hq_files)}
@@ -135,6 +142,8 @@ def make_unpaired_dataset(
         )
         for stream_index, (files, cache) in enumerate(zip(streams.values(), cache_flags))
     ]
+    if synthetic_scenes:
+        datasets.append(_synthetic_stream(data_config, batch_size, _StreamSeeds.derive(seed, 2, shard_index)))
     dataset = tf.data.Dataset.zip(tuple(datasets)).prefetch(AUTOTUNE)
     options = tf.data.Options()
     options.deterministic = True
@@ -235,6 +244,31 @@ def _training_stream(
             if strength > 0:
                 batches = _degraded(batches, degrade, strength, seed)
     return batches
+
+
+def _synthetic_stream(data_config: DataConfig, batch_size: int, seeds: _StreamSeeds) -> tf.data.Dataset:
+    """Paired synthetic scenes: ``(shaded, clean)`` float32 ``[B, S, S, C]`` batches in [0, 1].
+
+    Scene i is rendered from ``(seeds.crop, i)`` alone (`render_training_crop`, about 5 ms at
+    256 px), so parallel rendering cannot change it; ``shaded`` is it under the LQ stream's random
+    shading (``data.lq_shading``, seeded by batch), ``clean`` the scene itself.
+    """
+    from ssp_keras.data.synthetic import render_training_crop
+
+    size, channels = data_config.image_size, data_config.channels
+
+    def render(index):
+        return render_training_crop(np.random.default_rng([seeds.crop, int(index)]), size, channels)
+
+    def scene(index):
+        image = tf.numpy_function(render, [index], tf.float32, stateful=False)
+        return tf.ensure_shape(image, [size, size, channels])
+
+    batches = tf.data.Dataset.counter().map(scene, num_parallel_calls=AUTOTUNE).batch(batch_size, drop_remainder=True)
+    if data_config.lq_shading <= 0:
+        return batches.map(lambda clean: (clean, clean))
+    return _degraded(batches, lambda clean, strength, seed: (random_shading(clean, strength, seed), clean),
+                     data_config.lq_shading, seeds.shading)
 
 
 def _degraded(batches: tf.data.Dataset, degrade, strength: float, seed: int) -> tf.data.Dataset:

@@ -95,6 +95,17 @@ def render_scene(rng: SeedOrRng, size: Size = DEFAULT_SIZE, channels: int = 1) -
     return _with_channels(image, channels), mask
 
 
+def render_training_crop(rng: SeedOrRng, size: int, channels: int = 1) -> np.ndarray:
+    """A clean scene for paired training (``loss.synthetic_restoration``): float32 ``[size, size,
+    channels]`` in [0, 1], a random ``size`` square of a scene rendered with a random side in
+    ``[size, 2 size]``, so fibre widths and spacing vary by up to 2x as they do between microscopes."""
+    rng = _as_rng(rng)
+    side = int(rng.integers(size, 2 * size + 1))
+    scene, _ = render_scene(rng, side, channels)
+    top, left = (int(value) for value in rng.integers(0, side - size + 1, size=2))
+    return np.ascontiguousarray(scene[top:top + size, left:left + size])
+
+
 def degrade(
     hq: np.ndarray,
     rng: SeedOrRng,

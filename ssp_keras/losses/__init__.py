@@ -7,9 +7,10 @@ the result is the same on one replica or many.
 from ssp_keras.losses.adversarial import adversarial_loss
 from ssp_keras.losses.consistency import restoration_consistency_loss, shading_consistency_loss
 from ssp_keras.losses.illumination import illumination_uniformity_loss
+from ssp_keras.losses.restoration import synthetic_restoration_loss
 from ssp_keras.losses.structure import structure_loss, structure_map
 
 __all__ = [
     "adversarial_loss", "illumination_uniformity_loss", "restoration_consistency_loss", "shading_consistency_loss",
-    "structure_loss", "structure_map",
+    "structure_loss", "structure_map", "synthetic_restoration_loss",
 ]

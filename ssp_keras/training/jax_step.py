@@ -64,7 +64,7 @@ class JaxTrainStep:
 
     def train_step(self, state, data):
         trainable, non_trainable, optimizer_values, metrics_values = state
-        lq, hq = self._unpack(data)
+        lq, hq, synthetic = self._unpack(data)
         g, d = self.generator, self.discriminator
         trainables, non_trainables = _Positions(self.trainable_variables), _Positions(self.non_trainable_variables)
         g_trainable, d_trainable = (trainables.take(trainable, net.trainable_variables) for net in (g, d))
@@ -74,9 +74,10 @@ class JaxTrainStep:
         split = len(self.generator_optimizer.variables)
         g_optimizer_values, d_optimizer_values = optimizer_values[:split], optimizer_values[split:]
 
-        # 1. G enhances x~ and y (and (s x)~, for the shading-consistency term) in one pass;
-        #    jax.vjp keeps the pass's pullback for step 3. The teacher (if any) answers x.
-        generator_batch, own_state = _stateless(own, own_state, lambda: self._generator_batch(lq, hq))
+        # 1. G enhances x~ and y (and (s x)~ and s~, for the shading-consistency and paired synthetic
+        #    terms) in one pass; jax.vjp keeps the pass's pullback for step 3. The teacher (if any)
+        #    answers x.
+        generator_batch, own_state = _stateless(own, own_state, lambda: self._generator_batch(lq, hq, synthetic))
         restoration_target = self._teacher_output(non_trainables, non_trainable, lq)
 
         def generator_pass(g_trainable):
@@ -102,12 +103,12 @@ class JaxTrainStep:
         # 3. G update: L_G with the updated D, differentiated with respect to G's outputs, then
         #    carried through G by the pullback of step 1.
         def generator_objective(enhanced, d_state, own_state):
-            enhanced_lq, enhanced_hq, enhanced_reshaded = self._split_enhanced(enhanced)
+            enhanced_lq, enhanced_hq, extra = self._split_enhanced(enhanced)
             logits, d_state = d.stateless_call(
                 d_trainable, d_state, ops.concatenate([enhanced_lq, enhanced_hq], axis=0), training=True)
             terms, own_state = _stateless(own, own_state, lambda: self.generator_loss_terms(
-                lq, hq, enhanced_lq, enhanced_hq, *ops.split(logits, 2, axis=0), enhanced_reshaded=enhanced_reshaded,
-                restoration_target=restoration_target))
+                lq, hq, enhanced_lq, enhanced_hq, *ops.split(logits, 2, axis=0), **extra,
+                restoration_target=restoration_target, synthetic_clean=None if synthetic is None else synthetic[1]))
             g_loss = _scaled(self.generator_optimizer, g_optimizer_values, ops.mean(terms["g_loss"]))
             return g_loss, (terms, d_state, own_state)
 
@@ -125,7 +126,7 @@ class JaxTrainStep:
 
     def test_step(self, state, data):
         trainable, non_trainable, metrics_values = state
-        lq, hq = self._unpack(data)
+        lq, hq, _ = self._unpack(data, training=False)  # the synthetic term is a training signal only
         g, d = self.generator, self.discriminator
         trainables, non_trainables = _Positions(self.trainable_variables), _Positions(self.non_trainable_variables)
         own = self._own_state_variables()

@@ -12,7 +12,9 @@ criterion. One training step:
    shading-consistency term (`ssp_keras.losses.consistency`: G((s x)~) with G(x~)'s pattern and
    x's level; s a random smooth field of maximum 1, (s x)~ s x degraded with draws of its own)
    and an optional restoration-consistency term (G(x~) with T(x), a frozen teacher's output on
-   the crop before degradation, relative to T(x)'s local level).
+   the crop before degradation, relative to T(x)'s local level), and an optional paired term on
+   synthetic scenes: |G(s~) - s|, s a clean synthetic scene from the input pipeline, s~ it shaded
+   there and degraded here like x.
 
 With a restoration degradation model (``degradation``, off in the paper; issue #21), G's LQ input
 in training is x~, x blurred, reduced in contrast and noised at random
@@ -45,6 +47,7 @@ from keras import ops
 from ssp_keras.defaults import LOSS_VARIANT_TERMS, LossConfig, check_arguments, rules_of
 from ssp_keras.losses import (
     adversarial_loss, illumination_uniformity_loss, restoration_consistency_loss, shading_consistency_loss, structure_loss,
+    synthetic_restoration_loss,
 )
 from ssp_keras.training.degradation import RestorationDegradation, add_poisson_gaussian_noise
 from ssp_keras.training.history_pool import FakeImagePool
@@ -52,7 +55,7 @@ from ssp_keras.training.optimizers import FusedAdam, OptimizerPair
 from ssp_keras.utils.shading import SHADING_DRAWS, shading_field
 
 LOSS_NAMES = ("d_loss", "g_loss", "adv_loss", "iu_loss", "te_loss", "sp_loss", "identity_loss", "shading_loss",
-              "restoration_loss")
+              "restoration_loss", "synthetic_loss")
 
 
 def _backend_step_classes() -> tuple:
@@ -115,6 +118,7 @@ class SSPNet(*_backend_step_classes(), keras.Model):
         shading_consistency: float = LossConfig.shading_consistency,
         shading_consistency_strength: float = LossConfig.shading_consistency_strength,
         restoration_consistency: float = LossConfig.restoration_consistency,
+        synthetic_restoration: float = LossConfig.synthetic_restoration,
         teacher: keras.Model | None = None,
         degradation: RestorationDegradation | None = None,
         seed: int | None = None,
@@ -142,6 +146,7 @@ class SSPNet(*_backend_step_classes(), keras.Model):
         self.shading_consistency = float(shading_consistency)
         self.shading_consistency_strength = float(shading_consistency_strength)
         self.restoration_consistency = float(restoration_consistency)
+        self.synthetic_restoration = float(synthetic_restoration)
         if (teacher is not None) != (self.restoration_consistency > 0):
             raise ValueError("SSPNet argument 'teacher': must be given exactly when restoration_consistency > 0 "
                              f"(got restoration_consistency {self.restoration_consistency} and teacher {teacher!r})")
@@ -213,6 +218,7 @@ class SSPNet(*_backend_step_classes(), keras.Model):
                 "shading_consistency": self.shading_consistency,
                 "shading_consistency_strength": self.shading_consistency_strength,
                 "restoration_consistency": self.restoration_consistency,
+                "synthetic_restoration": self.synthetic_restoration,
                 "teacher": None if self.teacher is None else keras.saving.serialize_keras_object(self.teacher),
                 "degradation": (
                     None if self.degradation is None else keras.saving.serialize_keras_object(self.degradation)
@@ -245,12 +251,13 @@ class SSPNet(*_backend_step_classes(), keras.Model):
 
     def generator_loss_terms(
         self, lq, hq, enhanced_lq, enhanced_hq, fake_lq_logits, fake_hq_logits, enhanced_reshaded=None,
-        restoration_target=None,
+        restoration_target=None, enhanced_synthetic=None, synthetic_clean=None,
     ):
         """Per-sample generator loss terms, a dict of ``[N]`` tensors (``g_loss`` is L_G), from the
-        images, D's logits on G(x) and G(y), G((s x)~) (``enhanced_reshaded``) and the teacher's
-        T(x) (``restoration_target``, from `restoration_target`); each None when its term is off or not
-        measured: then 0."""
+        images, D's logits on G(x) and G(y), G((s x)~) (``enhanced_reshaded``), the teacher's
+        T(x) (``restoration_target``, from `restoration_target`), and G(s~) and s for the paired
+        synthetic term (``enhanced_synthetic``, ``synthetic_clean``); each None when its term is off
+        or not measured: then 0."""
         adv = self.lambda1 * self._adv(fake_lq_logits, True) + self.lambda2 * self._adv(fake_hq_logits, True)
         iu = illumination_uniformity_loss(enhanced_lq, self.iu_patch_sizes)
         te = self._structure(lq, enhanced_lq) + self._structure(hq, enhanced_hq)
@@ -266,11 +273,16 @@ class SSPNet(*_backend_step_classes(), keras.Model):
             restoration = ops.zeros_like(identity)
         else:
             restoration = restoration_consistency_loss(restoration_target, enhanced_lq)
+        if enhanced_synthetic is None:
+            synthetic = ops.zeros_like(identity)
+        else:
+            synthetic = synthetic_restoration_loss(synthetic_clean, enhanced_synthetic)
         total = (adv + self.alpha * sp + self.identity_weight * identity + self.shading_consistency * shading
-                 + self.restoration_consistency * restoration)
+                 + self.restoration_consistency * restoration + self.synthetic_restoration * synthetic)
         return {
             "g_loss": total, "adv_loss": adv, "iu_loss": iu, "te_loss": te, "sp_loss": sp,
             "identity_loss": identity, "shading_loss": shading, "restoration_loss": restoration,
+            "synthetic_loss": synthetic,
         }
 
     def _structure(self, image, enhanced):
@@ -287,7 +299,8 @@ class SSPNet(*_backend_step_classes(), keras.Model):
 
     def generator_losses(self, lq, hq, enhanced_lq, enhanced_hq, training, **extra):
         """`generator_loss_terms` with D's logits on [G(x), G(y)], one D pass; ``extra``: its
-        optional images (``enhanced_reshaded``, ``restoration_target``)."""
+        optional images (``enhanced_reshaded``, ``restoration_target``, ``enhanced_synthetic``,
+        ``synthetic_clean``)."""
         logits = self.discriminator(ops.concatenate([enhanced_lq, enhanced_hq], 0), training=training)
         return self.generator_loss_terms(lq, hq, enhanced_lq, enhanced_hq, *ops.split(logits, 2, axis=0), **extra)
 
@@ -303,23 +316,29 @@ class SSPNet(*_backend_step_classes(), keras.Model):
         enhanced = self.generator(ops.concatenate([lq, hq], axis=0), training=training)
         return ops.split(enhanced, 2, axis=0)
 
-    def _generator_batch(self, lq, hq):
-        """G's one training pass: ``[x~, y]``, or ``[x~, y, (s x)~]`` with the shading-consistency
-        term (`_split_enhanced` takes G's output on it apart). (s x)~ is x shaded by a random field
+    def _generator_batch(self, lq, hq, synthetic=None):
+        """G's one training pass: ``[x~, y]``, then ``(s x)~`` with the shading-consistency term and
+        s~ (``synthetic``'s shaded scenes, degraded like x) with the paired synthetic term
+        (`_split_enhanced` takes G's output on it apart). (s x)~ is x shaded by a random field
         s and then degraded with draws of its own: shading comes before the blur and the sensor's
         noise, as in a microscope; shading x~ instead would scale its noise down where s is dark,
         and asking G(s x~) to match G(x~) would then teach G to amplify noise there."""
         parts = [self._generator_input(lq), hq]
         if self.shading_consistency:
             parts.append(self._generator_input(self._reshaded(lq)))
+        if self.synthetic_restoration:
+            parts.append(self._generator_input(synthetic[0]))
         return ops.concatenate(parts, axis=0)
 
     def _split_enhanced(self, enhanced):
-        """``(G(x~), G(y), G((s x)~) or None)`` from G's output on `_generator_batch`."""
-        if self.shading_consistency:
-            return tuple(ops.split(enhanced, 3, axis=0))
-        enhanced_lq, enhanced_hq = ops.split(enhanced, 2, axis=0)
-        return enhanced_lq, enhanced_hq, None
+        """``(G(x~), G(y), extra)`` from G's output on `_generator_batch`; ``extra`` holds
+        `generator_loss_terms`' ``enhanced_reshaded`` (G((s x)~)) and ``enhanced_synthetic`` (G(s~)),
+        None when their terms are off."""
+        parts = ops.split(enhanced, 2 + bool(self.shading_consistency) + bool(self.synthetic_restoration), axis=0)
+        enhanced_lq, enhanced_hq, rest = parts[0], parts[1], list(parts[2:])
+        extra = {"enhanced_reshaded": rest.pop(0) if self.shading_consistency else None,
+                 "enhanced_synthetic": rest.pop(0) if self.synthetic_restoration else None}
+        return enhanced_lq, enhanced_hq, extra
 
     def _reshaded(self, images):
         """``[N, H, W, C]`` images times random smooth fields (`shading_field`), clipped to [0, 1]."""
@@ -329,13 +348,26 @@ class SSPNet(*_backend_step_classes(), keras.Model):
         field = shading_field(draws, rows, cols, self.shading_consistency_strength, ops)
         return ops.clip(images * ops.cast(field[:, :, :, None], images.dtype), 0.0, 1.0)
 
-    @staticmethod
-    def _unpack(data):
-        """``(lq, hq)`` from a dataset element or from ``train_on_batch(lq, hq)``."""
-        lq, hq, _ = keras.utils.unpack_x_y_sample_weight(data)
+    def _unpack(self, data, training=True):
+        """``(lq, hq, synthetic)`` from a dataset element ``(lq, hq)`` or ``(lq, hq, (shaded,
+        clean))`` (`ssp_keras.data.pipeline.make_unpaired_dataset`) or from ``train_on_batch(lq, hq)``;
+        ``synthetic``, the ``(shaded, clean)`` scenes, is None when the paired synthetic term is off,
+        and is required in training when it is on."""
+        lq, hq, synthetic = keras.utils.unpack_x_y_sample_weight(data)
         if hq is None:
             raise ValueError("SSPNet trains on (lq, hq) pairs of unpaired batches; got a single tensor")
-        return ops.cast(lq, "float32"), ops.cast(hq, "float32")
+        if synthetic is not None and not (isinstance(synthetic, (tuple, list)) and len(synthetic) == 2):
+            raise ValueError("SSPNet's third input element must be a (shaded, clean) pair of synthetic scene "
+                             "batches (make_unpaired_dataset(..., synthetic_scenes=True)); sample weights "
+                             "are not supported")
+        if not self.synthetic_restoration:
+            synthetic = None
+        elif synthetic is None and training:
+            raise ValueError("SSPNet with synthetic_restoration > 0 trains on (lq, hq, (shaded, clean)) elements: "
+                             "make the dataset with make_unpaired_dataset(..., synthetic_scenes=True)")
+        else:
+            synthetic = tuple(ops.cast(images, "float32") for images in synthetic) if synthetic is not None else None
+        return ops.cast(lq, "float32"), ops.cast(hq, "float32"), synthetic
 
     def _generator_input(self, lq):
         """G's LQ input in training: x~, the restoration degradation of x (and the denoising noise),

@@ -20,12 +20,13 @@ class TensorFlowTrainStep:
     """``train_step(data)`` and ``test_step(data)`` of `SSPNet` on TensorFlow (a mixin of `SSPNet`)."""
 
     def train_step(self, data):
-        lq, hq = self._unpack(data)
+        lq, hq, synthetic = self._unpack(data)
         target = self.restoration_target(lq)  # the teacher's T(x), outside G's tape: a constant
         with tf.GradientTape() as generator_tape:
-            # 1. G enhances x~ and y (and (s x)~, for the shading-consistency term) in one pass.
-            enhanced = self.generator(self._generator_batch(lq, hq), training=True)
-            enhanced_lq, enhanced_hq, enhanced_reshaded = self._split_enhanced(enhanced)
+            # 1. G enhances x~ and y (and (s x)~ and s~, for the shading-consistency and paired
+            #    synthetic terms) in one pass.
+            enhanced = self.generator(self._generator_batch(lq, hq, synthetic), training=True)
+            enhanced_lq, enhanced_hq, extra = self._split_enhanced(enhanced)
             # 2. D is updated while G's tape is open. Why inside: the tape must hold G's pass above
             #    and the G loss below, and that loss must use the updated D (SPEC section 3); closing
             #    the tape here would mean running G a second time for L_G. Why stop_recording: D's
@@ -36,8 +37,8 @@ class TensorFlowTrainStep:
             with generator_tape.stop_recording():
                 d_per_sample = self._discriminator_update(hq, enhanced_lq, enhanced_hq)
             # 3. L_G with the updated D.
-            g_terms = self.generator_losses(lq, hq, enhanced_lq, enhanced_hq, training=True,
-                                            enhanced_reshaded=enhanced_reshaded, restoration_target=target)
+            g_terms = self.generator_losses(lq, hq, enhanced_lq, enhanced_hq, training=True, **extra,
+                                            restoration_target=target, synthetic_clean=None if synthetic is None else synthetic[1])
             g_loss = tf.nn.compute_average_loss(g_terms["g_loss"])
             scaled = self.generator_optimizer.scale_loss(g_loss)
         variables = self.generator.trainable_variables
@@ -57,7 +58,7 @@ class TensorFlowTrainStep:
         return per_sample
 
     def test_step(self, data):
-        lq, hq = self._unpack(data)
+        lq, hq, _ = self._unpack(data, training=False)  # the synthetic term is a training signal only
         enhanced_lq, enhanced_hq = self._enhance_both(lq, hq, training=False)
         d_per_sample = self.discriminator_losses(hq, enhanced_lq, enhanced_hq, training=False)
         g_terms = self.generator_losses(lq, hq, enhanced_lq, enhanced_hq, training=False,
@@ -69,3 +70,4 @@ class TensorFlowTrainStep:
         for name, per_sample in g_terms.items():
             self.trackers[name].update_state(per_sample)
         return {name: tracker.result() for name, tracker in self.trackers.items()}
+

@@ -249,6 +249,7 @@ def _fit(model, config: SSPNetConfig, run: _Run, data: _TrainingData, initial_ep
         data.lq_files, data.hq_files, config.data, batch_size=run.global_batch,
         # A resumed run draws new crops rather than replaying the first epochs' ones.
         seed=config.train.seed + initial_epoch, shard=worker_shard(run.strategy),
+        synthetic_scenes=config.loss.synthetic_restoration > 0,
     )
     # On JAX the distribution must be current while fit runs too (it shards each batch).
     with run.strategy.scope() if keras.backend.backend() == "jax" else contextlib.nullcontext():
