@@ -48,7 +48,8 @@ NOISE = dict(denoising_noise=0.1, degradation=dict(blur_probability=0.0, contras
 #: log-loss criterion, the degradation model (with the restoration-consistency term, which compares
 #: G(x~) with a fixed teacher's T(x), `_teacher`) and the shading-consistency term. The shading term's fields
 #: are random draws, so its training step runs at strength 0 (fields of 1: G's three-part batch and
-#: the step's plumbing compared, the term 0); its value is compared on `SHADED` inputs.
+#: the step's plumbing compared, the term 0); its value is compared on `SHADED` inputs. The paired
+#: synthetic term trains on the ``(shaded, clean)`` scenes of the inputs (random images here).
 CASES = {
     "instance": {
         "gan": dict(variant="gan"),
@@ -58,6 +59,7 @@ CASES = {
         "bce": dict(variant="gan+sp", adversarial="bce"),
         "gan+sp+degradation": dict(variant="gan+sp", degradation=FIXED_DEGRADATION, restoration_consistency=2.0),
         "gan+sp+shading": dict(variant="gan+sp", shading_consistency=2.0, shading_consistency_strength=0.0),
+        "gan+sp+synthetic": dict(variant="gan+sp", degradation=FIXED_DEGRADATION, synthetic_restoration=3.0),
     },
     "batch": {"gan+sp": dict(variant="gan+sp")},
 }
@@ -109,6 +111,8 @@ def initial_inputs() -> dict:
 
     rng = np.random.default_rng(0)
     inputs = {"lq": rng.random(BATCH_SHAPE, np.float32), "hq": rng.random(BATCH_SHAPE, np.float32)}
+    clean = np.random.default_rng(2).random(BATCH_SHAPE, np.float32)
+    inputs.update(synthetic_clean=clean, synthetic_shaded=clean * SHADED)
     for arch in ARCHITECTURES:
         networks = _networks(arch)
         randomised(networks["generator"], seed=1, scale=0.2)
@@ -176,13 +180,17 @@ def compute(inputs) -> dict:
                 extra["enhanced_reshaded"] = _numpy(generator(lq * SHADED, training=False))
             if model.teacher is not None:
                 extra["restoration_target"] = _numpy(model.restoration_target(lq))
+            synthetic = (inputs["synthetic_shaded"], inputs["synthetic_clean"]) if model.synthetic_restoration else None
+            if synthetic is not None:
+                extra.update(enhanced_synthetic=_numpy(generator(synthetic[0], training=False)),
+                             synthetic_clean=synthetic[1])
             terms = model.generator_loss_terms(lq, hq, *np.split(enhanced, 2), fake_lq, fake_hq, **extra)
             terms["d_loss"] = model.discriminator_loss(real, fake_lq, fake_hq)
             for term, value in terms.items():
                 results[f"{prefix}/terms/{term}"] = _numpy(value)
 
             model.compile(gradient_recorder("g"), gradient_recorder("d"))
-            logs = model.train_on_batch(lq, hq, return_dict=True)
+            logs = model.train_on_batch(lq, hq, sample_weight=synthetic, return_dict=True)  # the third element
             for term, value in logs.items():
                 results[f"{prefix}/logs/{term}"] = np.asarray(value)
             for net, optimizer in (("generator", model.generator_optimizer), ("discriminator", model.discriminator_optimizer)):

@@ -270,3 +270,26 @@ def test_random_noise_levels_follow_the_signal_and_the_strength():
     # Poisson-like: a quarter of the signal has half the noise (same draws, same seed).
     np.testing.assert_allclose((dark - 0.125).std(axis=(1, 2, 3)), levels * 0.5, rtol=0.02, atol=1e-4)
     assert np.all(random_noise(tf.zeros([2, 8, 8, 1]), 0.04, seed).numpy() == 0.0)
+
+
+def test_synthetic_scenes_are_a_third_stream_of_shaded_and_clean_pairs(folders):
+    """``synthetic_scenes``: elements ``(lq, hq, (shaded, clean))``; clean synthetic crops rendered
+    on the fly, shaded as the LQ crops are (a smooth field of maximum 1), the same for the same
+    seed and other scenes for another; off, elements stay ``(lq, hq)``."""
+    config = DataConfig(image_size=CROP, lq_shading=0.8)
+    make = lambda seed: make_unpaired_dataset(folders["lq"], folders["hq"], config, 2, seed=seed,  # noqa: E731
+                                              synthetic_scenes=True)
+    assert len(make_unpaired_dataset(folders["lq"], folders["hq"], config, 2, seed=0).element_spec) == 2
+    elements = list(itertools.islice(make(4), 3))
+    for lq, _, (shaded, clean) in elements:
+        for batch in (shaded, clean):
+            assert batch.dtype == tf.float32 and batch.shape == lq.shape
+        shaded, clean = shaded.numpy(), clean.numpy()
+        assert 0.0 <= clean.min() and clean.max() <= 1.0 and clean.std() > 0.05  # a scene, not a blank
+        assert np.all(shaded <= clean + 1e-6) and np.abs(shaded - clean).mean() > 0.005  # darkened, never brightened
+    assert not np.array_equal(elements[0][2][1], elements[1][2][1])  # new scenes every batch
+    again, other = next(iter(make(4)))[2][1].numpy(), next(iter(make(5)))[2][1].numpy()
+    np.testing.assert_array_equal(again, elements[0][2][1])
+    assert not np.array_equal(other, again)
+    unshaded = next(iter(make_unpaired_dataset(folders["lq"], folders["hq"], PLAIN, 2, seed=4, synthetic_scenes=True)))
+    np.testing.assert_array_equal(unshaded[2][0], unshaded[2][1])  # data.lq_shading 0: s~ comes from the model alone

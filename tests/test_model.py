@@ -319,6 +319,106 @@ def test_restoration_consistency_teaches_g_to_answer_a_noised_scene_as_the_teach
     assert after[10.0] < 0.75 * after[0.0] and after[10.0] < 0.75 * before
 
 
+def _synthetic_pair(batch=2, size=64, seed=0):
+    """``(shaded, clean)`` synthetic scenes, as the input pipeline's third stream gives them."""
+    from ssp_keras.data.synthetic import illumination_field, render_training_crop
+
+    clean = np.stack([render_training_crop(np.random.default_rng([seed, i]), size) for i in range(batch)])
+    field = illumination_field(seed, size, 0.6)[None, :, :, None]
+    return (clean * field).astype("float32"), clean
+
+
+def test_synthetic_restoration_is_validated_serialised_and_needs_its_scenes():
+    with pytest.raises(ValueError, match="synthetic_restoration.*needs the restoration degradation"):
+        tiny_config(**{"loss.synthetic_restoration": 1.0})  # s~ would be s
+    with pytest.raises(ValueError, match="synthetic_restoration"):
+        tiny_config(**{"loss.synthetic_restoration": -1.0}, **NOISY)
+    model, _ = _model(**{"loss.synthetic_restoration": 3.0}, **NOISY)
+    assert model.__class__.from_config(model.get_config()).synthetic_restoration == 3.0
+    lq, hq = _batch()
+    with pytest.raises(ValueError, match=r"synthetic_restoration > 0 trains on \(lq, hq, \(shaded, clean\)\)"):
+        model.train_on_batch(lq, hq)
+    with pytest.raises(ValueError, match="sample weights are not supported"):
+        model.train_on_batch(lq, hq, sample_weight=np.ones(2, "float32"))
+    assert np.isfinite(model.test_on_batch(lq, hq, return_dict=True)["g_loss"])  # validation needs no scenes
+    # off, the scenes are ignored: G's batch stays [x~, y] and the term reads 0
+    off, _ = _model(**NOISY)
+    logs = off.train_on_batch(lq, hq, sample_weight=_synthetic_pair(), return_dict=True)
+    assert float(logs["synthetic_loss"]) == 0.0
+
+
+def test_synthetic_restoration_compares_g_on_the_degraded_shaded_scene_with_the_clean_one(monkeypatch):
+    """G's batch gains s~ (the shaded scene, degraded like x); the term is mean |G(s~) - s|."""
+    model, _ = _model(**{"loss.synthetic_restoration": 3.0, "degradation.blur_probability": 1.0}, **NOISY)
+    lq, hq = _batch()
+    shaded, clean = _synthetic_pair()
+    seen = {}
+    generator_losses = model.generator_losses
+
+    def losses_spy(*images, **extra):
+        seen.update({name: keras.ops.convert_to_numpy(value) for name, value in extra.items() if value is not None})
+        return generator_losses(*images, **extra)
+
+    monkeypatch.setattr(model, "generator_losses", losses_spy)
+    batch = keras.ops.convert_to_numpy(model._generator_batch(lq, hq, (shaded, clean)))
+    assert batch.shape[0] == 6
+    np.testing.assert_array_equal(batch[2:4], hq)
+    degraded = batch[4:]
+    assert 0.002 < np.abs(degraded - shaded).mean() < 0.2  # blurred and noised, like x~
+    logs = model.train_step((lq, hq, (shaded, clean)))
+    np.testing.assert_array_equal(seen["synthetic_clean"], clean)
+    expected = np.abs(seen["enhanced_synthetic"] - clean).mean()
+    np.testing.assert_allclose(float(logs["synthetic_loss"]), expected, rtol=1e-5)
+    shading = float(np.abs(shaded - clean).mean())
+    assert float(logs["synthetic_loss"]) > 0.5 * shading  # G, nearly the identity, keeps the shading
+
+
+def test_synthetic_restoration_loss_values_and_its_target_gets_no_gradient():
+    from ssp_keras.losses import synthetic_restoration_loss
+
+    clean = np.full((2, 8, 8, 1), 0.5, np.float32)
+    output = clean.copy()
+    output[0, :4] += 0.1  # half of sample 0 off by 0.1
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(synthetic_restoration_loss(clean, output)), [0.05, 0.0],
+                               atol=1e-6)
+    clean_variable, output_variable = tf.Variable(clean), tf.Variable(output)
+    with tf.GradientTape(persistent=True) as tape:
+        loss = tf.reduce_sum(synthetic_restoration_loss(clean_variable, output_variable))
+    assert tape.gradient(loss, clean_variable) is None
+    assert np.abs(tape.gradient(loss, output_variable).numpy()).max() > 0.0
+
+
+def test_synthetic_restoration_teaches_g_to_remove_noise_it_cannot_learn_from_real_frames():
+    """The same steps with and without the term, from the same weights (a generator with the
+    full-resolution skip; degradation: shot noise only, so G(s~) = s asks for denoising alone).
+    Without the term nothing shows G a cleaner version of a noisy input and the GAN terms even add
+    some; with it the noise G keeps, mean |G(s + n) - s| / mean |n| on unseen scenes, falls
+    (measured: 1.000 before; after 160 steps 1.338 without, 0.854 with; the tiny G plateaus there,
+    0.871 at weight 50)."""
+    noise = {"degradation.noise_probability": 1.0, "degradation.shot_noise": (0.06, 0.06),
+             "degradation.read_noise": (0.0, 0.0)}
+    scenes = [generate_pair(seed, size=64)[1] for seed in range(12)]
+    lq, hq, clean = np.stack(scenes[:4]), np.stack(scenes[4:8]), np.stack(scenes[8:12])
+    rng = np.random.default_rng(5)
+    unseen = np.stack([_synthetic_pair(1, seed=20 + i)[1][0] for i in range(4)])
+    noised = np.clip(unseen + rng.normal(0.0, 0.06, unseen.shape) * np.sqrt(2 * unseen), 0, 1).astype("float32")
+
+    def kept(model):
+        output = keras.ops.convert_to_numpy(model.generator(noised, training=False))
+        return float(np.abs(output - unseen).mean() / np.abs(noised - unseen).mean())
+
+    after = {}
+    for weight in (0.0, 20.0):
+        model, _ = _model(**{"loss.synthetic_restoration": weight, "train.batch_size": 4, "train.lr_warmup_steps": 0,
+                             "train.lr_peak": 2e-3, "generator.full_resolution_skip": True}, **noise)
+        before = kept(model)
+        for _ in range(160):
+            model.train_on_batch(lq, hq, sample_weight=(clean, clean))
+        after[weight] = kept(model)
+    print(f"noise kept: before {before:.3f}, after 160 steps without the term {after[0.0]:.3f}, with {after[20.0]:.3f}")
+    assert after[20.0] < 0.95 * before and after[20.0] < 0.75 * after[0.0]
+
+
 def test_nan_input_stops_training_naming_the_loss():
     model, _ = _model()
     lq, hq = _batch(batch=4)

@@ -143,3 +143,13 @@ def test_bundled_synthetic_set_regenerates_identically(tmp_path):
         assert names == sorted(path.name for path in (fresh / sub).iterdir())
         for name in names:
             assert (bundled / sub / name).read_bytes() == (fresh / sub / name).read_bytes(), f"{sub}/{name}"
+
+
+def test_training_crops_are_seeded_squares_of_scenes():
+    from ssp_keras.data.synthetic import render_training_crop
+
+    crops = [render_training_crop(np.random.default_rng(seed), 64, channels) for seed, channels in ((0, 1), (0, 1), (1, 3))]
+    assert crops[0].shape == (64, 64, 1) and crops[2].shape == (64, 64, 3) and crops[0].dtype == np.float32
+    np.testing.assert_array_equal(crops[0], crops[1])
+    assert 0.0 <= crops[2].min() and crops[2].max() <= 1.0 and crops[0].std() > 0.05
+    assert not np.array_equal(render_training_crop(np.random.default_rng(2), 64), crops[0])

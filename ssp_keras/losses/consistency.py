@@ -76,6 +76,11 @@ def restoration_consistency_loss(target, enhanced_degraded, block: int = RESTORA
     """
     target = ops.stop_gradient(ops.cast(target, "float32"))
     output = ops.cast(enhanced_degraded, "float32")
-    level = ops.average_pool(target, block, strides=block, padding="valid")
-    level = ops.repeat(ops.repeat(level, block, axis=1), block, axis=2)
-    return ops.mean(ops.abs(output - target) / (level + RESTORATION_LEVEL_EPSILON), axis=[1, 2, 3])
+    return ops.mean(ops.abs(output - target) / (tile_level(target, block) + RESTORATION_LEVEL_EPSILON), axis=[1, 2, 3])
+
+
+def tile_level(images, block: int = RESTORATION_BLOCK):
+    """The mean of each ``block`` x ``block`` tile of ``[N, H, W, C]`` images, repeated over the
+    tile (same shape; H and W multiples of ``block``)."""
+    level = ops.average_pool(images, block, strides=block, padding="valid")
+    return ops.repeat(ops.repeat(level, block, axis=1), block, axis=2)
