@@ -348,7 +348,8 @@ def test_synthetic_restoration_is_validated_serialised_and_needs_its_scenes():
 
 
 def test_synthetic_restoration_compares_g_on_the_degraded_shaded_scene_with_the_clean_one(monkeypatch):
-    """G's batch gains s~ (the shaded scene, degraded like x); the term is mean |G(s~) - s|."""
+    """G's batch gains s~ (the shaded scene, degraded like x); the term compares G(s~), brought to
+    s's 16-pixel tile levels, with s, relative to those levels."""
     model, _ = _model(**{"loss.synthetic_restoration": 3.0, "degradation.blur_probability": 1.0}, **NOISY)
     lq, hq = _batch()
     shaded, clean = _synthetic_pair()
@@ -367,34 +368,48 @@ def test_synthetic_restoration_compares_g_on_the_degraded_shaded_scene_with_the_
     assert 0.002 < np.abs(degraded - shaded).mean() < 0.2  # blurred and noised, like x~
     logs = model.train_step((lq, hq, (shaded, clean)))
     np.testing.assert_array_equal(seen["synthetic_clean"], clean)
-    expected = np.abs(seen["enhanced_synthetic"] - clean).mean()
-    np.testing.assert_allclose(float(logs["synthetic_loss"]), expected, rtol=1e-5)
-    shading = float(np.abs(shaded - clean).mean())
-    assert float(logs["synthetic_loss"]) > 0.5 * shading  # G, nearly the identity, keeps the shading
+    def tiles(images):  # 16-pixel tile means, repeated over each tile
+        n, h, w, c = images.shape
+        means = images.reshape(n, h // 16, 16, w // 16, 16, c).mean(axis=(2, 4), keepdims=True)
+        return np.broadcast_to(means, (n, h // 16, 16, w // 16, 16, c)).reshape(images.shape)
+
+    output = seen["enhanced_synthetic"]
+    matched = output * (tiles(clean) + 1e-3) / (tiles(output) + 1e-3)
+    expected = (np.abs(matched - clean) / (tiles(clean) + 0.01)).mean()
+    np.testing.assert_allclose(float(logs["synthetic_loss"]), expected, rtol=1e-4)
+    assert float(logs["synthetic_loss"]) > 0.02  # blurred and noised: G, nearly the identity, leaves that
 
 
 def test_synthetic_restoration_loss_values_and_its_target_gets_no_gradient():
+    """The pattern is compared, not the level: an output that is the scene times a factor per
+    16-pixel tile costs nothing; the error left after matching is relative to the scene's tile
+    level plus 0.01."""
     from ssp_keras.losses import synthetic_restoration_loss
 
-    clean = np.full((2, 8, 8, 1), 0.5, np.float32)
-    output = clean.copy()
-    output[0, :4] += 0.1  # half of sample 0 off by 0.1
-    np.testing.assert_allclose(keras.ops.convert_to_numpy(synthetic_restoration_loss(clean, output)), [0.05, 0.0],
-                               atol=1e-6)
-    clean_variable, output_variable = tf.Variable(clean), tf.Variable(output)
+    value = lambda *images: keras.ops.convert_to_numpy(synthetic_restoration_loss(*images))  # noqa: E731
+    clean = np.random.default_rng(0).uniform(0.2, 0.8, (2, 32, 32, 1)).astype("float32")
+    relit = clean * np.repeat(np.repeat(np.array([[1.5, 0.7], [0.9, 1.2]], np.float32), 16, 0), 16, 1)[None, :, :, None]
+    np.testing.assert_allclose(value(clean, relit), 0.0, atol=1e-3)  # up to the 0.001 added to levels
+    flat = np.full((1, 32, 32, 1), 0.09, np.float32)
+    speckled = flat.copy()
+    speckled[:, ::2] += 0.02  # half the rows of every tile off by 0.02: tile level 0.1
+    # matched to the scene's level, 0.09 (+0.001) for 0.1 (+0.001), every row is 0.01 * 0.091 / 0.101 off
+    np.testing.assert_allclose(value(flat, speckled), [0.01 * (0.091 / 0.101) / (0.09 + 0.01)], rtol=1e-4)
+    clean_variable, output_variable = tf.Variable(clean), tf.Variable(clean + speckled - flat)
     with tf.GradientTape(persistent=True) as tape:
         loss = tf.reduce_sum(synthetic_restoration_loss(clean_variable, output_variable))
     assert tape.gradient(loss, clean_variable) is None
     assert np.abs(tape.gradient(loss, output_variable).numpy()).max() > 0.0
 
 
-def test_synthetic_restoration_teaches_g_to_remove_noise_it_cannot_learn_from_real_frames():
-    """The same steps with and without the term, from the same weights (a generator with the
-    full-resolution skip; degradation: shot noise only, so G(s~) = s asks for denoising alone).
-    Without the term nothing shows G a cleaner version of a noisy input and the GAN terms even add
-    some; with it the noise G keeps, mean |G(s + n) - s| / mean |n| on unseen scenes, falls
-    (measured: 1.000 before; after 160 steps 1.338 without, 0.854 with; the tiny G plateaus there,
-    0.871 at weight 50)."""
+def test_synthetic_restoration_teaches_g_to_remove_noise_on_scenes_it_never_saw():
+    """The same 160 steps with and without the term, from the same weights (a generator with the
+    full-resolution skip; degradation: shot noise only, so G(s~) = s asks for denoising alone),
+    judged by the term's own measure on four unseen noised scenes (pattern error, level-matched).
+    Measured: the noised scenes themselves 0.141, G before 0.141; after 160 steps 0.144 without
+    the term (nothing shows G a cleaner version of a noisy input), 0.119 with it."""
+    from ssp_keras.losses import synthetic_restoration_loss
+
     noise = {"degradation.noise_probability": 1.0, "degradation.shot_noise": (0.06, 0.06),
              "degradation.read_noise": (0.0, 0.0)}
     scenes = [generate_pair(seed, size=64)[1] for seed in range(12)]
@@ -403,20 +418,20 @@ def test_synthetic_restoration_teaches_g_to_remove_noise_it_cannot_learn_from_re
     unseen = np.stack([_synthetic_pair(1, seed=20 + i)[1][0] for i in range(4)])
     noised = np.clip(unseen + rng.normal(0.0, 0.06, unseen.shape) * np.sqrt(2 * unseen), 0, 1).astype("float32")
 
-    def kept(model):
-        output = keras.ops.convert_to_numpy(model.generator(noised, training=False))
-        return float(np.abs(output - unseen).mean() / np.abs(noised - unseen).mean())
+    def error(images):
+        return float(np.mean(keras.ops.convert_to_numpy(synthetic_restoration_loss(unseen, images))))
 
     after = {}
     for weight in (0.0, 20.0):
         model, _ = _model(**{"loss.synthetic_restoration": weight, "train.batch_size": 4, "train.lr_warmup_steps": 0,
                              "train.lr_peak": 2e-3, "generator.full_resolution_skip": True}, **noise)
-        before = kept(model)
+        before = error(model.generator(noised, training=False))
         for _ in range(160):
-            model.train_on_batch(lq, hq, sample_weight=(clean, clean))
-        after[weight] = kept(model)
-    print(f"noise kept: before {before:.3f}, after 160 steps without the term {after[0.0]:.3f}, with {after[20.0]:.3f}")
-    assert after[20.0] < 0.95 * before and after[20.0] < 0.75 * after[0.0]
+            model.train_on_batch(lq, hq, sample_weight=(clean, clean))  # the third element: (shaded, clean)
+        after[weight] = error(model.generator(noised, training=False))
+    print(f"pattern error on unseen noised scenes: input {error(noised):.4f}, G before {before:.4f}, after 160 steps "
+          f"without the term {after[0.0]:.4f}, with {after[20.0]:.4f}")
+    assert after[20.0] < 0.9 * min(after[0.0], before, error(noised))
 
 
 def test_nan_input_stops_training_naming_the_loss():

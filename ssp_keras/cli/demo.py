@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import dataclasses
 import os
 import time
 
@@ -74,7 +75,9 @@ def _compatible_pretrained(config) -> bool:
     except ValueError:
         return False
     lite = preset("lite")
-    return config.generator == lite.generator and config.data.channels == lite.data.channels
+    # full_resolution_skip is the bundled model's own (the demo takes it from its config.json)
+    same = dataclasses.replace(config.generator, full_resolution_skip=lite.generator.full_resolution_skip)
+    return same == lite.generator and config.data.channels == lite.data.channels
 
 
 def run(args: argparse.Namespace) -> int:
@@ -123,7 +126,7 @@ def _demo(args: argparse.Namespace, config) -> int:
     if root == _bundled_root() and not args.from_scratch and args.init_from is None and _compatible_pretrained(config):
         initial = "ccmid-lite"
         if not args.config:  # fine-tune it on what it was trained for: the same degradation of G's
-            # input and the same consistency terms, the restoration term's teacher being the
+            # input and the same consistency and paired terms, the restoration term's teacher being the
             # bundled model itself (its own teacher's path is of the machine that trained it)
             from ssp_keras.pretrained import pretrained_config
 
@@ -132,8 +135,10 @@ def _demo(args: argparse.Namespace, config) -> int:
                 config = config.replace(degradation=trained.to_dict()["degradation"], **{
                     f"loss.{name}": getattr(trained.loss, name)
                     for name in ("shading_consistency", "shading_consistency_strength",
-                                 "restoration_consistency")},
-                    **{"loss.restoration_teacher": initial if trained.loss.restoration_consistency else None})
+                                 "restoration_consistency", "synthetic_restoration")},
+                    **{"loss.restoration_teacher": initial if trained.loss.restoration_consistency else None,
+                       # the architecture too: a saved full-resolution skip cannot be removed
+                       "generator.full_resolution_skip": trained.generator.full_resolution_skip})
     elif args.init_from:
         initial = args.init_from
     what = f"fine-tuning {initial}" if initial else f"training the {config.preset} preset from scratch"
