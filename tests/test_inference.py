@@ -297,6 +297,7 @@ def test_the_bundled_model_ships_the_settings_it_was_trained_with(tmp_path, monk
     config = pretrained_config("ccmid-lite")
     model = load_generator("ccmid-lite")
     assert list(model.decoder_widths) == list(config.generator.decoder_widths)
+    assert model.full_resolution_skip == config.generator.full_resolution_skip  # the demo builds G from it
     assert config.degradation.blur_probability > 0 and config.degradation.noise_probability > 0
     (tmp_path / "ccmid-lite").mkdir()
     shutil.copy(pretrained_path("ccmid-lite"), tmp_path / "ccmid-lite" / "generator.keras")
