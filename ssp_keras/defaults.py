@@ -344,7 +344,9 @@ class LossConfig(Section):
     synthetic_restoration: weight of an optional paired term on synthetic scenes (0 = off, the
       paper; `ssp_keras.losses.restoration`): the input pipeline renders clean scenes s
       (`ssp_keras.data.synthetic`) and shades them as it shades LQ crops; G sees them degraded
-      like x, s~, and is asked for s itself, mean |G(s~) - s|. The unpaired terms never show G
+      like x, s~, and is asked for s itself, pattern for pattern (G(s~) brought to s's 16-px tile
+      levels, errors relative to them: the adversarial term sets the brightness of G's outputs,
+      which synthetic scenes do not share). The unpaired terms never show G
       a cleaner version of its input (a real frame's own grain is in x and in T(x)), so without
       this G passes added noise through. Needs the restoration degradation or ``denoising_noise``.
       It costs one more G pass over a batch of B synthetic scenes (rendered on the CPU, ~5 ms each

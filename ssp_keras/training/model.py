@@ -362,11 +362,11 @@ class SSPNet(*_backend_step_classes(), keras.Model):
                              "are not supported")
         if not self.synthetic_restoration:
             synthetic = None
-        elif synthetic is None and training:
+        elif synthetic is not None:
+            synthetic = tuple(ops.cast(images, "float32") for images in synthetic)
+        elif training:
             raise ValueError("SSPNet with synthetic_restoration > 0 trains on (lq, hq, (shaded, clean)) elements: "
                              "make the dataset with make_unpaired_dataset(..., synthetic_scenes=True)")
-        else:
-            synthetic = tuple(ops.cast(images, "float32") for images in synthetic) if synthetic is not None else None
         return ops.cast(lq, "float32"), ops.cast(hq, "float32"), synthetic
 
     def _generator_input(self, lq):
