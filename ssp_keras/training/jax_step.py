@@ -103,12 +103,12 @@ class JaxTrainStep:
         # 3. G update: L_G with the updated D, differentiated with respect to G's outputs, then
         #    carried through G by the pullback of step 1.
         def generator_objective(enhanced, d_state, own_state):
-            enhanced_lq, enhanced_hq, extra = self._split_enhanced(enhanced)
+            enhanced_lq, enhanced_hq, extra = self._split_enhanced(enhanced, synthetic)
             logits, d_state = d.stateless_call(
                 d_trainable, d_state, ops.concatenate([enhanced_lq, enhanced_hq], axis=0), training=True)
             terms, own_state = _stateless(own, own_state, lambda: self.generator_loss_terms(
                 lq, hq, enhanced_lq, enhanced_hq, *ops.split(logits, 2, axis=0), **extra,
-                restoration_target=restoration_target, synthetic_clean=None if synthetic is None else synthetic[1]))
+                restoration_target=restoration_target))
             g_loss = _scaled(self.generator_optimizer, g_optimizer_values, ops.mean(terms["g_loss"]))
             return g_loss, (terms, d_state, own_state)
 

@@ -13,8 +13,8 @@ criterion. One training step:
    x's level; s a random smooth field of maximum 1, (s x)~ s x degraded with draws of its own)
    and an optional restoration-consistency term (G(x~) with T(x), a frozen teacher's output on
    the crop before degradation, relative to T(x)'s local level), and an optional paired term on
-   synthetic scenes: |G(s~) - s|, s a clean synthetic scene from the input pipeline, s~ it shaded
-   there and degraded here like x.
+   synthetic scenes: G(s~) with s, pattern for pattern (`ssp_keras.losses.restoration`), s a clean
+   synthetic scene from the input pipeline, s~ it shaded there and degraded here like x.
 
 With a restoration degradation model (``degradation``, off in the paper; issue #21), G's LQ input
 in training is x~, x blurred, reduced in contrast and noised at random
@@ -330,14 +330,15 @@ class SSPNet(*_backend_step_classes(), keras.Model):
             parts.append(self._generator_input(synthetic[0]))
         return ops.concatenate(parts, axis=0)
 
-    def _split_enhanced(self, enhanced):
-        """``(G(x~), G(y), extra)`` from G's output on `_generator_batch`; ``extra`` holds
-        `generator_loss_terms`' ``enhanced_reshaded`` (G((s x)~)) and ``enhanced_synthetic`` (G(s~)),
-        None when their terms are off."""
+    def _split_enhanced(self, enhanced, synthetic=None):
+        """``(G(x~), G(y), extra)`` from G's output on `_generator_batch` (and its ``synthetic``
+        scenes); ``extra`` holds `generator_loss_terms`' ``enhanced_reshaded`` (G((s x)~)),
+        ``enhanced_synthetic`` (G(s~)) and ``synthetic_clean`` (s), None when their terms are off."""
         parts = ops.split(enhanced, 2 + bool(self.shading_consistency) + bool(self.synthetic_restoration), axis=0)
         enhanced_lq, enhanced_hq, rest = parts[0], parts[1], list(parts[2:])
         extra = {"enhanced_reshaded": rest.pop(0) if self.shading_consistency else None,
-                 "enhanced_synthetic": rest.pop(0) if self.synthetic_restoration else None}
+                 "enhanced_synthetic": rest.pop(0) if self.synthetic_restoration else None,
+                 "synthetic_clean": synthetic[1] if self.synthetic_restoration else None}
         return enhanced_lq, enhanced_hq, extra
 
     def _reshaded(self, images):

@@ -26,7 +26,7 @@ class TensorFlowTrainStep:
             # 1. G enhances x~ and y (and (s x)~ and s~, for the shading-consistency and paired
             #    synthetic terms) in one pass.
             enhanced = self.generator(self._generator_batch(lq, hq, synthetic), training=True)
-            enhanced_lq, enhanced_hq, extra = self._split_enhanced(enhanced)
+            enhanced_lq, enhanced_hq, extra = self._split_enhanced(enhanced, synthetic)
             # 2. D is updated while G's tape is open. Why inside: the tape must hold G's pass above
             #    and the G loss below, and that loss must use the updated D (SPEC section 3); closing
             #    the tape here would mean running G a second time for L_G. Why stop_recording: D's
@@ -38,7 +38,7 @@ class TensorFlowTrainStep:
                 d_per_sample = self._discriminator_update(hq, enhanced_lq, enhanced_hq)
             # 3. L_G with the updated D.
             g_terms = self.generator_losses(lq, hq, enhanced_lq, enhanced_hq, training=True, **extra,
-                                            restoration_target=target, synthetic_clean=None if synthetic is None else synthetic[1])
+                                            restoration_target=target)
             g_loss = tf.nn.compute_average_loss(g_terms["g_loss"])
             scaled = self.generator_optimizer.scale_loss(g_loss)
         variables = self.generator.trainable_variables
@@ -70,4 +70,3 @@ class TensorFlowTrainStep:
         for name, per_sample in g_terms.items():
             self.trackers[name].update_state(per_sample)
         return {name: tracker.result() for name, tracker in self.trackers.items()}
-
