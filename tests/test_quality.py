@@ -311,7 +311,15 @@ def test_restoration_checks_compare_with_the_degraded_input_and_the_best_baselin
     assert checks["restored detail PSNR vs baselines"]["passed"] and checks["restored detail PSNR vs baselines"]["threshold"] == 26.0
     assert checks["restored SSIM vs degraded"]["passed"] and not checks["restored SSIM vs baselines"]["passed"]
     assert checks["Dice lost to the degradation given back"]["passed"]
+    assert math.isnan(checks["Dice lost to the degradation given back"]["standard_error"])  # one scene
     assert len(quality.restoration_checks({}, {}, "model", ["nlm"])) == 0
+
+
+def test_standard_error_of_a_summarised_mean():
+    # Shares 0.2, 0.4, 0.6, 0.8: sample std sqrt(1/15) = 0.2582, over sqrt(4) = 0.1291.
+    summary = quality.summarize([0.2, 0.4, 0.6, 0.8])
+    assert quality.standard_error(summary) == pytest.approx(np.sqrt(1 / 15) / 2)
+    assert math.isnan(quality.standard_error(quality.summarize([0.5])))
 
 
 def test_background_grain_is_the_relative_grain_away_from_the_fibres():
@@ -333,3 +341,11 @@ def test_background_grain_is_the_relative_grain_away_from_the_fibres():
     assert background_grain(image, fibre) < 0.05 * background_grain(image, no_fibres)
     with pytest.raises(InputError, match="no background"):
         background_grain(image, np.ones((128, 128)))
+
+
+def test_the_dice_check_prints_its_standard_error(capsys):
+    summary = quality.summarize([0.2, 0.4, 0.6, 0.8])
+    checks = quality.restoration_checks({}, {"model": {"dice_given_back": summary}}, "model", [])
+    load_script().print_checks("model", checks)
+    out = capsys.readouterr().out
+    assert "- PASS  Dice lost to the degradation given back: 50.0% (target >= 50%), standard error 12.9 points" in out
