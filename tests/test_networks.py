@@ -226,19 +226,43 @@ def test_full_resolution_skip_feeds_the_image_to_the_last_decoder_stage_and_roun
                                atol=1e-6)
 
 
-def test_add_full_resolution_skip_keeps_the_output_and_refuses_other_architectures():
-    from ssp_keras.networks import add_full_resolution_skip
+def test_grow_generator_adds_a_full_resolution_skip_and_keeps_the_output():
+    from ssp_keras.networks import grow_generator
 
     source = randomised(SSPGenerator(channels=1, **TINY), seed=2)
     target = SSPGenerator(channels=1, full_resolution_skip=True, **TINY)
-    add_full_resolution_skip(source, target)
+    grow_generator(source, target)
     images = np.random.default_rng(1).random((2, 64, 96, 1)).astype("float32")
     np.testing.assert_array_equal(keras.ops.convert_to_numpy(target(images)), keras.ops.convert_to_numpy(source(images)))
-    with pytest.raises(ValueError, match="must lack the full-resolution skip"):
-        add_full_resolution_skip(target, source)
-    wider = SSPGenerator(channels=1, full_resolution_skip=True, **{**TINY, "decoder_widths": (8, 8, 4, 4, 8)})
-    with pytest.raises(ValueError, match="has shape"):
-        add_full_resolution_skip(source, wider)
+    with pytest.raises(ValueError, match="the full-resolution skip added or decoder stages widened"):
+        grow_generator(target, source)  # a skip cannot be taken away
+
+
+def test_grow_generator_widens_decoder_stages_and_keeps_the_output():
+    """Widening a middle stage (its new channels sit between the previous output and the skip
+    feature of the next stage's input) and the last one (new channels last), with the skip added."""
+    import tensorflow as tf
+
+    from ssp_keras.networks import grow_generator
+
+    source = randomised(SSPGenerator(channels=1, **TINY), seed=4)
+    target = SSPGenerator(channels=1, full_resolution_skip=True, **{**TINY, "decoder_widths": (8, 12, 4, 4, 16)})
+    grow_generator(source, target)
+    images = np.random.default_rng(5).random((2, 64, 64, 1)).astype("float32")
+    np.testing.assert_allclose(keras.ops.convert_to_numpy(target(images)), keras.ops.convert_to_numpy(source(images)),
+                               atol=1e-6)
+    # The new channels' outgoing weights start at 0 but get a gradient, so training can use them.
+    outgoing = target.get_layer("to_image").kernel
+    with tf.GradientTape() as tape:
+        loss = tf.reduce_mean(tf.abs(target(images) - 0.5))
+    gradient = tape.gradient(loss, outgoing).numpy()
+    assert np.all(outgoing.numpy()[:, :, 4:, :] == 0) and np.abs(gradient[:, :, 4:, :]).max() > 0
+    narrower = SSPGenerator(channels=1, **{**TINY, "decoder_widths": (8, 8, 4, 4, 2)})
+    with pytest.raises(ValueError, match="decoder stages widened"):
+        grow_generator(source, narrower)
+    deeper = SSPGenerator(channels=1, **{**TINY, "encoder_widths": (4, 4, 8, 16)})
+    with pytest.raises(ValueError, match="nothing else"):
+        grow_generator(source, deeper)
 
 
 def test_only_the_full_resolution_skip_lets_g_remove_pixel_noise():

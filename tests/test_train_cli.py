@@ -208,9 +208,10 @@ def test_fit_progress_is_one_line_per_epoch_when_the_output_is_not_a_terminal(mo
     assert _fit_verbosity(None) == 1
 
 
-def test_init_from_adds_a_full_resolution_skip_to_a_generator_without_one(dataset, tmp_path, capsys):
-    """Fine-tuning a generator saved without `generator.full_resolution_skip` in a run with it: the
-    weights are copied, the image's new kernel starts at 0, so G starts as the saved G."""
+def test_init_from_grows_a_narrower_generator(dataset, tmp_path, capsys):
+    """Fine-tuning a generator saved without `generator.full_resolution_skip` in a run with it, and
+    then with a wider last decoder stage: the weights are copied, new channels' outgoing weights
+    start at 0, so G starts as the saved G."""
     from ssp_keras.errors import InputError
     from ssp_keras.networks import build_generator
     from ssp_keras.training.trainer import _load_generator_weights
@@ -221,7 +222,7 @@ def test_init_from_adds_a_full_resolution_skip_to_a_generator_without_one(datase
     saved.save(tmp_path / "a" / "generator.keras")
     grown = build_generator(tiny_config(**SCHEDULE, **{"generator.full_resolution_skip": True}))
     _load_generator_weights(grown, str(tmp_path / "a"))
-    assert "with a full-resolution skip added" in capsys.readouterr().out
+    assert "grown to this configuration (full-resolution skip False -> True" in capsys.readouterr().out
     images = np.random.default_rng(0).random((1, 64, 64, 1)).astype("float32")
     np.testing.assert_allclose(np.asarray(grown(images)), np.asarray(saved(images)), atol=1e-6)
     back = build_generator(tiny_config(**SCHEDULE))  # a skip cannot be taken away
@@ -229,3 +230,8 @@ def test_init_from_adds_a_full_resolution_skip_to_a_generator_without_one(datase
     grown.save(tmp_path / "b" / "generator.keras")
     with pytest.raises(InputError, match="architecture differs"):
         _load_generator_weights(back, str(tmp_path / "b"))
+    wider = build_generator(tiny_config(**SCHEDULE, **{"generator.full_resolution_skip": True,
+                                                       "generator.decoder_widths": (8, 8, 4, 4, 12)}))
+    _load_generator_weights(wider, str(tmp_path / "b"))  # a wider last stage, as for a wider lite
+    assert "decoder widths [8, 8, 4, 4, 4] -> [8, 8, 4, 4, 12]" in capsys.readouterr().out
+    np.testing.assert_allclose(np.asarray(wider(images)), np.asarray(saved(images)), atol=1e-6)

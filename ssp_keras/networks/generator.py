@@ -43,7 +43,7 @@ from ssp_keras.networks.layers import (
     conv_norm_act,
 )
 
-__all__ = ["ENCODER_BLOCKS", "SSPGenerator", "add_full_resolution_skip", "build_generator", "load_encoder_weights"]
+__all__ = ["ENCODER_BLOCKS", "SSPGenerator", "build_generator", "grow_generator", "load_encoder_weights"]
 
 
 def _residual_block(x, width: int, strides: int, block: str, layer, name: str, dtype):
@@ -221,29 +221,58 @@ def build_generator(
     return generator
 
 
-def add_full_resolution_skip(source: SSPGenerator, target: SSPGenerator) -> None:
-    """Copies ``source``'s weights into ``target``, the same architecture with
-    ``full_resolution_skip`` on: the last decoder stage's first convolution takes the input image
-    as extra input channels, whose kernel weights start at 0, so ``target`` computes what
-    ``source`` computes until training moves them."""
-    if source.full_resolution_skip or not target.full_resolution_skip:
-        raise ValueError("add_full_resolution_skip: the source must lack the full-resolution skip and the target have it")
-    grown = 0
-    for old, new in zip(source.weights, target.weights, strict=True):
-        old_value = keras.ops.convert_to_numpy(old)
-        if tuple(old.shape) == tuple(new.shape):
-            new.assign(old_value)
+def grow_generator(source: SSPGenerator, target: SSPGenerator) -> None:
+    """Copies ``source``'s weights into ``target``, a grown copy of its architecture, so that
+    ``target`` computes what ``source`` computes until training moves it.
+
+    ``target`` may differ from ``source`` only by ``full_resolution_skip`` turned on and by decoder
+    stages at least as wide (``decoder_widths``). Weights that exist in both are copied; the
+    weights a new channel sends into a following convolution start at 0, and those it receives
+    keep ``target``'s fresh initialisation, so a new channel changes nothing at first but gets a
+    gradient (a new channel whose incoming and outgoing weights were both 0 never would).
+    Raises ValueError for any other difference.
+    """
+    old_widths, new_widths = tuple(source.decoder_widths), tuple(target.decoder_widths)
+    fixed = lambda model: {key: value for key, value in model.get_config().items()  # noqa: E731
+                           if key not in ("name", "trainable", "dtype", "sync_batch_norm",
+                                          "full_resolution_skip", "decoder_widths")}
+    if (fixed(source) != fixed(target) or len(old_widths) != len(new_widths)
+            or any(new < old for old, new in zip(old_widths, new_widths))
+            or (source.full_resolution_skip and not target.full_resolution_skip)):
+        raise ValueError("grow_generator: the target must be the source's architecture with the full-resolution "
+                         "skip added or decoder stages widened, nothing else")
+    saved = {weight.path: keras.ops.convert_to_numpy(weight) for weight in source.weights}
+    for weight in target.weights:
+        old = saved.get(weight.path)
+        if old is None or old.ndim != len(weight.shape):
+            raise ValueError(f"grow_generator: {weight.path} has no counterpart in the source")
+        if old.shape == tuple(weight.shape):
+            weight.assign(old)
             continue
-        # Only a kernel [h, w, in, out] whose input channels grew by the image's may differ.
-        if len(old.shape) != 4 or tuple(new.shape) != (*old.shape[:2], old.shape[2] + target.channels, old.shape[3]):
-            raise ValueError(f"add_full_resolution_skip: {new.path} has shape {tuple(new.shape)}, "
-                             f"the source's {tuple(old.shape)}")
-        value = np.zeros(new.shape, dtype=old_value.dtype)
-        value[:, :, : old.shape[2], :] = old_value  # the image's channels come last in the concatenation
-        new.assign(value)
-        grown += 1
-    if grown != 1:
-        raise ValueError(f"add_full_resolution_skip: expected one grown kernel, found {grown}")
+        value = keras.ops.convert_to_numpy(weight).copy()
+        if old.ndim == 4:  # a kernel [h, w, in, out]
+            rows = _old_input_rows(weight.path, old.shape[2], old_widths, new_widths)
+            value[:, :, np.setdiff1d(np.arange(value.shape[2]), rows), :] = 0.0
+            value[:, :, rows, : old.shape[3]] = old
+        else:  # a normalisation's scale or offset, or a bias: one value per output channel
+            value[: old.shape[0]] = old
+        weight.assign(value)
+
+
+def _old_input_rows(path: str, count: int, old_widths, new_widths) -> np.ndarray:
+    """Where the ``count`` input channels of the source's kernel ``path`` sit in the grown one.
+
+    A decoder stage's first convolution (past the first) takes the previous stage's output, then
+    the skip feature: channels added to the previous stage come between the two; everywhere else,
+    and for the image added by a full-resolution skip, new input channels come last.
+    """
+    match = re.fullmatch(r"decoder(\d+)_a_conv/kernel", path)
+    rows = np.arange(count)
+    if match and int(match.group(1)) > 1:
+        previous = int(match.group(1)) - 2  # index of the previous stage in decoder_widths
+        added = new_widths[previous] - old_widths[previous]
+        rows = np.where(rows < old_widths[previous], rows, rows + added)
+    return rows
 
 
 def load_encoder_weights(generator: SSPGenerator, path: str) -> None:

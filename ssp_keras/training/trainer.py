@@ -320,28 +320,28 @@ def _build_model(config, steps_per_epoch, replicas, checkpoint_dir):
 
 
 def _load_generator_weights(generator, source: str) -> None:
-    """Copies the weights of a saved generator of the same architecture into ``generator``."""
+    """Copies the weights of a saved generator of the same architecture into ``generator``, or
+    of a narrower one (`grow_generator`: a full-resolution skip added, decoder stages widened)."""
     from ssp_keras.inference.loading import load_generator
-    from ssp_keras.networks import add_full_resolution_skip
+    from ssp_keras.networks import grow_generator
 
     saved = load_generator(source)
     # The layers and their sizes; not the precision, nor how batch statistics are gathered.
     architecture = lambda config: {k: v for k, v in config.items()  # noqa: E731
                                    if k not in ("name", "trainable", "dtype", "sync_batch_norm")}
     saved_architecture, own_architecture = architecture(saved.get_config()), architecture(generator.get_config())
-    # A full-resolution skip may be added (its weights start at 0), not taken away.
-    grown = own_architecture.get("full_resolution_skip") and not saved_architecture.get("full_resolution_skip", False)
-    if grown:
-        own_architecture["full_resolution_skip"] = False
-    if saved_architecture != own_architecture:
-        raise InputError(f"cannot start from '{source}': its generator architecture differs from this configuration's")
-    if grown:
-        add_full_resolution_skip(saved, generator)
-        print(f"Generator initialised from {source}, with a full-resolution skip added (its weights 0: "
-              "the same output to start with)", flush=True)
+    if saved_architecture == own_architecture:
+        generator.set_weights(saved.get_weights())
+        print(f"Generator initialised from {source}", flush=True)
         return
-    generator.set_weights(saved.get_weights())
-    print(f"Generator initialised from {source}", flush=True)
+    try:
+        grow_generator(saved, generator)
+    except ValueError:
+        raise InputError(f"cannot start from '{source}': its generator architecture differs from this "
+                         "configuration's (only a full-resolution skip or wider decoder stages may be added)") from None
+    print(f"Generator initialised from {source}, grown to this configuration (full-resolution skip "
+          f"{saved.full_resolution_skip} -> {generator.full_resolution_skip}, decoder widths "
+          f"{list(saved.decoder_widths)} -> {list(generator.decoder_widths)}; the same output to start with)", flush=True)
 
 
 def _callbacks(config, out_dir, lq_files, hq_files, preview_files=None):
