@@ -51,7 +51,8 @@ half the Dice lost to the degradation given back. Each is printed PASS or FAIL (
 images are compared). ``--figure PATH`` writes the frames plain | degraded | each method's
 restoration as one picture.
 
-Run by hand, offline (about a minute with one lite model on two cores)::
+Run by hand, offline (about four minutes with one lite model on two cores, most of it the 48-scene
+segmentation check)::
 
     python benchmarks/quality.py [--model ccmid-lite] [--model runs/exp1 ...] [--images DIR_OR_FILE ...]
         [--synthetic-count 8] [--segmentation-count 48] [--size 384] [--json PATH] [--figure PATH]
