@@ -320,25 +320,21 @@ def _build_model(config, steps_per_epoch, replicas, checkpoint_dir):
 
 
 def _load_generator_weights(generator, source: str) -> None:
-    """Copies the weights of a saved generator of the same architecture into ``generator``, or
-    of a narrower one (`grow_generator`: a full-resolution skip added, decoder stages widened)."""
+    """Copies the weights of a saved generator into ``generator``: of the same architecture, or of
+    a narrower one that `grow_generator` grows (a full-resolution skip added, decoder stages widened)."""
     from ssp_keras.inference.loading import load_generator
     from ssp_keras.networks import grow_generator
 
     saved = load_generator(source)
-    # The layers and their sizes; not the precision, nor how batch statistics are gathered.
-    architecture = lambda config: {k: v for k, v in config.items()  # noqa: E731
-                                   if k not in ("name", "trainable", "dtype", "sync_batch_norm")}
-    saved_architecture, own_architecture = architecture(saved.get_config()), architecture(generator.get_config())
-    if saved_architecture == own_architecture:
-        generator.set_weights(saved.get_weights())
-        print(f"Generator initialised from {source}", flush=True)
-        return
     try:
-        grow_generator(saved, generator)
+        grow_generator(saved, generator)  # the same architecture is the case with nothing to grow
     except ValueError:
         raise InputError(f"cannot start from '{source}': its generator architecture differs from this "
                          "configuration's (only a full-resolution skip or wider decoder stages may be added)") from None
+    if (saved.full_resolution_skip, tuple(saved.decoder_widths)) == (generator.full_resolution_skip,
+                                                                    tuple(generator.decoder_widths)):
+        print(f"Generator initialised from {source}", flush=True)
+        return
     print(f"Generator initialised from {source}, grown to this configuration (full-resolution skip "
           f"{saved.full_resolution_skip} -> {generator.full_resolution_skip}, decoder widths "
           f"{list(saved.decoder_widths)} -> {list(generator.decoder_widths)}; the same output to start with)", flush=True)
