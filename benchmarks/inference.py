@@ -1,6 +1,8 @@
 """Inference speed and memory: ``enhance_array`` latency, folder throughput, huge-image peak RSS.
 
-Measures, for a generator of the chosen preset (random weights: speed does not depend on them):
+Measures, for a generator of the chosen preset (random weights: speed does not depend on them), or
+for a saved one with ``--model`` (the bundled ``ccmid-lite`` is wider than the ``lite`` preset in its
+last decoder stage):
 
 * latency of one 384x384 and one 1024x1024 image through ``enhance_array`` (median after warm-up);
 * folder throughput of ``enhance_files`` on N 384x384 8-bit PNGs (images per second, reading and
@@ -15,7 +17,7 @@ Measures, for a generator of the chosen preset (random weights: speed does not d
 
 Run by hand::
 
-    python benchmarks/inference.py [--preset lite|paper] [--huge-side 8000] [--skip-huge] [--json PATH]
+    python benchmarks/inference.py [--preset lite|paper | --model ccmid-lite] [--huge-side 8000] [--skip-huge] [--json PATH]
     python benchmarks/inference.py --preset paper --precision float32,bfloat16 --skip-huge --skip-folder
     python benchmarks/inference.py --backend jax ...        # the same on the JAX backend
 
@@ -46,6 +48,9 @@ sys.path.insert(0, REPOSITORY)
 def parse_args(argv=None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--preset", choices=("lite", "paper"), default="lite")
+    parser.add_argument("--model", metavar="NAME_OR_PATH",
+                        help="time this saved generator (run folder, .keras file or pretrained name) instead of "
+                        "a fresh generator of --preset")
     parser.add_argument("--channels", type=int, choices=(1, 3), default=1)
     parser.add_argument("--repeats", type=int, default=10, help="timed runs of the 384x384 latency")
     parser.add_argument("--folder-images", type=int, default=16, help="images in the throughput folder")
@@ -78,12 +83,21 @@ def peak_rss_mb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
-def make_generator(preset_name: str, channels: int):
+def make_generator(args):
+    """The generator to time: ``--model`` loaded, else a fresh one of ``--preset`` and ``--channels``."""
+    if args.model:
+        from ssp_keras.inference.loading import load_generator
+
+        return load_generator(args.model)
     from ssp_keras.config import preset
     from ssp_keras.networks import build_generator
 
-    config = preset(preset_name).replace(**{"data.channels": channels})
+    config = preset(args.preset).replace(**{"data.channels": args.channels})
     return build_generator(config)
+
+
+def _generator_name(args) -> str:
+    return f"model {args.model}" if args.model else f"preset {args.preset}"
 
 
 def latency_cases(channels: int, repeats: int):
@@ -192,7 +206,7 @@ def huge_row(args) -> dict:
         del image
         out = os.path.join(folder, "out")
         command = [sys.executable, os.path.abspath(__file__), "--preset", args.preset, "--channels",
-                   str(args.channels), "--child-huge", image_path, out]
+                   str(args.channels), "--child-huge", image_path, out] + (["--model", args.model] if args.model else [])
         completed = subprocess.run(command, capture_output=True, text=True)
         if completed.returncode != 0:
             raise SystemExit(f"huge-image child failed:\n{completed.stderr[-3000:]}")
@@ -206,7 +220,7 @@ def child_huge(args) -> None:
     """In the child: load TF and the model, note the peak, enhance the file, note the peak again."""
     from ssp_keras.inference import enhance_files
 
-    generator = make_generator(args.preset, args.channels)
+    generator = make_generator(args)
     baseline = peak_rss_mb()
     started = time.perf_counter()
     enhance_files(generator, [args.child_huge[0]], args.child_huge[1])
@@ -224,10 +238,10 @@ def main(argv=None) -> int:
                  else f"384x384 latency, {args.repeats} runs"]
         parts += [] if args.skip_folder else [f"a folder of {args.folder_images} images"]
         parts += [] if args.skip_huge else [f"peak memory of a tiled {args.huge_side}^2 image"]
-        return common.dry_run(args, f"the {args.preset} generator on {args.backend}: " + "; ".join(parts))
+        return common.dry_run(args, f"the {_generator_name(args)} generator on {args.backend}: " + "; ".join(parts))
     common.apply_common_arguments(args)
     print(common.cpu_line(), flush=True)
-    generator = make_generator(args.preset, args.channels)
+    generator = make_generator(args)
     if args.precision:
         rows = precision_rows(generator, args.precision, args.channels, args.repeats, args.rounds)
     else:
@@ -236,7 +250,7 @@ def main(argv=None) -> int:
         rows.append(folder_row(generator, args.channels, args.folder_images))
     if not args.skip_huge:
         rows.append(huge_row(args))
-    print(f"\nInference, backend {args.backend}, preset {args.preset}, {args.channels} channel(s), "
+    print(f"\nInference, backend {args.backend}, {_generator_name(args)}, {args.channels} channel(s), "
           f"load average {common.load_average():.1f}")
     common.print_table(rows, [
         ("case", "case"),
@@ -251,7 +265,7 @@ def main(argv=None) -> int:
     ])
     if args.json:
         common.write_json(args.json, {"benchmark": "inference", "backend": args.backend, "preset": args.preset,
-                                      "rows": rows})
+                                      "model": args.model, "rows": rows})
     return 0
 
 

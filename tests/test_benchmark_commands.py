@@ -57,7 +57,7 @@ def documented_commands():
                 arguments = re.split(r"\s#", match.group(3), maxsplit=1)[0]
                 env = dict(item.split("=", 1) for item in match.group(1).split())
                 args = [PLACEHOLDERS.get(arg, arg) for arg in shlex.split(arguments)]
-                args = [re.sub(r"checkout=(\S+)", lambda m: "checkout=" + PLACEHOLDERS.get(m.group(1), m.group(1)), arg)
+                args = [re.sub(r"checkout=([^\s,+]+)", lambda m: "checkout=" + PLACEHOLDERS.get(m.group(1), m.group(1)), arg)
                         for arg in args]
                 commands.append((f"{document}:{number}", env, match.group(2), args))
     return commands

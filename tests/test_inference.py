@@ -287,6 +287,24 @@ def test_load_generator_by_pretrained_name():
     assert enhance_array(model, random_image(40, 40, model.inputs[0].shape[-1])).shape[:2] == (40, 40)
 
 
+def test_the_demo_fine_tunes_the_bundled_model_as_it_was_trained():
+    """The demo's configuration for fine-tuning ccmid-lite builds its architecture (no growing),
+    with its degradation and its terms, the bundled model as the restoration teacher."""
+    from ssp_keras.cli.demo import _compatible_pretrained, fine_tuning_config
+    from ssp_keras.config import preset
+    from ssp_keras.networks import build_generator
+    from ssp_keras.pretrained import pretrained_config
+
+    lite, trained = preset("lite"), pretrained_config("ccmid-lite")
+    assert _compatible_pretrained(lite) and not _compatible_pretrained(lite.replace(**{"generator.stem_width": 8}))
+    config = fine_tuning_config(lite, "ccmid-lite")
+    assert config.generator == trained.generator and config.degradation == trained.degradation
+    assert config.loss.restoration_teacher == "ccmid-lite"
+    assert config.loss.synthetic_restoration == trained.loss.synthetic_restoration > 0
+    generator, bundled = build_generator(config), load_generator("ccmid-lite")
+    assert [tuple(w.shape) for w in generator.weights] == [tuple(w.shape) for w in bundled.weights]
+
+
 def test_the_bundled_model_ships_the_settings_it_was_trained_with(tmp_path, monkeypatch):
     """ccmid-lite's config.json (what the demo fine-tunes it with) matches its generator file, holds
     the restoration degradation it was trained on (#21), and a copy without it is reported as None."""

@@ -265,6 +265,33 @@ def test_grow_generator_widens_decoder_stages_and_keeps_the_output():
         grow_generator(source, deeper)
 
 
+def test_interpolate_generators_goes_from_start_to_end_in_weight_space():
+    """Weight 0 computes the (narrower) start's output, 1 the end's; 0.25 is a quarter of the way
+    for every weight (new channels: end's incoming weights, a quarter of its outgoing ones)."""
+    from ssp_keras.networks import interpolate_generators
+
+    start = randomised(SSPGenerator(channels=1, **TINY), seed=6)
+    end = randomised(SSPGenerator(channels=1, full_resolution_skip=True, **{**TINY, "decoder_widths": (8, 8, 4, 4, 6)}),
+                     seed=7)
+    images = np.random.default_rng(8).random((2, 64, 64, 1)).astype("float32")
+    output = lambda model: keras.ops.convert_to_numpy(model(images))  # noqa: E731
+    np.testing.assert_allclose(output(interpolate_generators(start, end, 0.0)), output(start), atol=1e-5)
+    np.testing.assert_allclose(output(interpolate_generators(start, end, 1.0)), output(end), atol=1e-5)
+    quarter = interpolate_generators(start, end, 0.25)
+    outgoing = keras.ops.convert_to_numpy(quarter.get_layer("to_image").kernel)
+    end_outgoing = keras.ops.convert_to_numpy(end.get_layer("to_image").kernel)
+    start_outgoing = keras.ops.convert_to_numpy(start.get_layer("to_image").kernel)
+    np.testing.assert_allclose(outgoing[:, :, 4:], 0.25 * end_outgoing[:, :, 4:], rtol=1e-6)
+    np.testing.assert_allclose(outgoing[:, :, :4], start_outgoing + 0.25 * (end_outgoing[:, :, :4] - start_outgoing),
+                               rtol=1e-5, atol=1e-7)
+    assert 0 < np.abs(output(quarter) - output(start)).mean() < np.abs(output(end) - output(start)).mean()
+    for weight in (-0.1, 1.5, float("nan")):
+        with pytest.raises(ValueError, match="weight must be in"):
+            interpolate_generators(start, end, weight)
+    with pytest.raises(ValueError, match="nothing else"):
+        interpolate_generators(end, start, 0.5)  # a skip cannot be taken away
+
+
 def test_only_the_full_resolution_skip_lets_g_remove_pixel_noise():
     """The same 150 steps of fitting G(x + n) to x (L1) with and without the skip: without it G's
     correction is computed at half resolution or coarser and the output skip passes the noise

@@ -235,3 +235,37 @@ def test_init_from_grows_a_narrower_generator(dataset, tmp_path, capsys):
     _load_generator_weights(wider, str(tmp_path / "b"))  # a wider last stage, as for a wider lite
     assert "decoder widths [8, 8, 4, 4, 4] -> [8, 8, 4, 4, 12]" in capsys.readouterr().out
     np.testing.assert_allclose(np.asarray(wider(images)), np.asarray(saved(images)), atol=1e-6)
+
+
+def test_interpolate_writes_the_generator_between_start_and_end(tmp_path, monkeypatch, capsys):
+    """``ssp-net interpolate START END --weight W --out DIR``: the interpolated generator, END's
+    config and a record; an existing result is not replaced; bad weights and architectures are one line."""
+    from ssp_keras.networks import build_generator, interpolate_generators
+    from helpers import run_cli
+    from tiny import randomised
+
+    start = randomised(build_generator(tiny_config()), seed=11)
+    start.save(tmp_path / "start.keras")
+    wide = tiny_config(**{"generator.full_resolution_skip": True, "generator.decoder_widths": (8, 8, 4, 4, 12)})
+    end = randomised(build_generator(wide), seed=12)
+    (tmp_path / "end").mkdir()
+    end.save(tmp_path / "end" / "generator.keras")
+    wide.to_json(str(tmp_path / "end" / "config.json"))
+    interpolate = lambda *argv: run_cli(monkeypatch, ["interpolate", *map(str, argv)], ("interpolate",))  # noqa: E731
+
+    assert interpolate(tmp_path / "start.keras", tmp_path / "end", "--weight", "0.4", "--out", tmp_path / "mid") == 0
+    assert "start.keras + 0.4 x" in capsys.readouterr().out
+    written = keras.saving.load_model(tmp_path / "mid" / "generator.keras", compile=False)
+    images = np.random.default_rng(0).random((1, 64, 64, 1)).astype("float32")
+    np.testing.assert_allclose(np.asarray(written(images)), np.asarray(interpolate_generators(start, end, 0.4)(images)),
+                               atol=1e-6)
+    assert (tmp_path / "mid" / "config.json").read_bytes() == (tmp_path / "end" / "config.json").read_bytes()
+    assert json.loads((tmp_path / "mid" / "interpolation.json").read_text())["weight"] == 0.4
+
+    assert interpolate(tmp_path / "start.keras", tmp_path / "end", "--weight", "0.5", "--out", tmp_path / "mid") == 2
+    assert "generator.keras' exists" in capsys.readouterr().err
+    assert interpolate(tmp_path / "start.keras", tmp_path / "end", "--weight", "1.5", "--out", tmp_path / "x") == 2
+    assert "--weight must be a number in [0.0, 1.0], got 1.5" in capsys.readouterr().err
+    assert interpolate(tmp_path / "end", tmp_path / "start.keras", "--weight", "0.5", "--out", tmp_path / "x") == 2
+    assert "cannot interpolate from" in capsys.readouterr().err
+    assert not (tmp_path / "x" / "generator.keras").exists()

@@ -75,9 +75,31 @@ def _compatible_pretrained(config) -> bool:
     except ValueError:
         return False
     lite = preset("lite")
-    # full_resolution_skip is the bundled model's own (the demo takes it from its config.json)
-    same = dataclasses.replace(config.generator, full_resolution_skip=lite.generator.full_resolution_skip)
+    # the full-resolution skip and the decoder widths are the bundled model's own (the demo takes
+    # them from its config.json)
+    same = dataclasses.replace(config.generator, full_resolution_skip=lite.generator.full_resolution_skip,
+                               decoder_widths=lite.generator.decoder_widths)
     return same == lite.generator and config.data.channels == lite.data.channels
+
+
+def fine_tuning_config(config, name: str):
+    """``config`` set to fine-tune the bundled model ``name`` on what it was trained for: the same
+    degradation of G's input, the same consistency and paired terms (the restoration term's
+    teacher being the bundled model itself: its own teacher's path is of the machine that trained
+    it) and its architecture (a saved skip cannot be removed, nor a decoder stage narrowed).
+    ``config`` unchanged where the model ships without its ``config.json``."""
+    from ssp_keras.pretrained import pretrained_config
+
+    trained = pretrained_config(name)
+    if trained is None:
+        return config
+    return config.replace(degradation=trained.to_dict()["degradation"], **{
+        f"loss.{setting}": getattr(trained.loss, setting)
+        for setting in ("shading_consistency", "shading_consistency_strength",
+                        "restoration_consistency", "synthetic_restoration")},
+        **{"loss.restoration_teacher": name if trained.loss.restoration_consistency else None,
+           "generator.full_resolution_skip": trained.generator.full_resolution_skip,
+           "generator.decoder_widths": trained.generator.decoder_widths})
 
 
 def run(args: argparse.Namespace) -> int:
@@ -125,20 +147,8 @@ def _demo(args: argparse.Namespace, config) -> int:
     initial = None
     if root == _bundled_root() and not args.from_scratch and args.init_from is None and _compatible_pretrained(config):
         initial = "ccmid-lite"
-        if not args.config:  # fine-tune it on what it was trained for: the same degradation of G's
-            # input and the same consistency and paired terms, the restoration term's teacher being the
-            # bundled model itself (its own teacher's path is of the machine that trained it)
-            from ssp_keras.pretrained import pretrained_config
-
-            trained = pretrained_config(initial)
-            if trained is not None:
-                config = config.replace(degradation=trained.to_dict()["degradation"], **{
-                    f"loss.{name}": getattr(trained.loss, name)
-                    for name in ("shading_consistency", "shading_consistency_strength",
-                                 "restoration_consistency", "synthetic_restoration")},
-                    **{"loss.restoration_teacher": initial if trained.loss.restoration_consistency else None,
-                       # the architecture too: a saved full-resolution skip cannot be removed
-                       "generator.full_resolution_skip": trained.generator.full_resolution_skip})
+        if not args.config:
+            config = fine_tuning_config(config, initial)
     elif args.init_from:
         initial = args.init_from
     what = f"fine-tuning {initial}" if initial else f"training the {config.preset} preset from scratch"

@@ -1,4 +1,4 @@
-"""``ssp-net``: train, enhance, export, serve-predict, measure and evaluate SSP-Net.
+"""``ssp-net``: train, interpolate, enhance, export, serve-predict, measure and evaluate SSP-Net.
 
 Each subcommand lives in its own module of this package, which defines
 ``register(subparsers) -> argparse.ArgumentParser`` and sets ``run=callable(args) -> int`` as the
@@ -16,7 +16,7 @@ import re
 import sys
 
 # Order is the order of `ssp-net --help`.
-SUBCOMMANDS = ("demo", "train", "enhance", "export", "predict", "metrics", "evaluate", "segmenter")
+SUBCOMMANDS = ("demo", "train", "interpolate", "enhance", "export", "predict", "metrics", "evaluate", "segmenter")
 
 
 class OneLineErrorParser(argparse.ArgumentParser):

@@ -43,7 +43,10 @@ from ssp_keras.networks.layers import (
     conv_norm_act,
 )
 
-__all__ = ["ENCODER_BLOCKS", "SSPGenerator", "build_generator", "grow_generator", "load_encoder_weights"]
+__all__ = [
+    "ENCODER_BLOCKS", "SSPGenerator", "build_generator", "grow_generator", "interpolate_generators",
+    "load_encoder_weights",
+]
 
 
 def _residual_block(x, width: int, strides: int, block: str, layer, name: str, dtype):
@@ -257,6 +260,31 @@ def grow_generator(source: SSPGenerator, target: SSPGenerator) -> None:
         else:  # a normalisation's scale or offset, or a bias: one value per output channel
             value[: old.shape[0]] = old
         weight.assign(value)
+
+
+def interpolate_generators(start: SSPGenerator, end: SSPGenerator, weight: float) -> SSPGenerator:
+    """A new generator of ``end``'s architecture whose weights are ``start + weight * (end - start)``.
+
+    Weight-space interpolation of a fine-tune (WiSE-FT: Wortsman et al., "Robust fine-tuning of
+    zero-shot models", CVPR 2022): ``start`` is the generator that ``end`` was fine-tuned from, so
+    the two lie in one basin and the weights in between trade what the fine-tune gained (for
+    ``ccmid-lite``: denoising) against what it cost (a plain frame's own texture). ``start`` may be
+    narrower, as `grow_generator` allows: it is grown first, its new channels receiving ``end``'s
+    incoming weights and sending 0, so weight 0 computes ``start``'s output and weight 1 ``end``'s.
+
+    weight: in [0, 1]. Raises ValueError for another weight or for architectures that
+    `grow_generator` refuses.
+    """
+    weight = float(weight)
+    if not 0.0 <= weight <= 1.0:
+        raise ValueError(f"interpolate_generators: weight must be in [0, 1], got {weight}")
+    result = SSPGenerator(**end.get_config(), fused_kernels=end.fused_kernels)
+    result.set_weights(end.get_weights())
+    grow_generator(start, result)  # start's weights where they exist; end's incoming ones for new channels
+    for mixed, target in zip(result.weights, end.weights):
+        value = keras.ops.convert_to_numpy(mixed)
+        mixed.assign(value + weight * (keras.ops.convert_to_numpy(target) - value))
+    return result
 
 
 def _old_input_rows(path: str, count: int, old_widths, new_widths) -> np.ndarray:
