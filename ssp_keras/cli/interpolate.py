@@ -3,8 +3,8 @@
 ``OUT_DIR/generator.keras`` gets ``START + weight * (END - START)`` (`interpolate_generators`;
 START may be narrower, as ``--init-from`` grows it), ``OUT_DIR/config.json`` END's training
 configuration where END has one beside it (its architecture is the result's), and
-``OUT_DIR/interpolation.json`` what was interpolated. Files are written atomically; an existing
-``generator.keras`` in OUT_DIR is not replaced.
+``OUT_DIR/interpolation.json`` what was interpolated. Files are written atomically, the generator
+last; an existing ``generator.keras`` in OUT_DIR is not replaced.
 """
 
 from __future__ import annotations
@@ -73,7 +73,6 @@ def _interpolate(args: argparse.Namespace, target: str) -> int:
     except ValueError:
         raise InputError(f"cannot interpolate from '{args.start}' to '{args.end}': END's architecture must be "
                          "START's, or START's with the full-resolution skip added or decoder stages widened") from None
-    atomic_save(target, lambda temporary: result.save(temporary))
     end_config = os.path.join(os.path.dirname(resolve_generator_path(args.end)), "config.json")
     if os.path.isfile(end_config):
         with open(end_config, "rb") as file:
@@ -81,5 +80,7 @@ def _interpolate(args: argparse.Namespace, target: str) -> int:
     record = {"start": args.start, "end": args.end, "weight": args.weight,
               "rule": "start + weight * (end - start), start grown into end's architecture"}
     atomic_write_bytes(os.path.join(args.out, "interpolation.json"), (json.dumps(record, indent=2) + "\n").encode())
+    # Last: its presence is what a second run refuses, so a run stopped before it can simply be rerun.
+    atomic_save(target, lambda temporary: result.save(temporary))
     print(f"Wrote {target}: {args.start} + {args.weight:g} x ({args.end} - {args.start})")
     return 0
