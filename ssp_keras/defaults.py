@@ -351,6 +351,12 @@ class LossConfig(Section):
       this G passes added noise through. Needs the restoration degradation or ``denoising_noise``.
       It costs one more G pass over a batch of B synthetic scenes (rendered on the CPU, ~5 ms each
       at 256 px); D never sees them.
+    texture_keeping: weight of an optional term on the LQ crop without the restoration
+      degradation, x (0 = off, the paper; `ssp_keras.losses.texture`): G(x) should keep x's own
+      fine texture (the band x - Gaussian(x, 3 px)), brought to x's 16-px tile levels. The
+      restoration terms cannot tell a real frame's own grain from added noise; this term says
+      which is which, so G removes what the degradation adds and keeps the rest. It costs one
+      more G pass over the LQ batch.
     """
 
     variant: str = setting("gan+sp", one_of(LOSS_VARIANTS))
@@ -371,6 +377,7 @@ class LossConfig(Section):
     restoration_consistency: float = setting(0.0, non_negative_number)
     restoration_teacher: Optional[str] = setting(None, _model_source)
     synthetic_restoration: float = setting(0.0, non_negative_number)
+    texture_keeping: float = setting(0.0, non_negative_number)
 
     def validate(self, prefix: str = "loss") -> None:
         super().validate(prefix)

@@ -62,7 +62,8 @@ CASES = {
         "bce": dict(variant="gan+sp", adversarial="bce"),
         "gan+sp+degradation": dict(variant="gan+sp", degradation=FIXED_DEGRADATION, restoration_consistency=2.0),
         "gan+sp+shading": dict(variant="gan+sp", shading_consistency=2.0, shading_consistency_strength=0.0),
-        "gan+sp+synthetic": dict(variant="gan+sp", degradation=FIXED_DEGRADATION, synthetic_restoration=3.0),
+        "gan+sp+synthetic": dict(variant="gan+sp", degradation=FIXED_DEGRADATION, synthetic_restoration=3.0,
+                                 texture_keeping=2.0),
     },
     "batch": {"gan+sp": dict(variant="gan+sp")},
 }
@@ -188,6 +189,8 @@ def compute(inputs) -> dict:
             if synthetic is not None:
                 extra.update(enhanced_synthetic=_numpy(generator(synthetic[0], training=False)),
                              synthetic_clean=synthetic[1])
+            if model.texture_keeping:
+                extra["enhanced_plain"] = np.split(enhanced, 2)[0]  # G(x) on the undegraded crop
             terms = model.generator_loss_terms(lq, hq, *np.split(enhanced, 2), fake_lq, fake_hq, **extra)
             terms["d_loss"] = model.discriminator_loss(real, fake_lq, fake_hq)
             for term, value in terms.items():

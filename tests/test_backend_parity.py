@@ -130,10 +130,11 @@ def test_every_loss_term_agrees(sides):
         differences[group] = max(differences.get(group, 0.0), float(np.abs(tensorflow - jax).max()))
     names = {name.split("/")[-1] for name, _, _ in _pairs(sides, "terms")}
     assert names == {"d_loss", "g_loss", "adv_loss", "iu_loss", "te_loss", "sp_loss", "identity_loss", "shading_loss",
-                     "restoration_loss", "synthetic_loss"}
+                     "restoration_loss", "synthetic_loss", "texture_loss"}
     assert float(sides[0]["instance/gan+sp+shading/terms/shading_loss"].min()) > 0.01  # compared on shaded inputs
     assert float(sides[0]["instance/gan+sp+degradation/logs/restoration_loss"]) > 1e-3  # G(x~) != T(x) there
     assert float(sides[0]["instance/gan+sp+synthetic/logs/synthetic_loss"]) > 1e-3  # G(s~) != s there
+    assert float(sides[0]["instance/gan+sp+synthetic/logs/texture_loss"]) > 1e-3  # G(x)'s band != x's there
     _report("loss terms (per sample, every case) and the step's logged means: max |TF - JAX|", differences)
 
 

@@ -69,6 +69,7 @@ def test_every_loss_setting_reaches_the_model_and_its_saved_config(tmp_path):
         "iu_patch_sizes": (8,), "ssim_window": 7, "ssim_sigma": 1.0, "structure_noise": 0.02,
         "identity_weight": 0.25, "history_pool_size": 3, "denoising_noise": 0.05, "shading_consistency": 2.0,
         "shading_consistency_strength": 0.6, "restoration_consistency": 1.5, "synthetic_restoration": 4.0,
+        "texture_keeping": 3.0,
     }
     assert set(changed) == {field.name for field in dataclasses.fields(defaults.LossConfig)} - CONFIG_ONLY
     teacher = str(tmp_path / "teacher.keras")

@@ -261,6 +261,12 @@ def test_interpolate_writes_the_generator_between_start_and_end(tmp_path, monkey
                                atol=1e-6)
     assert (tmp_path / "mid" / "config.json").read_bytes() == (tmp_path / "end" / "config.json").read_bytes()
     assert json.loads((tmp_path / "mid" / "interpolation.json").read_text())["weight"] == 0.4
+    # a loose .keras file: a config.json beside it may be another model's, and is not copied
+    end.save(tmp_path / "loose.keras")
+    (tmp_path / "config.json").write_text("{}")
+    assert interpolate(tmp_path / "start.keras", tmp_path / "loose.keras", "--weight", "0.4", "--out",
+                       tmp_path / "mid2") == 0
+    assert not (tmp_path / "mid2" / "config.json").exists()
 
     assert interpolate(tmp_path / "start.keras", tmp_path / "end", "--weight", "0.5", "--out", tmp_path / "mid") == 2
     assert "generator.keras' exists" in capsys.readouterr().err

@@ -101,7 +101,7 @@ def fine_tuning_config(config, name: str):
     return config.replace(degradation=trained.to_dict()["degradation"], **{
         f"loss.{setting}": getattr(trained.loss, setting)
         for setting in ("shading_consistency", "shading_consistency_strength",
-                        "restoration_consistency", "synthetic_restoration")},
+                        "restoration_consistency", "synthetic_restoration", "texture_keeping")},
         **{"loss.restoration_teacher": name if trained.loss.restoration_consistency else None,
            "generator.full_resolution_skip": trained.generator.full_resolution_skip,
            "generator.decoder_widths": trained.generator.decoder_widths})

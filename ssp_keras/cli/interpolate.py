@@ -2,7 +2,7 @@
 
 ``OUT_DIR/generator.keras`` gets ``START + weight * (END - START)`` (`interpolate_generators`;
 START may be narrower, as ``--init-from`` grows it), ``OUT_DIR/config.json`` END's training
-configuration where END has one beside it (its architecture is the result's), and
+configuration where END is a run folder (or its ``generator.keras``) that has one (its architecture is the result's), and
 ``OUT_DIR/interpolation.json`` what was interpolated. Files are written atomically, the generator
 last; an existing ``generator.keras`` in OUT_DIR is not replaced.
 """
@@ -60,7 +60,7 @@ def _interpolate(args: argparse.Namespace, target: str) -> int:
     import os
 
     from ssp_keras.errors import InputError
-    from ssp_keras.inference.loading import load_generator, resolve_generator_path
+    from ssp_keras.inference.loading import GENERATOR_FILE, load_generator, resolve_generator_path
     from ssp_keras.networks import SSPGenerator, interpolate_generators
     from ssp_keras.utils.files import atomic_save, atomic_write_bytes
 
@@ -73,8 +73,11 @@ def _interpolate(args: argparse.Namespace, target: str) -> int:
     except ValueError:
         raise InputError(f"cannot interpolate from '{args.start}' to '{args.end}': END's architecture must be "
                          "START's, or START's with the full-resolution skip added or decoder stages widened") from None
-    end_config = os.path.join(os.path.dirname(resolve_generator_path(args.end)), "config.json")
-    if os.path.isfile(end_config):
+    end_file = resolve_generator_path(args.end)
+    end_config = os.path.join(os.path.dirname(end_file), "config.json")
+    # Only a run folder's (or a pretrained model's) config.json describes END: a loose .keras file
+    # may lie beside another model's.
+    if os.path.basename(end_file) == GENERATOR_FILE and os.path.isfile(end_config):
         with open(end_config, "rb") as file:
             atomic_write_bytes(os.path.join(args.out, "config.json"), file.read())
     record = {"start": args.start, "end": args.end, "weight": args.weight,

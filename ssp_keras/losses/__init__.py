@@ -9,8 +9,9 @@ from ssp_keras.losses.consistency import restoration_consistency_loss, shading_c
 from ssp_keras.losses.illumination import illumination_uniformity_loss
 from ssp_keras.losses.restoration import synthetic_restoration_loss
 from ssp_keras.losses.structure import structure_loss, structure_map
+from ssp_keras.losses.texture import fine_band, texture_keeping_loss
 
 __all__ = [
     "adversarial_loss", "illumination_uniformity_loss", "restoration_consistency_loss", "shading_consistency_loss",
-    "structure_loss", "structure_map", "synthetic_restoration_loss",
+    "fine_band", "structure_loss", "structure_map", "synthetic_restoration_loss", "texture_keeping_loss",
 ]

@@ -14,7 +14,9 @@ criterion. One training step:
    and an optional restoration-consistency term (G(x~) with T(x), a frozen teacher's output on
    the crop before degradation, relative to T(x)'s local level), and an optional paired term on
    synthetic scenes: G(s~) with s, pattern for pattern (`ssp_keras.losses.restoration`), s a clean
-   synthetic scene from the input pipeline, s~ it shaded there and degraded here like x.
+   synthetic scene from the input pipeline, s~ it shaded there and degraded here like x, and an
+   optional texture-keeping term (G(x), G's output on the crop without the degradation, keeping
+   x's fine band; `ssp_keras.losses.texture`).
 
 With a restoration degradation model (``degradation``, off in the paper; issue #21), G's LQ input
 in training is x~, x blurred, reduced in contrast and noised at random
@@ -47,7 +49,7 @@ from keras import ops
 from ssp_keras.defaults import LOSS_VARIANT_TERMS, LossConfig, check_arguments, rules_of
 from ssp_keras.losses import (
     adversarial_loss, illumination_uniformity_loss, restoration_consistency_loss, shading_consistency_loss, structure_loss,
-    synthetic_restoration_loss,
+    synthetic_restoration_loss, texture_keeping_loss,
 )
 from ssp_keras.training.degradation import RestorationDegradation, add_poisson_gaussian_noise
 from ssp_keras.training.history_pool import FakeImagePool
@@ -55,7 +57,7 @@ from ssp_keras.training.optimizers import FusedAdam, OptimizerPair
 from ssp_keras.utils.shading import SHADING_DRAWS, shading_field
 
 LOSS_NAMES = ("d_loss", "g_loss", "adv_loss", "iu_loss", "te_loss", "sp_loss", "identity_loss", "shading_loss",
-              "restoration_loss", "synthetic_loss")
+              "restoration_loss", "synthetic_loss", "texture_loss")
 
 
 def _backend_step_classes() -> tuple:
@@ -119,6 +121,7 @@ class SSPNet(*_backend_step_classes(), keras.Model):
         shading_consistency_strength: float = LossConfig.shading_consistency_strength,
         restoration_consistency: float = LossConfig.restoration_consistency,
         synthetic_restoration: float = LossConfig.synthetic_restoration,
+        texture_keeping: float = LossConfig.texture_keeping,
         teacher: keras.Model | None = None,
         degradation: RestorationDegradation | None = None,
         seed: int | None = None,
@@ -147,6 +150,7 @@ class SSPNet(*_backend_step_classes(), keras.Model):
         self.shading_consistency_strength = float(shading_consistency_strength)
         self.restoration_consistency = float(restoration_consistency)
         self.synthetic_restoration = float(synthetic_restoration)
+        self.texture_keeping = float(texture_keeping)
         if (teacher is not None) != (self.restoration_consistency > 0):
             raise ValueError("SSPNet argument 'teacher': must be given exactly when restoration_consistency > 0 "
                              f"(got restoration_consistency {self.restoration_consistency} and teacher {teacher!r})")
@@ -219,6 +223,7 @@ class SSPNet(*_backend_step_classes(), keras.Model):
                 "shading_consistency_strength": self.shading_consistency_strength,
                 "restoration_consistency": self.restoration_consistency,
                 "synthetic_restoration": self.synthetic_restoration,
+                "texture_keeping": self.texture_keeping,
                 "teacher": None if self.teacher is None else keras.saving.serialize_keras_object(self.teacher),
                 "degradation": (
                     None if self.degradation is None else keras.saving.serialize_keras_object(self.degradation)
@@ -251,13 +256,13 @@ class SSPNet(*_backend_step_classes(), keras.Model):
 
     def generator_loss_terms(
         self, lq, hq, enhanced_lq, enhanced_hq, fake_lq_logits, fake_hq_logits, enhanced_reshaded=None,
-        restoration_target=None, enhanced_synthetic=None, synthetic_clean=None,
+        restoration_target=None, enhanced_synthetic=None, synthetic_clean=None, enhanced_plain=None,
     ):
         """Per-sample generator loss terms, a dict of ``[N]`` tensors (``g_loss`` is L_G), from the
         images, D's logits on G(x) and G(y), G((s x)~) (``enhanced_reshaded``), the teacher's
         T(x) (``restoration_target``, from `restoration_target`), and G(s~) and s for the paired
-        synthetic term (``enhanced_synthetic``, ``synthetic_clean``); each None when its term is off
-        or not measured: then 0."""
+        synthetic term (``enhanced_synthetic``, ``synthetic_clean``), and G(x) on the undegraded
+        crop (``enhanced_plain``); each None when its term is off or not measured: then 0."""
         adv = self.lambda1 * self._adv(fake_lq_logits, True) + self.lambda2 * self._adv(fake_hq_logits, True)
         iu = illumination_uniformity_loss(enhanced_lq, self.iu_patch_sizes)
         te = self._structure(lq, enhanced_lq) + self._structure(hq, enhanced_hq)
@@ -277,12 +282,14 @@ class SSPNet(*_backend_step_classes(), keras.Model):
             synthetic = ops.zeros_like(identity)
         else:
             synthetic = synthetic_restoration_loss(synthetic_clean, enhanced_synthetic)
+        texture = ops.zeros_like(identity) if enhanced_plain is None else texture_keeping_loss(lq, enhanced_plain)
         total = (adv + self.alpha * sp + self.identity_weight * identity + self.shading_consistency * shading
-                 + self.restoration_consistency * restoration + self.synthetic_restoration * synthetic)
+                 + self.restoration_consistency * restoration + self.synthetic_restoration * synthetic
+                 + self.texture_keeping * texture)
         return {
             "g_loss": total, "adv_loss": adv, "iu_loss": iu, "te_loss": te, "sp_loss": sp,
             "identity_loss": identity, "shading_loss": shading, "restoration_loss": restoration,
-            "synthetic_loss": synthetic,
+            "synthetic_loss": synthetic, "texture_loss": texture,
         }
 
     def _structure(self, image, enhanced):
@@ -300,7 +307,7 @@ class SSPNet(*_backend_step_classes(), keras.Model):
     def generator_losses(self, lq, hq, enhanced_lq, enhanced_hq, training, **extra):
         """`generator_loss_terms` with D's logits on [G(x), G(y)], one D pass; ``extra``: its
         optional images (``enhanced_reshaded``, ``restoration_target``, ``enhanced_synthetic``,
-        ``synthetic_clean``)."""
+        ``synthetic_clean``, ``enhanced_plain``)."""
         logits = self.discriminator(ops.concatenate([enhanced_lq, enhanced_hq], 0), training=training)
         return self.generator_loss_terms(lq, hq, enhanced_lq, enhanced_hq, *ops.split(logits, 2, axis=0), **extra)
 
@@ -317,9 +324,9 @@ class SSPNet(*_backend_step_classes(), keras.Model):
         return ops.split(enhanced, 2, axis=0)
 
     def _generator_batch(self, lq, hq, synthetic=None):
-        """G's one training pass: ``[x~, y]``, then ``(s x)~`` with the shading-consistency term and
-        s~ (``synthetic``'s shaded scenes, degraded like x) with the paired synthetic term
-        (`_split_enhanced` takes G's output on it apart). (s x)~ is x shaded by a random field
+        """G's one training pass: ``[x~, y]``, then ``(s x)~`` with the shading-consistency term,
+        s~ (``synthetic``'s shaded scenes, degraded like x) with the paired synthetic term and x
+        itself with the texture-keeping term (`_split_enhanced` takes G's output on it apart). (s x)~ is x shaded by a random field
         s and then degraded with draws of its own: shading comes before the blur and the sensor's
         noise, as in a microscope; shading x~ instead would scale its noise down where s is dark,
         and asking G(s x~) to match G(x~) would then teach G to amplify noise there."""
@@ -328,17 +335,22 @@ class SSPNet(*_backend_step_classes(), keras.Model):
             parts.append(self._generator_input(self._reshaded(lq)))
         if self.synthetic_restoration:
             parts.append(self._generator_input(synthetic[0]))
+        if self.texture_keeping:
+            parts.append(lq)
         return ops.concatenate(parts, axis=0)
 
     def _split_enhanced(self, enhanced, synthetic=None):
         """``(G(x~), G(y), extra)`` from G's output on `_generator_batch` (and its ``synthetic``
         scenes); ``extra`` holds `generator_loss_terms`' ``enhanced_reshaded`` (G((s x)~)),
-        ``enhanced_synthetic`` (G(s~)) and ``synthetic_clean`` (s), None when their terms are off."""
-        parts = ops.split(enhanced, 2 + bool(self.shading_consistency) + bool(self.synthetic_restoration), axis=0)
+        ``enhanced_synthetic`` (G(s~)), ``synthetic_clean`` (s) and ``enhanced_plain`` (G(x)),
+        None when their terms are off."""
+        optional = (self.shading_consistency, self.synthetic_restoration, self.texture_keeping)
+        parts = ops.split(enhanced, 2 + sum(bool(weight) for weight in optional), axis=0)
         enhanced_lq, enhanced_hq, rest = parts[0], parts[1], list(parts[2:])
         extra = {"enhanced_reshaded": rest.pop(0) if self.shading_consistency else None,
                  "enhanced_synthetic": rest.pop(0) if self.synthetic_restoration else None,
-                 "synthetic_clean": synthetic[1] if self.synthetic_restoration else None}
+                 "synthetic_clean": synthetic[1] if self.synthetic_restoration else None,
+                 "enhanced_plain": rest.pop(0) if self.texture_keeping else None}
         return enhanced_lq, enhanced_hq, extra
 
     def _reshaded(self, images):
