@@ -301,6 +301,7 @@ def test_the_demo_fine_tunes_the_bundled_model_as_it_was_trained():
     assert config.generator == trained.generator and config.degradation == trained.degradation
     assert config.loss.restoration_teacher == "ccmid-lite"
     assert config.loss.synthetic_restoration == trained.loss.synthetic_restoration > 0
+    assert config.loss.texture_keeping == trained.loss.texture_keeping > 0
     generator, bundled = build_generator(config), load_generator("ccmid-lite")
     assert [tuple(w.shape) for w in generator.weights] == [tuple(w.shape) for w in bundled.weights]
 
