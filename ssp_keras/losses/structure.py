@@ -33,7 +33,7 @@ def _gaussian_taps(window: int, sigma: float) -> np.ndarray:
     return gaussian_1d(window, sigma).astype(np.float32)
 
 
-def _gaussian_filter(x, window: int, sigma: float):
+def gaussian_filter_valid(x, window: int, sigma: float):
     """Separable Gaussian filter per channel, 'valid' like SSIM: ``[N, H-w+1, W-w+1, C]``."""
     channels = x.shape[-1]
     kernel = _gaussian_taps(window, sigma)
@@ -48,7 +48,7 @@ def structure_map(a, b, window: int = 11, sigma: float = 1.5, data_range: float 
     a = ops.cast(a, "float32")
     b = ops.cast(b, "float32")
     # One filtering pass over the five moment images instead of five passes.
-    moments = _gaussian_filter(ops.concatenate([a, b, a * a, b * b, a * b], axis=-1), window, sigma)
+    moments = gaussian_filter_valid(ops.concatenate([a, b, a * a, b * b, a * b], axis=-1), window, sigma)
     mean_a, mean_b, mean_aa, mean_bb, mean_ab = ops.split(moments, 5, axis=-1)
     variance_a = ops.maximum(mean_aa - mean_a * mean_a, 0.0)
     variance_b = ops.maximum(mean_bb - mean_b * mean_b, 0.0)

@@ -19,11 +19,10 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 from keras import ops
 
 from ssp_keras.losses.consistency import RESTORATION_BLOCK, RESTORATION_LEVEL_EPSILON, tile_level
-from ssp_keras.utils.gaussian import gaussian_1d
+from ssp_keras.losses.structure import gaussian_filter_valid
 
 #: The fine band's Gaussian (pixels): the benchmark's fine-detail sigma (metrics.full_reference).
 TEXTURE_SIGMA = 3.0
@@ -36,11 +35,8 @@ def fine_band(images, sigma: float = TEXTURE_SIGMA):
     (H, W larger than 3 sigma)."""
     images = ops.cast(images, "float32")
     radius = int(math.ceil(3.0 * sigma))
-    taps = gaussian_1d(2 * radius + 1, sigma).astype(np.float32)
-    channels = images.shape[-1]
     padded = ops.pad(images, [[0, 0], [radius, radius], [radius, radius], [0, 0]], mode="reflect")
-    blurred = ops.depthwise_conv(padded, np.tile(taps.reshape(-1, 1, 1, 1), (1, 1, channels, 1)), 1, "valid")
-    blurred = ops.depthwise_conv(blurred, np.tile(taps.reshape(1, -1, 1, 1), (1, 1, channels, 1)), 1, "valid")
+    blurred = gaussian_filter_valid(padded, 2 * radius + 1, sigma)
     return images - blurred
 
 
