@@ -2,8 +2,8 @@
 
 ``OUT_DIR/generator.keras`` gets ``START + weight * (END - START)`` (`interpolate_generators`;
 START may be narrower, as ``--init-from`` grows it), ``OUT_DIR/config.json`` END's training
-configuration where END is a run folder (or its ``generator.keras``) that has one (its architecture is the result's), and
-``OUT_DIR/interpolation.json`` what was interpolated. Files are written atomically, the generator
+configuration where END is a run folder (or its ``generator.keras``) that has one (its
+architecture is the result's), and ``OUT_DIR/interpolation.json`` what was interpolated. Files are written atomically, the generator
 last; an existing ``generator.keras`` in OUT_DIR is not replaced.
 """
 

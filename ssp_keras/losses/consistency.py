@@ -38,6 +38,8 @@ _EPSILON = 1e-3
 #: for noise, and G learnt to lift them less (planted shading removed 66% after five epochs).
 RESTORATION_BLOCK = 16
 RESTORATION_LEVEL_EPSILON = 0.01
+#: Added to both tile levels of `tile_gain`.
+LEVEL_MATCH_EPSILON = 1e-3
 
 
 def _mean(images):
@@ -77,6 +79,14 @@ def restoration_consistency_loss(target, enhanced_degraded, block: int = RESTORA
     target = ops.stop_gradient(ops.cast(target, "float32"))
     output = ops.cast(enhanced_degraded, "float32")
     return ops.mean(ops.abs(output - target) / (tile_level(target, block) + RESTORATION_LEVEL_EPSILON), axis=[1, 2, 3])
+
+
+def tile_gain(images, target_level, block: int = RESTORATION_BLOCK):
+    """The factor, per ``block`` x ``block`` tile, that brings ``images`` to ``target_level``
+    (a `tile_level` of the same shape): ``(target_level + 0.001) / (L(images) + 0.001)``, L the
+    tile means (a black tile has level 0). The paired synthetic and texture-keeping terms compare
+    G's output after this, so levels stay G's to set."""
+    return (target_level + LEVEL_MATCH_EPSILON) / (tile_level(images, block) + LEVEL_MATCH_EPSILON)
 
 
 def tile_level(images, block: int = RESTORATION_BLOCK):

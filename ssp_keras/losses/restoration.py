@@ -20,10 +20,7 @@ from __future__ import annotations
 
 from keras import ops
 
-from ssp_keras.losses.consistency import RESTORATION_BLOCK, RESTORATION_LEVEL_EPSILON, tile_level
-
-#: Added to G's tile levels before dividing by them (a black tile has level 0).
-_MATCH_EPSILON = 1e-3
+from ssp_keras.losses.consistency import RESTORATION_BLOCK, RESTORATION_LEVEL_EPSILON, tile_gain, tile_level
 
 
 def synthetic_restoration_loss(clean, enhanced_degraded, block: int = RESTORATION_BLOCK):
@@ -38,5 +35,5 @@ def synthetic_restoration_loss(clean, enhanced_degraded, block: int = RESTORATIO
     clean = ops.stop_gradient(ops.cast(clean, "float32"))
     output = ops.cast(enhanced_degraded, "float32")
     clean_level = tile_level(clean, block)
-    matched = output * (clean_level + _MATCH_EPSILON) / (tile_level(output, block) + _MATCH_EPSILON)
+    matched = output * tile_gain(output, clean_level, block)
     return ops.mean(ops.abs(matched - clean) / (clean_level + RESTORATION_LEVEL_EPSILON), axis=[1, 2, 3])

@@ -21,13 +21,11 @@ import math
 
 from keras import ops
 
-from ssp_keras.losses.consistency import RESTORATION_BLOCK, RESTORATION_LEVEL_EPSILON, tile_level
+from ssp_keras.losses.consistency import RESTORATION_BLOCK, RESTORATION_LEVEL_EPSILON, tile_gain, tile_level
 from ssp_keras.losses.structure import gaussian_filter_valid
 
 #: The fine band's Gaussian (pixels): the benchmark's fine-detail sigma (metrics.full_reference).
 TEXTURE_SIGMA = 3.0
-#: Added to G's tile levels before dividing by them (a black tile has level 0).
-_MATCH_EPSILON = 1e-3
 
 
 def fine_band(images, sigma: float = TEXTURE_SIGMA):
@@ -53,6 +51,5 @@ def texture_keeping_loss(plain, enhanced_plain, block: int = RESTORATION_BLOCK, 
     plain = ops.stop_gradient(ops.cast(plain, "float32"))
     output = ops.cast(enhanced_plain, "float32")
     plain_level = tile_level(plain, block)
-    gain = (plain_level + _MATCH_EPSILON) / (tile_level(output, block) + _MATCH_EPSILON)
-    error = ops.abs(fine_band(output, sigma) * gain - fine_band(plain, sigma))
+    error = ops.abs(fine_band(output, sigma) * tile_gain(output, plain_level, block) - fine_band(plain, sigma))
     return ops.mean(error / (plain_level + RESTORATION_LEVEL_EPSILON), axis=[1, 2, 3])

@@ -74,8 +74,8 @@ class JaxTrainStep:
         split = len(self.generator_optimizer.variables)
         g_optimizer_values, d_optimizer_values = optimizer_values[:split], optimizer_values[split:]
 
-        # 1. G enhances x~ and y (and (s x)~ and s~, for the shading-consistency and paired synthetic
-        #    terms) in one pass; jax.vjp keeps the pass's pullback for step 3. The teacher (if any)
+        # 1. G enhances x~ and y (and (s x)~, s~ and x, for the shading-consistency, paired synthetic
+        #    and texture-keeping terms) in one pass; jax.vjp keeps the pass's pullback for step 3. The teacher (if any)
         #    answers x.
         generator_batch, own_state = _stateless(own, own_state, lambda: self._generator_batch(lq, hq, synthetic))
         restoration_target = self._teacher_output(non_trainables, non_trainable, lq)

@@ -326,8 +326,8 @@ class SSPNet(*_backend_step_classes(), keras.Model):
     def _generator_batch(self, lq, hq, synthetic=None):
         """G's one training pass: ``[x~, y]``, then ``(s x)~`` with the shading-consistency term,
         s~ (``synthetic``'s shaded scenes, degraded like x) with the paired synthetic term and x
-        itself with the texture-keeping term (`_split_enhanced` takes G's output on it apart). (s x)~ is x shaded by a random field
-        s and then degraded with draws of its own: shading comes before the blur and the sensor's
+        itself with the texture-keeping term (`_split_enhanced` takes G's output on it apart).
+        (s x)~ is x shaded by a random field s and then degraded with draws of its own: shading comes before the blur and the sensor's
         noise, as in a microscope; shading x~ instead would scale its noise down where s is dark,
         and asking G(s x~) to match G(x~) would then teach G to amplify noise there."""
         parts = [self._generator_input(lq), hq]

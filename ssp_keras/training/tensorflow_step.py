@@ -23,8 +23,8 @@ class TensorFlowTrainStep:
         lq, hq, synthetic = self._unpack(data)
         target = self.restoration_target(lq)  # the teacher's T(x), outside G's tape: a constant
         with tf.GradientTape() as generator_tape:
-            # 1. G enhances x~ and y (and (s x)~ and s~, for the shading-consistency and paired
-            #    synthetic terms) in one pass.
+            # 1. G enhances x~ and y (and (s x)~, s~ and x, for the shading-consistency, paired
+            #    synthetic and texture-keeping terms) in one pass.
             enhanced = self.generator(self._generator_batch(lq, hq, synthetic), training=True)
             enhanced_lq, enhanced_hq, extra = self._split_enhanced(enhanced, synthetic)
             # 2. D is updated while G's tape is open. Why inside: the tape must hold G's pass above
